@@ -1,0 +1,129 @@
+//! Command-line interface: one enum of commands. In a runner with no arguments, the same
+//! arguments are built from the `INPUT_*` variables, so both ways in behave the same.
+
+use crate::env::EnvMap;
+use crate::runner::Format;
+use crate::settings::{InputError, parse_bool};
+use clap::{ArgAction, CommandFactory, Parser, Subcommand};
+use std::ffi::OsString;
+
+/// Help heading of arguments that describe the run context: flags on the CLI, `GITHUB_*`
+/// variables in a runner, never action inputs.
+pub const CONTEXT_HEADING: &str = "Run context (CLI only; read from GITHUB_* in a runner)";
+
+/// Inputs whose values are secrets: masked before anything else is printed.
+pub const SECRET_INPUTS: &[&str] =
+    &["token", "password", "github-token", "ssh-key", "api-key", "registry-password"];
+
+/// deploy-action: image tags, build, push, dispatch and release, as a GitHub/Forgejo Action or a CLI.
+#[derive(Debug, Parser)]
+#[command(name = "deploy-action", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// Result format on stdout (CLI mode).
+    #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands; each is also an action `command:` input value.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Compute image tags, OCI labels, the version and the environment from the ref and sha.
+    Tags(crate::commands::tags::TagsArgs),
+}
+
+/// Why arguments could not be built or parsed.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// An input value is invalid.
+    #[error(transparent)]
+    Input(#[from] InputError),
+    /// clap rejected the arguments (or printed help/version: `is_exit_ok`).
+    #[error("{0}")]
+    Clap(#[from] clap::Error),
+}
+
+/// Parses the process arguments; in a runner with no arguments, builds them from inputs.
+pub fn parse(args: Vec<OsString>, env: &EnvMap) -> Result<Cli, CliError> {
+    let args = if args.len() <= 1 && env.in_runner() { args_from_inputs(env)? } else { args };
+    Ok(Cli::try_parse_from(args)?)
+}
+
+/// The commands an action's `command` input may name, mapped to CLI subcommand words.
+fn subcommand_words(command: &str) -> Option<Vec<&'static str>> {
+    Some(match command {
+        "tags" => vec!["tags"],
+        _ => return None,
+    })
+}
+
+/// Builds CLI arguments from `INPUT_*`: `command` picks the subcommand; every other argument
+/// of that subcommand reads the input of the same name. Empty inputs keep the defaults.
+pub fn args_from_inputs(env: &EnvMap) -> Result<Vec<OsString>, InputError> {
+    let command = env.input("command").map(str::trim).filter(|c| !c.is_empty()).unwrap_or("tags");
+    let words = subcommand_words(command)
+        .ok_or_else(|| InputError::new("command", command, "is not a known command: use tags"))?;
+    let mut args: Vec<OsString> = vec!["deploy-action".into()];
+    let mut cmd = Cli::command();
+    for w in &words {
+        args.push((*w).into());
+        cmd = cmd.find_subcommand(w).expect("subcommand exists").clone();
+    }
+    for arg in cmd.get_arguments() {
+        if arg.get_help_heading() == Some(CONTEXT_HEADING) || arg.is_global_set() {
+            continue;
+        }
+        let name =
+            arg.get_long().map(str::to_owned).unwrap_or_else(|| arg.get_id().as_str().replace('_', "-"));
+        let Some(raw) = env.input(&name) else { continue };
+        if raw.trim().is_empty() {
+            continue;
+        }
+        match arg.get_action() {
+            ArgAction::SetTrue => {
+                if parse_bool(&name, raw)? {
+                    args.push(format!("--{name}").into());
+                }
+            }
+            _ if arg.is_positional() => {
+                args.extend(crate::settings::split_list(raw, false).into_iter().map(OsString::from));
+            }
+            _ => args.push(format!("--{name}={raw}").into()),
+        }
+    }
+    Ok(args)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn inputs_become_arguments() {
+        let env = EnvMap::from_pairs([
+            ("GITHUB_ACTIONS", "true"),
+            ("INPUT_COMMAND", "tags"),
+            ("INPUT_IMAGES", "ghcr.io/org/api"),
+            ("INPUT_TAGS", ""),
+            ("INPUT_SEP-TAGS", ","),
+        ]);
+        let args = args_from_inputs(&env).unwrap();
+        assert!(args.contains(&OsString::from("--images=ghcr.io/org/api")));
+        assert!(args.contains(&OsString::from("--sep-tags=,")));
+        assert!(!args.iter().any(|a| a.to_string_lossy().starts_with("--tags")));
+    }
+
+    #[test]
+    fn unknown_command_names_the_input() {
+        let env = EnvMap::from_pairs([("GITHUB_ACTIONS", "true"), ("INPUT_COMMAND", "deploy-it")]);
+        let err = args_from_inputs(&env).unwrap_err();
+        assert_eq!(err.input, "command");
+    }
+}

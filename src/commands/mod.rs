@@ -1,0 +1,3 @@
+//! One module per command: arguments -> settings -> modules -> [`Report`](crate::runner::Report).
+
+pub mod tags;

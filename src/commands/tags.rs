@@ -1,0 +1,212 @@
+//! `tags`: compute image tags, OCI labels, version and environment for this run.
+
+use crate::cli::CONTEXT_HEADING;
+use crate::context::RunContext;
+use crate::env::{EnvMap, vars};
+use crate::runner::{Report, Runner};
+use crate::tags::{Meta, TagsInput, TagsOptions, compute};
+use anyhow::Context as _;
+use chrono::{DateTime, Utc};
+
+/// Arguments of `tags` (and the inputs of `command: tags`), as in docker/metadata-action.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TagsArgs {
+    /// Image names (one per line or comma), e.g. `ghcr.io/org/api`. Empty: bare tags.
+    #[arg(long, value_name = "IMAGE")]
+    pub images: Vec<String>,
+    /// Tag rules, one per line: `type=semver,pattern={{version}}`, `type=ref,event=branch`,
+    /// `type=sha`, `type=raw,value=latest`, … Empty: metadata-action's defaults.
+    #[arg(long, value_name = "RULE")]
+    pub tags: Vec<String>,
+    /// Flavor lines: `latest=auto|true|false`, `prefix=…`, `suffix=…` (with `,onlatest=true`).
+    #[arg(long, value_name = "FLAVOR")]
+    pub flavor: Vec<String>,
+    /// Extra labels (`key=value`, one per line); override the generated OCI labels.
+    #[arg(long, value_name = "LABEL")]
+    pub labels: Vec<String>,
+    /// Extra annotations (`key=value`, one per line).
+    #[arg(long, value_name = "ANNOTATION")]
+    pub annotations: Vec<String>,
+    /// Separator of the `tags` output.
+    #[arg(long, value_name = "SEP", default_value = "\n", hide_default_value = true)]
+    pub sep_tags: String,
+    /// Separator of the `labels` output.
+    #[arg(long, value_name = "SEP", default_value = "\n", hide_default_value = true)]
+    pub sep_labels: String,
+    /// Separator of the `annotations` output.
+    #[arg(long, value_name = "SEP", default_value = "\n", hide_default_value = true)]
+    pub sep_annotations: String,
+    /// Ordered `ref-glob=environment` lines; the first match is the `environment` output,
+    /// e.g. `refs/heads/main=staging`, `refs/tags/v*=production`.
+    #[arg(long, value_name = "GLOB=ENV")]
+    pub environments: Vec<String>,
+
+    /// Git ref (`refs/heads/main`, `refs/tags/v1.2.3`, `refs/pull/42/merge`).
+    #[arg(long = "ref", value_name = "REF", help_heading = CONTEXT_HEADING)]
+    pub git_ref: Option<String>,
+    /// Commit sha.
+    #[arg(long, value_name = "SHA", help_heading = CONTEXT_HEADING)]
+    pub sha: Option<String>,
+    /// Event name (default: `pull_request` for `refs/pull/*`, else `push`).
+    #[arg(long, value_name = "EVENT", help_heading = CONTEXT_HEADING)]
+    pub event: Option<String>,
+    /// Event payload JSON file.
+    #[arg(long, value_name = "FILE", help_heading = CONTEXT_HEADING)]
+    pub event_path: Option<std::path::PathBuf>,
+    /// Repository default branch (for `{{is_default_branch}}` and `latest=auto` on branches).
+    #[arg(long, value_name = "BRANCH", help_heading = CONTEXT_HEADING)]
+    pub default_branch: Option<String>,
+}
+
+impl TagsArgs {
+    /// The raw metadata-action inputs.
+    pub fn input(&self) -> TagsInput {
+        TagsInput {
+            images: self.images.join("\n"),
+            tags: self.tags.join("\n"),
+            flavor: self.flavor.join("\n"),
+            labels: self.labels.join("\n"),
+            annotations: self.annotations.join("\n"),
+            sep_tags: self.sep_tags.clone(),
+            sep_labels: self.sep_labels.clone(),
+            sep_annotations: self.sep_annotations.clone(),
+            environments: self.environments.join("\n"),
+        }
+    }
+
+    /// The run context: the runner's, with CLI flags taking precedence.
+    pub fn context(&self, env: &EnvMap) -> anyhow::Result<RunContext> {
+        let mut ctx = RunContext::from_env(env)?;
+        if let Some(path) = &self.event_path {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading --event-path {}", path.display()))?;
+            ctx.event = serde_json::from_str(&text)
+                .with_context(|| format!("parsing --event-path {}", path.display()))?;
+        }
+        if let Some(r) = &self.git_ref {
+            ctx.git_ref = r.clone();
+            if self.event.is_none() && !env.in_runner() {
+                ctx.event_name = if r.starts_with("refs/pull/") { "pull_request" } else { "push" }.to_owned();
+            }
+        }
+        if let Some(s) = &self.sha {
+            ctx.sha = s.clone();
+        }
+        if let Some(e) = &self.event {
+            ctx.event_name = e.clone();
+        }
+        if let Some(b) = &self.default_branch {
+            if !ctx.event.is_object() {
+                ctx.event = serde_json::json!({});
+            }
+            ctx.event["repository"]["default_branch"] = serde_json::Value::String(b.clone());
+        }
+        if ctx.event_name.is_empty() {
+            ctx.event_name = "push".to_owned();
+        }
+        Ok(ctx)
+    }
+}
+
+/// The clock and `DOCKER_METADATA_*` knobs from the environment.
+pub fn options(env: &EnvMap) -> anyhow::Result<TagsOptions> {
+    let now = match env.non_empty(vars::SOURCE_DATE_EPOCH) {
+        Some(s) => {
+            let secs: i64 = s.trim().parse().map_err(|_| {
+                crate::settings::InputError::new(
+                    vars::SOURCE_DATE_EPOCH,
+                    s,
+                    "must be whole seconds since the Unix epoch",
+                )
+            })?;
+            DateTime::<Utc>::from_timestamp(secs, 0).ok_or_else(|| {
+                crate::settings::InputError::new(vars::SOURCE_DATE_EPOCH, s, "is out of range")
+            })?
+        }
+        None => Utc::now(),
+    };
+    let short_sha_length = match env.non_empty(vars::DOCKER_METADATA_SHORT_SHA_LENGTH) {
+        Some(s) => s.trim().parse().map_err(|_| {
+            crate::settings::InputError::new(
+                vars::DOCKER_METADATA_SHORT_SHA_LENGTH,
+                s,
+                "must be a positive whole number",
+            )
+        })?,
+        None => 7,
+    };
+    Ok(TagsOptions {
+        now,
+        short_sha_length,
+        pr_head_sha: env.get(vars::DOCKER_METADATA_PR_HEAD_SHA) == Some("true"),
+        annotation_levels: env
+            .non_empty(vars::DOCKER_METADATA_ANNOTATIONS_LEVELS)
+            .unwrap_or("manifest")
+            .to_owned(),
+    })
+}
+
+/// Runs `tags`.
+pub fn run(args: &TagsArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<Report> {
+    let ctx = args.context(env)?;
+    let opts = options(env)?;
+    let input = args.input();
+    let meta = compute(&input, &ctx, &opts)?;
+    for w in &meta.warnings {
+        runner.warning(w);
+    }
+    Ok(report(&meta, &input))
+}
+
+/// Turns metadata into outputs, a summary table and CLI text.
+pub fn report(meta: &Meta, input: &TagsInput) -> Report {
+    let mut r = Report::default();
+    r.output("version", meta.version.clone());
+    r.output("tags", meta.tags.join(&input.sep_tags));
+    r.output("labels", meta.labels.join(&input.sep_labels));
+    r.output("annotations", meta.annotations.join(&input.sep_annotations));
+    r.output("json", serde_json::to_string(&meta.json).unwrap_or_default());
+    r.output("environment", meta.environment.clone());
+    r.summary = summary(meta);
+    let mut text = String::new();
+    for t in &meta.tags {
+        text.push_str(t);
+        text.push('\n');
+    }
+    r.text = text;
+    let mut json = meta.json.clone();
+    if let Some(obj) = json.as_object_mut() {
+        obj.insert("version".into(), meta.version.clone().into());
+        obj.insert("environment".into(), meta.environment.clone().into());
+    }
+    r.json = json;
+    r
+}
+
+fn summary(meta: &Meta) -> String {
+    let mut s = String::from("### Image tags\n\n");
+    if !meta.version.is_empty() {
+        s.push_str(&format!("Version: `{}`", meta.version));
+        if !meta.environment.is_empty() {
+            s.push_str(&format!(" · environment: `{}`", meta.environment));
+        }
+        s.push_str("\n\n");
+    }
+    s.push_str("| Tag |\n|---|\n");
+    for t in &meta.tags {
+        s.push_str(&format!("| `{}` |\n", md_cell(t)));
+    }
+    if !meta.labels.is_empty() {
+        s.push_str("\n| Label | Value |\n|---|---|\n");
+        for l in &meta.labels {
+            let (k, v) = l.split_once('=').unwrap_or((l, ""));
+            s.push_str(&format!("| `{}` | `{}` |\n", md_cell(k), md_cell(v)));
+        }
+    }
+    s
+}
+
+/// Escapes a value for a Markdown table cell.
+pub fn md_cell(s: &str) -> String {
+    s.replace('|', "\\|").replace('\n', " ").replace('`', "'")
+}

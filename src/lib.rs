@@ -1,0 +1,75 @@
+//! deploy-action: one containerized GitHub/Forgejo Action and CLI that takes a service from
+//! `git push` to a verified deployment. `run` is the whole program; `main` only maps errors.
+
+pub mod cli;
+pub mod commands;
+pub mod context;
+pub mod env;
+pub mod runner;
+pub mod secret;
+pub mod settings;
+pub mod tags;
+
+use cli::{CliError, Command};
+use env::EnvMap;
+use runner::Runner;
+use std::ffi::OsString;
+
+/// How the process should end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Done.
+    Success,
+    /// The job failed (a registry refused, a deployment's health check failed).
+    Failure,
+    /// An input or argument is invalid; nothing was changed.
+    Usage,
+}
+
+impl Exit {
+    /// The process exit code.
+    pub fn code(self) -> u8 {
+        match self {
+            Exit::Success => 0,
+            Exit::Failure => 1,
+            Exit::Usage => 2,
+        }
+    }
+}
+
+/// Classifies an error: invalid input (exit 2) or a failed job (exit 1).
+pub fn exit_for(err: &anyhow::Error) -> Exit {
+    for cause in err.chain() {
+        if cause.downcast_ref::<settings::InputError>().is_some() {
+            return Exit::Usage;
+        }
+        if let Some(CliError::Input(_) | CliError::Clap(_)) = cause.downcast_ref::<CliError>() {
+            return Exit::Usage;
+        }
+    }
+    Exit::Failure
+}
+
+/// Parses arguments (or inputs), masks secrets, runs the command and emits its report.
+pub fn run(args: Vec<OsString>, env: &EnvMap, runner: &Runner) -> anyhow::Result<()> {
+    // Mask every secret input before anything else can be printed.
+    for name in cli::SECRET_INPUTS {
+        if let Some(value) = env.input(name) {
+            runner.mask(value);
+        }
+    }
+    let cli = match cli::parse(args, env) {
+        Ok(cli) => cli,
+        Err(CliError::Clap(e)) if !e.use_stderr() => {
+            // --help / --version: clap prints them; not an error.
+            let _ = e.print();
+            return Ok(());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let report = match &cli.command {
+        Command::Tags(args) => commands::tags::run(args, env, runner)?,
+    };
+    runner.emit(&report, cli.format)?;
+    Ok(())
+}

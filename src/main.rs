@@ -1,0 +1,30 @@
+//! Entry point: run, map the error to an exit code, print the chain once.
+
+use deploy_action::{cli::CliError, env::EnvMap, runner::Runner};
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let env = EnvMap::from_process();
+    let runner = Runner::from_env(&env);
+    match deploy_action::run(std::env::args_os().collect(), &env, &runner) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            let exit = deploy_action::exit_for(&err);
+            match err.downcast_ref::<CliError>() {
+                // clap formats its own usage errors.
+                Some(CliError::Clap(e)) if runner.mode() == deploy_action::runner::Mode::Cli => {
+                    let _ = e.print();
+                }
+                _ => {
+                    let title = if exit == deploy_action::Exit::Usage {
+                        "Invalid input"
+                    } else {
+                        "deploy-action failed"
+                    };
+                    runner.error(title, &format!("{err:#}"));
+                }
+            }
+            ExitCode::from(exit.code())
+        }
+    }
+}

@@ -1,0 +1,286 @@
+//! The runner protocol, and only it: outputs, job summary, masks, groups and annotations.
+//!
+//! In a runner (`GITHUB_ACTIONS=true`) workflow commands go to stdout and outputs to
+//! `$GITHUB_OUTPUT`; as a CLI, log lines go to stderr so stdout carries only the result.
+//! Every line passes through [`crate::secret::redact`] first.
+
+use crate::env::{EnvMap, vars};
+use crate::secret;
+use std::fs::OpenOptions;
+use std::io::{self, Write};
+use std::path::PathBuf;
+
+/// Where log lines and results go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Inside a GitHub/Forgejo runner: workflow commands on stdout.
+    Action,
+    /// A terminal or script: log on stderr, result on stdout.
+    Cli,
+}
+
+/// Output format of a command's result in CLI mode.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Human-readable lines; the last line is the main value (a digest, a tag).
+    #[default]
+    Text,
+    /// One JSON object.
+    Json,
+}
+
+/// What a command produced: step outputs, a Markdown summary, and its CLI rendering.
+#[derive(Clone, Debug, Default)]
+pub struct Report {
+    /// Step outputs in order (`name`, `value`).
+    pub outputs: Vec<(String, String)>,
+    /// Markdown appended to the job summary.
+    pub summary: String,
+    /// Text printed in CLI text mode (and to the job log).
+    pub text: String,
+    /// Object printed in CLI JSON mode.
+    pub json: serde_json::Value,
+}
+
+impl Report {
+    /// Adds an output.
+    pub fn output(&mut self, name: &str, value: impl Into<String>) {
+        self.outputs.push((name.to_owned(), value.into()));
+    }
+}
+
+/// The runner protocol writer.
+#[derive(Clone, Debug)]
+pub struct Runner {
+    mode: Mode,
+    output_file: Option<PathBuf>,
+    summary_file: Option<PathBuf>,
+}
+
+impl Runner {
+    /// Chooses the mode and files from the environment.
+    pub fn from_env(env: &EnvMap) -> Self {
+        let mode = if env.in_runner() { Mode::Action } else { Mode::Cli };
+        Runner {
+            mode,
+            output_file: env.non_empty(vars::GITHUB_OUTPUT).map(PathBuf::from),
+            summary_file: env.non_empty(vars::GITHUB_STEP_SUMMARY).map(PathBuf::from),
+        }
+    }
+
+    /// A CLI-mode runner that writes no files (tests, library use).
+    pub fn cli() -> Self {
+        Runner { mode: Mode::Cli, output_file: None, summary_file: None }
+    }
+
+    /// The mode in force.
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    fn log_line(&self, line: &str) {
+        let line = secret::redact(line);
+        match self.mode {
+            Mode::Action => {
+                let mut out = io::stdout().lock();
+                let _ = writeln!(out, "{line}");
+            }
+            Mode::Cli => eprintln!("{line}"),
+        }
+    }
+
+    /// Registers a secret and, in a runner, tells it to mask the value (each line of a
+    /// multi-line value too). Call before anything else is printed.
+    pub fn mask(&self, value: &str) {
+        if value.trim().is_empty() {
+            return;
+        }
+        secret::register(value);
+        if self.mode == Mode::Action {
+            let mut out = io::stdout().lock();
+            for part in std::iter::once(value).chain(value.lines()).filter(|p| !p.trim().is_empty()) {
+                // Not redacted: the runner must see the value to mask it.
+                let _ = writeln!(out, "::add-mask::{}", escape_data(part));
+                if !value.contains('\n') {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// A progress line in the job log (stderr in CLI mode).
+    pub fn info(&self, message: &str) {
+        for line in message.lines() {
+            self.log_line(line);
+        }
+    }
+
+    /// Starts a collapsible group; pair with [`Runner::end_group`].
+    pub fn group(&self, title: &str) {
+        match self.mode {
+            Mode::Action => self.log_line(&format!("::group::{}", escape_data(title))),
+            Mode::Cli => self.log_line(&format!("== {title}")),
+        }
+    }
+
+    /// Ends the current group.
+    pub fn end_group(&self) {
+        if self.mode == Mode::Action {
+            self.log_line("::endgroup::");
+        }
+    }
+
+    /// A warning annotation.
+    pub fn warning(&self, message: &str) {
+        self.annotate("warning", None, message);
+    }
+
+    /// An error annotation with a title.
+    pub fn error(&self, title: &str, message: &str) {
+        self.annotate("error", Some(title), message);
+    }
+
+    fn annotate(&self, level: &str, title: Option<&str>, message: &str) {
+        let message = secret::redact(message);
+        match self.mode {
+            Mode::Action => {
+                let props = title
+                    .map(|t| format!(" title={}", escape_property(&secret::redact(t))))
+                    .unwrap_or_default();
+                self.log_line(&format!("::{level}{props}::{}", escape_data(&message)));
+            }
+            Mode::Cli => self.log_line(&format!("{level}: {message}")),
+        }
+    }
+
+    /// Sets a step output: appended to `$GITHUB_OUTPUT` in the multi-line-safe
+    /// `name<<DELIMITER` form, or printed when there is no output file.
+    pub fn set_output(&self, name: &str, value: &str) -> io::Result<()> {
+        match &self.output_file {
+            Some(path) => {
+                let mut f = OpenOptions::new().create(true).append(true).open(path)?;
+                f.write_all(format_output(name, value, &random_delimiter(value)).as_bytes())
+            }
+            None => {
+                if self.mode == Mode::Action {
+                    self.info(&format!("output {name}={value}"));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Appends Markdown to the job summary (no-op without `$GITHUB_STEP_SUMMARY`).
+    pub fn append_summary(&self, markdown: &str) -> io::Result<()> {
+        if markdown.is_empty() {
+            return Ok(());
+        }
+        if let Some(path) = &self.summary_file {
+            let mut f = OpenOptions::new().create(true).append(true).open(path)?;
+            f.write_all(secret::redact(markdown).as_bytes())?;
+            if !markdown.ends_with('\n') {
+                f.write_all(b"\n")?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Emits a command's report: outputs and summary in a runner, text or JSON on stdout as a CLI.
+    pub fn emit(&self, report: &Report, format: Format) -> io::Result<()> {
+        match self.mode {
+            Mode::Action => {
+                if !report.text.is_empty() {
+                    self.info(&report.text);
+                }
+                for (name, value) in &report.outputs {
+                    self.set_output(name, value)?;
+                }
+                self.append_summary(&report.summary)
+            }
+            Mode::Cli => {
+                let mut out = io::stdout().lock();
+                match format {
+                    Format::Text => {
+                        if !report.text.is_empty() {
+                            writeln!(out, "{}", secret::redact(report.text.trim_end()))?;
+                        }
+                    }
+                    Format::Json => {
+                        let text = serde_json::to_string_pretty(&report.json).map_err(io::Error::other)?;
+                        writeln!(out, "{}", secret::redact(&text))?;
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Escapes a workflow command's message: `%`, `\r`, `\n`.
+pub fn escape_data(s: &str) -> String {
+    s.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+}
+
+/// Escapes a workflow command's property value: as [`escape_data`] plus `:` and `,`.
+pub fn escape_property(s: &str) -> String {
+    escape_data(s).replace(':', "%3A").replace(',', "%2C")
+}
+
+/// Formats one output in the `name<<DELIMITER` heredoc form.
+pub fn format_output(name: &str, value: &str, delimiter: &str) -> String {
+    format!("{name}<<{delimiter}\n{value}\n{delimiter}\n")
+}
+
+/// A delimiter (`ghadelimiter_<random hex>`) that occurs nowhere in `value`.
+pub fn random_delimiter(value: &str) -> String {
+    loop {
+        let d = format!("ghadelimiter_{:032x}", rand::random::<u128>());
+        if !value.contains(&d) {
+            return d;
+        }
+    }
+}
+
+/// Parses a `$GITHUB_OUTPUT` file back into pairs (for tests and the harness).
+pub fn parse_output_file(text: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut lines = text.lines();
+    while let Some(line) = lines.next() {
+        if let Some((name, delim)) = line.split_once("<<") {
+            let mut value = Vec::new();
+            for l in lines.by_ref() {
+                if l == delim {
+                    break;
+                }
+                value.push(l);
+            }
+            out.push((name.to_owned(), value.join("\n")));
+        } else if let Some((name, value)) = line.split_once('=') {
+            out.push((name.to_owned(), value.to_owned()));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_like_the_toolkit() {
+        assert_eq!(escape_data("50%\r\nnext"), "50%25%0D%0Anext");
+        assert_eq!(escape_property("a:b,c"), "a%3Ab%2Cc");
+    }
+
+    #[test]
+    fn output_round_trips_multi_line_values() {
+        let value = "line1\nghadelimiter_fake\nline3";
+        let d = random_delimiter(value);
+        assert!(!value.contains(&d));
+        let text = format_output("tags", value, &d) + &format_output("version", "1.2.3", "EOF");
+        assert_eq!(
+            parse_output_file(&text),
+            vec![("tags".to_owned(), value.to_owned()), ("version".to_owned(), "1.2.3".to_owned())]
+        );
+    }
+}

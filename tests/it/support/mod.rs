@@ -1,0 +1,116 @@
+//! Test harness: run the real binary with a runner's environment and read its outputs back.
+
+#![allow(dead_code)]
+
+use deploy_action::runner::parse_output_file;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Path of the built binary under test.
+pub fn binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_deploy-action"))
+}
+
+/// Builds one invocation of the binary as a runner (or a shell) would make it.
+pub struct ActionRun {
+    dir: tempfile::TempDir,
+    env: BTreeMap<String, String>,
+    args: Vec<String>,
+}
+
+/// What the binary did.
+#[derive(Debug)]
+pub struct Outcome {
+    /// Exit code.
+    pub code: i32,
+    /// Everything on stdout.
+    pub stdout: String,
+    /// Everything on stderr.
+    pub stderr: String,
+    /// Outputs parsed from `$GITHUB_OUTPUT`.
+    pub outputs: BTreeMap<String, String>,
+    /// The job summary.
+    pub summary: String,
+    /// Raw `$GITHUB_OUTPUT` text.
+    pub output_file: String,
+}
+
+impl Outcome {
+    /// An output's value, panicking with the whole log when missing.
+    pub fn output(&self, name: &str) -> &str {
+        self.outputs.get(name).map(String::as_str).unwrap_or_else(|| panic!("no output {name}: {self:#?}"))
+    }
+    /// stdout + stderr.
+    pub fn log(&self) -> String {
+        format!("{}{}", self.stdout, self.stderr)
+    }
+}
+
+impl ActionRun {
+    /// A runner-mode invocation (`GITHUB_ACTIONS=true`, output and summary files, event file).
+    pub fn action() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut env = BTreeMap::new();
+        env.insert("GITHUB_ACTIONS".into(), "true".into());
+        env.insert("GITHUB_OUTPUT".into(), dir.path().join("output").display().to_string());
+        env.insert("GITHUB_STEP_SUMMARY".into(), dir.path().join("summary").display().to_string());
+        env.insert("GITHUB_WORKSPACE".into(), dir.path().display().to_string());
+        env.insert("GITHUB_SERVER_URL".into(), "https://github.com".into());
+        env.insert("GITHUB_API_URL".into(), "https://api.github.com".into());
+        env.insert("GITHUB_REPOSITORY".into(), "org/api".into());
+        env.insert("GITHUB_RUN_ID".into(), "1234".into());
+        env.insert("GITHUB_ACTOR".into(), "alice".into());
+        ActionRun { dir, env, args: Vec::new() }
+    }
+
+    /// A CLI invocation with the given arguments and a clean environment.
+    pub fn cli<I: IntoIterator<Item = S>, S: Into<String>>(args: I) -> Self {
+        ActionRun {
+            dir: tempfile::tempdir().unwrap(),
+            env: BTreeMap::new(),
+            args: args.into_iter().map(Into::into).collect(),
+        }
+    }
+
+    /// Sets an environment variable.
+    pub fn env(mut self, k: &str, v: &str) -> Self {
+        self.env.insert(k.into(), v.into());
+        self
+    }
+
+    /// Sets action input `name`.
+    pub fn input(self, name: &str, v: &str) -> Self {
+        let key = format!("INPUT_{}", name.replace(' ', "_").to_ascii_uppercase());
+        self.env(&key, v)
+    }
+
+    /// Writes the event payload and points `GITHUB_EVENT_PATH` at it.
+    pub fn event(mut self, name: &str, payload: &serde_json::Value) -> Self {
+        let path = self.dir.path().join("event.json");
+        std::fs::write(&path, serde_json::to_vec(payload).unwrap()).unwrap();
+        self.env.insert("GITHUB_EVENT_PATH".into(), path.display().to_string());
+        self.env.insert("GITHUB_EVENT_NAME".into(), name.into());
+        self
+    }
+
+    /// The temporary directory of this run.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Runs the binary and collects what it did.
+    pub fn run(self) -> Outcome {
+        let out = Command::new(binary()).args(&self.args).env_clear().envs(&self.env).output().unwrap();
+        let read = |name: &str| std::fs::read_to_string(self.dir.path().join(name)).unwrap_or_default();
+        let output_file = read("output");
+        Outcome {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            outputs: parse_output_file(&output_file).into_iter().collect(),
+            summary: read("summary"),
+            output_file,
+        }
+    }
+}
