@@ -78,7 +78,8 @@ pub fn args_from_inputs(env: &EnvMap) -> Result<Vec<OsString>, InputError> {
         let name =
             arg.get_long().map(str::to_owned).unwrap_or_else(|| arg.get_id().as_str().replace('_', "-"));
         let Some(raw) = env.input(&name) else { continue };
-        if raw.trim().is_empty() {
+        // An empty input keeps the default; whitespace is a value (`sep-tags: " "`).
+        if raw.is_empty() {
             continue;
         }
         match arg.get_action() {

