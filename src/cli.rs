@@ -34,6 +34,15 @@ pub enum Command {
     Tags(crate::commands::tags::TagsArgs),
 }
 
+impl Command {
+    /// The command's name as the `command` input spells it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Tags(_) => "tags",
+        }
+    }
+}
+
 /// Why arguments could not be built or parsed.
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {

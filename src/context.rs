@@ -67,7 +67,7 @@ impl RunContext {
     /// Reads the context from the environment, loading the event payload from
     /// `GITHUB_EVENT_PATH` when it is set.
     pub fn from_env(env: &EnvMap) -> Result<Self, ContextError> {
-        let event = match env.non_empty(vars::GITHUB_EVENT_PATH) {
+        let event = match env.runner_var("EVENT_PATH") {
             Some(path) => {
                 let text = std::fs::read_to_string(path).map_err(|e| ContextError::EventPayload {
                     path: path.to_owned(),
@@ -89,9 +89,13 @@ impl RunContext {
 
     /// Builds the context from the environment and an already-parsed payload.
     pub fn from_env_and_event(env: &EnvMap, event: Value) -> Self {
-        let get = |name: &str| env.get(name).unwrap_or_default().to_owned();
-        let server_url = trim_slash(env.non_empty(vars::GITHUB_SERVER_URL).unwrap_or("https://github.com"));
-        let api_url = match env.non_empty(vars::GITHUB_API_URL) {
+        // GITHUB_<X>, or Forgejo's native FORGEJO_<X>.
+        let get = |name: &str| {
+            let suffix = name.strip_prefix("GITHUB_").unwrap_or(name);
+            env.runner_var(suffix).unwrap_or_default().to_owned()
+        };
+        let server_url = trim_slash(env.runner_var("SERVER_URL").unwrap_or("https://github.com"));
+        let api_url = match env.runner_var("API_URL") {
             Some(u) => trim_slash(u),
             None if server_url == "https://github.com" => "https://api.github.com".to_owned(),
             None => format!("{server_url}/api/v1"),
@@ -165,7 +169,7 @@ pub fn detect_forge(env: &EnvMap) -> Option<ForgeKind> {
     if env.get(vars::FORGEJO_ACTIONS) == Some("true") || env.get(vars::GITEA_ACTIONS) == Some("true") {
         return Some(ForgeKind::Forgejo);
     }
-    if let Some(api) = env.non_empty(vars::GITHUB_API_URL) {
+    if let Some(api) = env.runner_var("API_URL") {
         return Some(forge_of_api_url(api));
     }
     if env.in_runner() { Some(ForgeKind::Github) } else { None }

@@ -39,9 +39,23 @@ impl EnvMap {
         self.0.insert(name.into(), value.into());
     }
 
-    /// True when running inside a GitHub or Forgejo Actions runner.
+    /// True when running inside a GitHub, Forgejo or Gitea Actions runner.
     pub fn in_runner(&self) -> bool {
-        self.get(vars::GITHUB_ACTIONS) == Some("true")
+        [vars::GITHUB_ACTIONS, vars::FORGEJO_ACTIONS, vars::GITEA_ACTIONS]
+            .iter()
+            .any(|v| self.get(v) == Some("true"))
+    }
+
+    /// A context variable by its suffix (`REF`, `SHA`, …): `GITHUB_<suffix>`, else Forgejo's
+    /// native `FORGEJO_<suffix>`.
+    pub fn runner_var(&self, suffix: &str) -> Option<&str> {
+        self.non_empty(&format!("GITHUB_{suffix}")).or_else(|| self.non_empty(&format!("FORGEJO_{suffix}")))
+    }
+
+    /// A file the step writes (`OUTPUT`, `STEP_SUMMARY`): Forgejo's native `FORGEJO_<suffix>`
+    /// first (Forgejo Runner 7+ keeps `GITHUB_<suffix>` only as an alias), else `GITHUB_<suffix>`.
+    pub fn runner_file(&self, suffix: &str) -> Option<&str> {
+        self.non_empty(&format!("FORGEJO_{suffix}")).or_else(|| self.non_empty(&format!("GITHUB_{suffix}")))
     }
 
     /// The raw value of action input `name` (`INPUT_<NAME>`), as the runners name it:
@@ -104,6 +118,10 @@ pub mod vars {
     pub const GITHUB_JOB: &str = "GITHUB_JOB";
     /// File the step writes outputs to.
     pub const GITHUB_OUTPUT: &str = "GITHUB_OUTPUT";
+    /// Suffix of the outputs file variable (`GITHUB_OUTPUT`, `FORGEJO_OUTPUT`).
+    pub const OUTPUT_SUFFIX: &str = "OUTPUT";
+    /// Suffix of the job summary file variable.
+    pub const STEP_SUMMARY_SUFFIX: &str = "STEP_SUMMARY";
     /// File the step appends its Markdown summary to.
     pub const GITHUB_STEP_SUMMARY: &str = "GITHUB_STEP_SUMMARY";
     /// Token of the job (GitHub: `GITHUB_TOKEN` when passed through env).
@@ -140,6 +158,19 @@ pub mod vars {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn forgejo_native_files_win_and_github_context_names_come_first() {
+        let env = EnvMap::from_pairs([
+            ("GITHUB_OUTPUT", "/alias"),
+            ("FORGEJO_OUTPUT", "/native"),
+            ("FORGEJO_REF", "refs/heads/x"),
+            ("FORGEJO_ACTIONS", "true"),
+        ]);
+        assert_eq!(env.runner_file("OUTPUT"), Some("/native"));
+        assert_eq!(env.runner_var("REF"), Some("refs/heads/x"));
+        assert!(env.in_runner());
+    }
 
     #[test]
     fn input_names_follow_the_runner() {

@@ -67,6 +67,9 @@ pub fn run(args: Vec<OsString>, env: &EnvMap, runner: &Runner) -> anyhow::Result
         }
         Err(e) => return Err(e.into()),
     };
+    if runner.mode() == runner::Mode::Action {
+        runner.info(&format!("deploy-action {} · {}", env!("CARGO_PKG_VERSION"), cli.command.name()));
+    }
     let report = match &cli.command {
         Command::Tags(args) => commands::tags::run(args, env, runner)?,
     };

@@ -40,6 +40,8 @@ pub struct Report {
     pub text: String,
     /// Object printed in CLI JSON mode.
     pub json: serde_json::Value,
+    /// Collapsible sections for the job log (`title`, `body`); in a runner they replace `text`.
+    pub groups: Vec<(String, String)>,
 }
 
 impl Report {
@@ -63,8 +65,8 @@ impl Runner {
         let mode = if env.in_runner() { Mode::Action } else { Mode::Cli };
         Runner {
             mode,
-            output_file: env.non_empty(vars::GITHUB_OUTPUT).map(PathBuf::from),
-            summary_file: env.non_empty(vars::GITHUB_STEP_SUMMARY).map(PathBuf::from),
+            output_file: env.runner_file(vars::OUTPUT_SUFFIX).map(PathBuf::from),
+            summary_file: env.runner_file(vars::STEP_SUMMARY_SUFFIX).map(PathBuf::from),
         }
     }
 
@@ -108,10 +110,15 @@ impl Runner {
         }
     }
 
-    /// A progress line in the job log (stderr in CLI mode).
+    /// A progress line in the job log (stderr in CLI mode). Text that would start a workflow
+    /// command (`::…`) is indented so the runner prints it instead of obeying it.
     pub fn info(&self, message: &str) {
         for line in message.lines() {
-            self.log_line(line);
+            if self.mode == Mode::Action && line.trim_start().starts_with("::") {
+                self.log_line(&format!(" {line}"));
+            } else {
+                self.log_line(line);
+            }
         }
     }
 
@@ -189,8 +196,13 @@ impl Runner {
     pub fn emit(&self, report: &Report, format: Format) -> io::Result<()> {
         match self.mode {
             Mode::Action => {
-                if !report.text.is_empty() {
+                if report.groups.is_empty() && !report.text.is_empty() {
                     self.info(&report.text);
+                }
+                for (title, body) in &report.groups {
+                    self.group(title);
+                    self.info(body);
+                    self.end_group();
                 }
                 for (name, value) in &report.outputs {
                     self.set_output(name, value)?;

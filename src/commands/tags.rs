@@ -173,7 +173,17 @@ pub fn report(meta: &Meta, input: &TagsInput) -> Report {
         text.push_str(t);
         text.push('\n');
     }
-    r.text = text;
+    r.text = text.clone();
+    r.groups.push((format!("Tags ({})", meta.tags.len()), text));
+    if !meta.labels.is_empty() {
+        r.groups.push((format!("Labels ({})", meta.labels.len()), meta.labels.join("\n")));
+    }
+    if !meta.version.is_empty() || !meta.environment.is_empty() {
+        r.groups.insert(
+            0,
+            ("Version".to_owned(), format!("version={} environment={}", meta.version, meta.environment)),
+        );
+    }
     let mut json = meta.json.clone();
     if let Some(obj) = json.as_object_mut() {
         obj.insert("version".into(), meta.version.clone().into());

@@ -2,5 +2,6 @@
 
 mod docs;
 mod runner_act;
+mod runner_fixtures;
 mod support;
 mod tags_action;

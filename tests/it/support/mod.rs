@@ -67,6 +67,11 @@ impl ActionRun {
         ActionRun { dir, env, args: Vec::new() }
     }
 
+    /// A runner-mode invocation with nothing set: the case sets every variable itself.
+    pub fn bare() -> Self {
+        ActionRun { dir: tempfile::tempdir().unwrap(), env: BTreeMap::new(), args: Vec::new() }
+    }
+
     /// A CLI invocation with the given arguments and a clean environment.
     pub fn cli<I: IntoIterator<Item = S>, S: Into<String>>(args: I) -> Self {
         ActionRun {
