@@ -3,5 +3,6 @@
 mod docs;
 mod runner_act;
 mod runner_fixtures;
+mod sshd_harness;
 mod support;
 mod tags_action;

@@ -1,0 +1,114 @@
+//! A real OpenSSH server on 127.0.0.1 standing in for the deployment VM: its own host key,
+//! one authorized client key, a free port, stopped when dropped.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running sshd and the client material to reach it.
+pub struct Sshd {
+    /// Port on 127.0.0.1.
+    pub port: u16,
+    /// The client's private key (OpenSSH format).
+    pub client_key: PathBuf,
+    /// A `known_hosts` line pinning the server's host key (`[127.0.0.1]:port ssh-ed25519 …`).
+    pub known_hosts_line: String,
+    dir: tempfile::TempDir,
+    child: Child,
+}
+
+fn keygen(path: &Path) {
+    let ok = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "deploy-action-test", "-f"])
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(ok.success(), "ssh-keygen failed");
+}
+
+/// A free TCP port on loopback.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl Sshd {
+    /// Starts sshd for the current user (root in CI), key authentication only.
+    pub fn start() -> Sshd {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        keygen(&d.join("host_ed25519"));
+        keygen(&d.join("client_ed25519"));
+        std::fs::copy(d.join("client_ed25519.pub"), d.join("authorized_keys")).unwrap();
+        let port = free_port();
+        let config = format!(
+            "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_ed25519\nAuthorizedKeysFile {d}/authorized_keys\n\
+             PidFile {d}/sshd.pid\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nPubkeyAuthentication yes\n\
+             PermitRootLogin prohibit-password\nStrictModes no\nUsePAM no\nSubsystem sftp internal-sftp\n",
+            d = d.display()
+        );
+        std::fs::write(d.join("sshd_config"), config).unwrap();
+        // sshd refuses to start without its privilege-separation directory.
+        let _ = std::fs::create_dir_all("/run/sshd");
+        let child = Command::new("/usr/sbin/sshd")
+            .args(["-D", "-e", "-f"])
+            .arg(d.join("sshd_config"))
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(d.join("sshd.log")).unwrap())
+            .spawn()
+            .expect("start sshd (apt-get install openssh-server)");
+        let host_pub = std::fs::read_to_string(d.join("host_ed25519.pub")).unwrap();
+        let key = host_pub.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
+        let sshd = Sshd {
+            port,
+            client_key: d.join("client_ed25519"),
+            known_hosts_line: format!("[127.0.0.1]:{port} {key}"),
+            dir,
+            child,
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "sshd did not listen: {}", sshd.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        sshd
+    }
+
+    /// sshd's own log.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("sshd.log")).unwrap_or_default()
+    }
+
+    /// An `ssh` command to the server with the pinned host key (strict checking stays on).
+    pub fn ssh(&self, remote_command: &str) -> Command {
+        self.ssh_pinned(remote_command, &self.known_hosts_line)
+    }
+
+    /// An `ssh` command that trusts only `known_hosts_line` for the server.
+    pub fn ssh_pinned(&self, remote_command: &str, known_hosts_line: &str) -> Command {
+        let kh = self.dir.path().join(format!("known_hosts-{:x}", rand_suffix(known_hosts_line)));
+        std::fs::write(&kh, format!("{known_hosts_line}\n")).unwrap();
+        let mut c = Command::new("ssh");
+        c.arg("-i")
+            .arg(&self.client_key)
+            .args(["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes"])
+            .arg("-o")
+            .arg(format!("UserKnownHostsFile={}", kh.display()))
+            .args(["-p", &self.port.to_string(), "root@127.0.0.1", remote_command]);
+        c
+    }
+}
+
+fn rand_suffix(s: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    s.hash(&mut h);
+    h.finish()
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
