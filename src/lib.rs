@@ -4,7 +4,9 @@
 pub mod cli;
 pub mod commands;
 pub mod context;
+pub mod deploy;
 pub mod env;
+pub mod retry;
 pub mod runner;
 pub mod secret;
 pub mod settings;

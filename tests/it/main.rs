@@ -1,6 +1,7 @@
 //! The one integration-test binary: runs the real `deploy-action` binary as a runner would.
 
 mod docs;
+mod health;
 mod runner_act;
 mod runner_fixtures;
 mod sshd_harness;

@@ -4,6 +4,7 @@
 
 pub mod act;
 pub mod docker;
+pub mod http;
 pub mod sshd;
 
 use deploy_action::runner::parse_output_file;

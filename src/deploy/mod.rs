@@ -1,0 +1,3 @@
+//! Orchestration: health checks now; release, rollback, promote, approval and targets later.
+
+pub mod health;

@@ -1,0 +1,90 @@
+//! A scripted HTTP/1.1 server on 127.0.0.1: answers requests from a list of canned responses
+//! (the last one repeats) and records what it was asked. For health checks and simple fakes.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+/// A canned answer.
+#[derive(Clone, Debug)]
+pub struct Canned {
+    /// Status code.
+    pub status: u16,
+    /// Body.
+    pub body: String,
+}
+
+impl Canned {
+    /// A response with `status` and `body`.
+    pub fn new(status: u16, body: &str) -> Self {
+        Canned { status, body: body.into() }
+    }
+}
+
+/// The running server.
+pub struct ScriptedServer {
+    /// `http://127.0.0.1:port`.
+    pub url: String,
+    /// Request lines seen (`GET /health`).
+    pub seen: Arc<Mutex<Vec<String>>>,
+}
+
+impl ScriptedServer {
+    /// Starts a server answering with `script` in order, repeating the last answer.
+    pub fn start(script: Vec<Canned>) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let script = Arc::new(Mutex::new(script));
+        let seen2 = seen.clone();
+        thread::spawn(move || {
+            for stream in listener.incoming().take(10_000) {
+                let Ok(stream) = stream else { continue };
+                let (seen, script) = (seen2.clone(), script.clone());
+                thread::spawn(move || serve(stream, &seen, &script));
+            }
+        });
+        ScriptedServer { url, seen }
+    }
+
+    /// How many requests arrived.
+    pub fn hits(&self) -> usize {
+        self.seen.lock().unwrap().len()
+    }
+}
+
+fn serve(stream: TcpStream, seen: &Mutex<Vec<String>>, script: &Mutex<Vec<Canned>>) {
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok();
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut line = String::new();
+    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+        return;
+    }
+    let mut len = 0usize;
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+            break;
+        }
+        if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
+            len = v.trim().parse().unwrap_or(0);
+        }
+    }
+    let mut body = vec![0; len];
+    let _ = reader.read_exact(&mut body);
+    seen.lock().unwrap().push(line.trim().to_owned());
+    let answer = {
+        let mut s = script.lock().unwrap();
+        if s.len() > 1 { s.remove(0) } else { s[0].clone() }
+    };
+    let mut stream = stream;
+    let _ = write!(
+        stream,
+        "HTTP/1.1 {} X\r\ncontent-length: {}\r\nconnection: close\r\ncontent-type: text/plain\r\n\r\n{}",
+        answer.status,
+        answer.body.len(),
+        answer.body
+    );
+}
