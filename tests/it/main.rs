@@ -2,3 +2,4 @@
 
 mod support;
 mod tags_action;
+mod tags_fixtures;
