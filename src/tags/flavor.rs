@@ -83,7 +83,8 @@ pub fn parse_flavor(lines: &[String]) -> Result<Flavor, InputError> {
     Ok(flavor)
 }
 
-/// Parses the `images` lines into the enabled image names, validated.
+/// Parses the `images` lines into the enabled image names, lower-cased (as metadata-action
+/// does: `ghcr.io/${{ github.repository }}` often has capitals) and validated.
 pub fn parse_images(lines: &[String]) -> Result<Vec<String>, InputError> {
     let mut images: Vec<(String, bool, &String)> = Vec::new();
     // metadata-action's old format: a single line of comma-separated names.
@@ -92,16 +93,16 @@ pub fn parse_images(lines: &[String]) -> Result<Vec<String>, InputError> {
         _ => None,
     };
     if let Some(names) = single {
-        images.extend(names.into_iter().map(|n| (n.trim().to_owned(), true, &lines[0])));
+        images.extend(names.into_iter().map(|n| (n.trim().to_lowercase(), true, &lines[0])));
     } else {
         for line in lines {
             let err = |rule: String| InputError::new("images", line, rule);
             let (mut name, mut enable) = (String::new(), true);
             for field in csv_fields(line).ok_or_else(|| err("has an unterminated quote".into()))? {
                 match field.split_once('=') {
-                    None => name = field.trim().to_owned(),
+                    None => name = field.trim().to_lowercase(),
                     Some((k, v)) => match (k.trim().to_ascii_lowercase().as_str(), v.trim()) {
-                        ("name", v) => name = v.to_owned(),
+                        ("name", v) => name = v.to_lowercase(),
                         ("enable", "true") => enable = true,
                         ("enable", "false") => enable = false,
                         ("enable", v) => return Err(err(format!("has enable={v}; use true or false"))),
@@ -118,7 +119,8 @@ pub fn parse_images(lines: &[String]) -> Result<Vec<String>, InputError> {
     let mut names = Vec::new();
     for (name, enable, line) in images {
         check_image_name(&name).map_err(|rule| {
-            let value = if &name == line { name.clone() } else { format!("{name} (in {line})") };
+            let value =
+                if name == line.to_lowercase() { line.clone() } else { format!("{name} (in {line})") };
             InputError::new("images", value, rule)
         })?;
         if enable && !names.contains(&name) {
@@ -156,6 +158,7 @@ mod tests {
         assert_eq!(parse_images(&v(&["name=a/b,enable=false", "c/d"])).unwrap(), ["c/d"]);
         assert!(parse_images(&v(&["name=a/b,enable=no"])).is_err());
         assert!(parse_images(&v(&["name=a/b,foo=x"])).is_err());
-        assert_eq!(parse_images(&v(&["User/App"])).unwrap_err().rule, "must be lower-case");
+        assert_eq!(parse_images(&v(&["ghcr.io/MyUSER/MyApp"])).unwrap(), ["ghcr.io/myuser/myapp"]);
+        assert!(parse_images(&v(&["ghcr.io//app"])).unwrap_err().rule.contains("not a valid image name"));
     }
 }
