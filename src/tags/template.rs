@@ -148,15 +148,18 @@ fn expression(
                         )),
                     }
                 }
-                _ => {
-                    let f = unquote(arg).ok_or_else(|| {
-                        InputError::new(input, src, format!("must quote the format of {name}"))
-                    })?;
-                    format = Some(f.to_owned());
-                }
+                _ => match unquote(arg) {
+                    Some(f) => format = Some(f.to_owned()),
+                    // handlebars looks an unquoted word up as a name: undefined, so moment's default.
+                    None => warnings.push(format!(
+                        "unquoted format {arg} in {src:?} is read as an unknown name; quote it: {name} '{arg}'"
+                    )),
+                },
             }
         }
-        let format = format.unwrap_or_else(|| "YYYY-MM-DDTHH:mm:ssZ".to_owned());
+        // moment's defaultFormatUtc / defaultFormat.
+        let default = if offset == 0 { "YYYY-MM-DDTHH:mm:ss[Z]" } else { "YYYY-MM-DDTHH:mm:ssZ" };
+        let format = format.unwrap_or_else(|| default.to_owned());
         return Ok(format!("{{{{ {name}({}, {offset}) }}}}", quote(&format)));
     }
     warnings.push(format!("unknown expression {{{{{inner}}}}} in {src:?} renders empty"));
@@ -252,6 +255,8 @@ mod tests {
         assert!(render("{{branch", &scope(), "tags", &mut w).is_err());
         assert!(render("{{date 'Y' foo='x'}}", &scope(), "tags", &mut w).is_err());
         assert!(render("{{date 'Y}}", &scope(), "tags", &mut w).is_err());
+        assert_eq!(render("{{date YYYY}}", &scope(), "tags", &mut w).unwrap(), "2020-01-10T00:30:00Z");
+        assert!(w[0].contains("unquoted format YYYY"), "{w:?}");
     }
 
     #[test]
