@@ -2,6 +2,27 @@
 //! tags, labels, annotations, version and environment.
 //!
 //! Nothing here reads the environment, the clock or files: [`compute`] gets it all.
+//!
+//! The team convention (`develop` → `dev-<sha>`, `main` → `staging-<sha>` + `staging`,
+//! `v*` → `v1.2.3`, `1.2`, `1`, `latest`, other branches → `<branch>-<sha>`, PRs → `pr-<n>`),
+//! proven by `tests/it/tags_fixtures.rs::team_convention_block`:
+//!
+//! ```yaml
+//! tags: |
+//!   type=sha,prefix=dev-,enable=${{ github.ref == 'refs/heads/develop' }}
+//!   type=sha,prefix=staging-,enable=${{ github.ref == 'refs/heads/main' }}
+//!   type=raw,value=staging,priority=50,enable=${{ github.ref == 'refs/heads/main' }}
+//!   type=ref,event=branch,suffix=-{{sha}},enable=${{ github.ref != 'refs/heads/develop' && github.ref != 'refs/heads/main' }}
+//!   type=semver,pattern=v{{version}}
+//!   type=semver,pattern={{major}}.{{minor}}
+//!   type=semver,pattern={{major}}
+//!   type=ref,event=pr
+//! environments: |
+//!   refs/heads/develop=dev
+//!   refs/heads/main=staging
+//!   refs/tags/v*=production
+//!   refs/pull/*=none
+//! ```
 
 mod date;
 pub mod environments;

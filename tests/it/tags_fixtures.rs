@@ -139,3 +139,72 @@ fn tag_fixtures() {
         failures.join("\n")
     );
 }
+
+/// The team convention exactly as the README recommends it; `${{ … }}` is evaluated by the
+/// runner before the action sees the input, which [`runner_expressions`] imitates.
+const TEAM_TAGS: &str = "\
+type=sha,prefix=dev-,enable=${{ github.ref == 'refs/heads/develop' }}
+type=sha,prefix=staging-,enable=${{ github.ref == 'refs/heads/main' }}
+type=raw,value=staging,priority=50,enable=${{ github.ref == 'refs/heads/main' }}
+type=ref,event=branch,suffix=-{{sha}},enable=${{ github.ref != 'refs/heads/develop' && github.ref != 'refs/heads/main' }}
+type=semver,pattern=v{{version}}
+type=semver,pattern={{major}}.{{minor}}
+type=semver,pattern={{major}}
+type=ref,event=pr
+";
+
+/// The README's `environments` block.
+const TEAM_ENVIRONMENTS: &str = "\
+refs/heads/develop=dev
+refs/heads/main=staging
+refs/tags/v*=production
+refs/pull/*=none
+";
+
+/// Evaluates the three runner expressions of [`TEAM_TAGS`] for `git_ref`.
+fn runner_expressions(block: &str, git_ref: &str) -> String {
+    let (develop, main) = (git_ref == "refs/heads/develop", git_ref == "refs/heads/main");
+    block
+        .replace("${{ github.ref == 'refs/heads/develop' }}", &develop.to_string())
+        .replace("${{ github.ref == 'refs/heads/main' }}", &main.to_string())
+        .replace(
+            "${{ github.ref != 'refs/heads/develop' && github.ref != 'refs/heads/main' }}",
+            &(!develop && !main).to_string(),
+        )
+}
+
+#[test]
+fn team_convention_block() {
+    let sha = "860c1904a1ce19322e91ac35af1ab07466440c37";
+    let cases: &[(&str, &str, &str, &[&str], &str)] = &[
+        ("push", "refs/heads/develop", "dev-860c190", &["dev-860c190"], "dev"),
+        ("push", "refs/heads/main", "staging-860c190", &["staging-860c190", "staging"], "staging"),
+        ("push", "refs/tags/v1.2.3", "v1.2.3", &["v1.2.3", "1.2", "1", "latest"], "production"),
+        ("push", "refs/heads/feature/login", "feature-login-860c190", &["feature-login-860c190"], ""),
+        ("pull_request", "refs/pull/42/merge", "pr-42", &["pr-42"], "none"),
+    ];
+    let mut opts = options(&EnvMap::default()).unwrap();
+    opts.now = chrono::DateTime::parse_from_rfc3339(DEFAULT_NOW).unwrap().to_utc();
+    for (event, git_ref, version, tags, environment) in cases {
+        let tags_input = runner_expressions(TEAM_TAGS, git_ref);
+        assert!(!tags_input.contains("${{"), "{tags_input}");
+        let input = TagsInput {
+            images: "ghcr.io/acme/api".into(),
+            tags: tags_input,
+            environments: TEAM_ENVIRONMENTS.into(),
+            ..Default::default()
+        };
+        let ctx = RunContext {
+            event_name: event.to_string(),
+            git_ref: git_ref.to_string(),
+            sha: sha.into(),
+            event: serde_json::json!({"number": 42, "repository": {"default_branch": "main"}}),
+            ..Default::default()
+        };
+        let meta = compute(&input, &ctx, &opts).unwrap();
+        let want: Vec<String> = tags.iter().map(|t| format!("ghcr.io/acme/api:{t}")).collect();
+        assert_eq!((meta.version.as_str(), &meta.tags), (*version, &want), "{git_ref}");
+        assert_eq!(meta.environment, *environment, "{git_ref}");
+        assert!(meta.warnings.is_empty(), "{git_ref}: {:?}", meta.warnings);
+    }
+}
