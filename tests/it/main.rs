@@ -7,3 +7,4 @@ mod runner_fixtures;
 mod sshd_harness;
 mod support;
 mod tags_action;
+mod tags_fixtures;
