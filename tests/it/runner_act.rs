@@ -46,7 +46,6 @@ jobs:
 }
 
 #[test]
-#[ignore = "needs the tags module (wip/tags)"]
 fn tags_step_runs_in_act_and_its_outputs_reach_the_next_step() {
     let Some(engine) = docker::require() else { return };
     if docker::which("act").is_none() {

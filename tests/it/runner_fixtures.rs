@@ -34,7 +34,6 @@ fn run_case(case: &Value) -> crate::support::Outcome {
 }
 
 #[test]
-#[ignore = "needs the tags module (wip/tags)"]
 fn recorded_runner_environments() {
     let mut failures = Vec::new();
     for path in fixtures() {
