@@ -27,3 +27,76 @@ fn unknown_command_fails_cleanly() {
     );
     assert!(out.output_file.is_empty());
 }
+
+fn push_main() -> ActionRun {
+    ActionRun::action()
+        .input("command", "tags")
+        .env("GITHUB_REF", "refs/heads/main")
+        .env("GITHUB_SHA", "860c1904a1ce19322e91ac35af1ab07466440c37")
+        .event("push", &serde_json::json!({"repository": {"default_branch": "main"}}))
+}
+
+#[test]
+fn invalid_input_fails_with_one_error_naming_input_value_and_rule_and_no_outputs() {
+    let out = push_main().input("images", "ghcr.io/org//api!").input("tags", "type=sha").run();
+    assert_eq!(out.code, 2, "{}", out.log());
+    let errors: Vec<_> = out.stdout.lines().filter(|l| l.starts_with("::error")).collect();
+    assert_eq!(errors.len(), 1, "{}", out.stdout);
+    assert!(errors[0].starts_with("::error title=Invalid input::invalid input `images`"), "{}", errors[0]);
+    assert!(errors[0].contains("ghcr.io/org//api!"), "{}", errors[0]);
+    assert!(out.output_file.is_empty(), "outputs written on failure: {}", out.output_file);
+    assert!(out.summary.is_empty());
+
+    let out = push_main().input("tags", "type=nightly").run();
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stdout.contains("invalid input `tags`: \\\"type=nightly\\\"")
+            || out.stdout.contains("type=nightly"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.output_file.is_empty());
+}
+
+#[test]
+fn multi_line_outputs_survive_a_value_that_contains_a_delimiter() {
+    let out = push_main()
+        .input("images", "ghcr.io/org/api")
+        .input(
+            "labels",
+            "org.example.note=ghadelimiter_00000000000000000000000000000000\norg.example.other=x",
+        )
+        .run();
+    assert_eq!(out.code, 0, "{}", out.log());
+    let labels = out.output("labels");
+    assert!(
+        labels.lines().any(|l| l == "org.example.note=ghadelimiter_00000000000000000000000000000000"),
+        "{labels}"
+    );
+    assert!(labels.lines().any(|l| l == "org.example.other=x"), "{labels}");
+    assert_eq!(out.output("tags"), "ghcr.io/org/api:main");
+}
+
+#[test]
+fn user_text_cannot_inject_workflow_commands() {
+    // A label value and an unknown template expression both reach the log; neither may start a command.
+    let out = push_main()
+        .input("images", "ghcr.io/org/api")
+        .input("labels", "::add-mask::x=1\norg.example.y=::error::pwned")
+        .input("tags", "type=raw,value=v{{ nope }}")
+        .run();
+    assert_eq!(out.code, 0, "{}", out.log());
+    for line in out.stdout.lines() {
+        let cmd = line.strip_prefix("::").map(|r| r.split("::").next().unwrap_or(""));
+        if let Some(cmd) = cmd {
+            let name = cmd.split(' ').next().unwrap();
+            assert!(
+                ["add-mask", "group", "endgroup", "warning", "error"].contains(&name),
+                "unexpected command: {line}"
+            );
+            assert!(!line.contains("pwned") || !line.starts_with("::error"), "injected: {line}");
+            assert!(!line.starts_with("::add-mask::x"), "injected mask: {line}");
+        }
+    }
+    assert!(out.stdout.lines().any(|l| l.starts_with("::warning::") && l.contains("nope")), "{}", out.stdout);
+}
