@@ -33,6 +33,7 @@ pub mod reference;
 pub mod rule;
 pub mod semver;
 pub mod template;
+mod tz;
 pub mod version;
 
 use crate::context::RunContext;

@@ -40,6 +40,8 @@ pub enum Kind {
     },
     /// `type=match`: a regex group of the git tag (or `value`).
     Match {
+        /// The pattern as written, for messages.
+        pattern: String,
         /// The compiled regex.
         regex: Regex,
         /// The group whose text is the tag.
@@ -170,6 +172,7 @@ pub fn parse_rule(line: &str) -> Result<TagRule, InputError> {
             (
                 Kind::Match {
                     regex: js_regex(&pattern).map_err(err)?,
+                    pattern,
                     group,
                     value: take("value").unwrap_or_default(),
                 },
@@ -214,8 +217,42 @@ fn js_regex(pattern: &str) -> Result<Regex, String> {
         _ => (pattern, ""),
     };
     let inline: String = flags.chars().filter(|f| matches!(f, 'i' | 'm' | 's')).collect();
-    let source = if inline.is_empty() { body.to_owned() } else { format!("(?{inline}){body}") };
+    let body = ascii_classes(body);
+    let source = if inline.is_empty() { body } else { format!("(?{inline}){body}") };
     Regex::new(&source).map_err(|e| format!("has an invalid regular expression: {e}"))
+}
+
+/// JavaScript's `\d`, `\w` and `\b` are ASCII-only; the regex crate's are Unicode.
+fn ascii_classes(body: &str) -> String {
+    let mut out = String::with_capacity(body.len());
+    let mut in_class = false;
+    let mut chars = body.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match (chars.next(), in_class) {
+                (Some('d'), false) => out.push_str("(?-u:\\d)"),
+                (Some('w'), false) => out.push_str("(?-u:\\w)"),
+                (Some('b'), false) => out.push_str("(?-u:\\b)"),
+                (Some('d'), true) => out.push_str("0-9"),
+                (Some('w'), true) => out.push_str("0-9A-Za-z_"),
+                (Some(n), _) => {
+                    out.push('\\');
+                    out.push(n);
+                }
+                (None, _) => out.push('\\'),
+            },
+            '[' if !in_class => {
+                in_class = true;
+                out.push(c);
+            }
+            ']' if in_class => {
+                in_class = false;
+                out.push(c);
+            }
+            _ => out.push(c),
+        }
+    }
+    out
 }
 
 /// Splits one line into comma-separated fields; `"…"` quotes a field (`""` is a quote).
@@ -261,9 +298,15 @@ mod tests {
     #[test]
     fn quoted_fields_and_first_equals() {
         let r = parse_rule(r#"type=match,"pattern=^v(\d+),x$",group=1"#).unwrap();
-        assert!(matches!(&r.kind, Kind::Match { regex, group: 1, .. } if regex.as_str() == r"^v(\d+),x$"));
+        assert!(
+            matches!(&r.kind, Kind::Match { regex, group: 1, .. } if regex.is_match("v12,x") && !regex.is_match("v12x"))
+        );
         let r = parse_rule("type=raw,value=a=b").unwrap();
         assert!(matches!(&r.kind, Kind::Raw { value } if value == "a=b"));
+        let r = parse_rule(r"type=match,pattern=^v(\d+)[\d.]*\b").unwrap();
+        assert!(
+            matches!(&r.kind, Kind::Match { regex, .. } if regex.is_match("v12.3") && !regex.is_match("v١٢"))
+        );
         let r = parse_rule("type=match,pattern=/V(.*)/i").unwrap();
         assert!(matches!(&r.kind, Kind::Match { regex, .. } if regex.is_match("v1")));
     }

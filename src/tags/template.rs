@@ -4,7 +4,7 @@
 //! Only names in the [`Scope`] render; anything else renders empty and adds a warning,
 //! as handlebars does with an unknown name.
 
-use super::date;
+use super::{date, tz};
 use crate::settings::InputError;
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
@@ -126,7 +126,7 @@ fn expression(
         }
         return Ok(format!("{{{{ v[{}] }}}}", quote(name)));
     }
-    if scope.dates.contains_key(name) {
+    if let Some(at) = scope.dates.get(name) {
         let mut format = None;
         let mut offset = 0;
         for arg in args {
@@ -141,10 +141,10 @@ fn expression(
                     }
                     let tz = unquote(value)
                         .ok_or_else(|| InputError::new(input, src, "must quote the tz attribute"))?;
-                    match date::resolve_tz(tz) {
+                    match tz::offset_at(tz, *at) {
                         Some(o) => offset = o.local_minus_utc(),
                         None => warnings.push(format!(
-                            "time zone {tz:?} in {src:?} is not supported (use UTC, ±HH:MM or a zone without DST); using UTC"
+                            "time zone {tz:?} in {src:?} is not known (use UTC, ±HH:MM, Etc/GMT±N or a common IANA zone); using UTC"
                         )),
                     }
                 }
@@ -245,8 +245,8 @@ mod tests {
         assert_eq!(out, "ab");
         assert_eq!(w.len(), 1);
         assert!(w[0].contains("{{nope}}"), "{w:?}");
-        let (_, w) = r("{{date 'YYYY' tz='Europe/Paris'}}");
-        assert!(w[0].contains("Europe/Paris"));
+        let (_, w) = r("{{date 'YYYY' tz='Mars/Olympus'}}");
+        assert!(w[0].contains("Mars/Olympus"));
     }
 
     #[test]

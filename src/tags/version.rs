@@ -177,7 +177,7 @@ impl Eval<'_, '_> {
                     (render(pattern, &scope, "tags", self.warnings)?, true)
                 }
             }
-            Kind::Match { regex, group, value } => {
+            Kind::Match { pattern, regex, group, value } => {
                 let vraw = if !value.is_empty() {
                     self.global(value, "tags")?
                 } else if let Some(t) = tag_ref {
@@ -186,12 +186,11 @@ impl Eval<'_, '_> {
                     return Ok(());
                 };
                 let Some(caps) = regex.captures(&vraw) else {
-                    self.warnings.push(format!("{} does not match {vraw}.", regex.as_str()));
+                    self.warnings.push(format!("{pattern} does not match {vraw}."));
                     return Ok(());
                 };
                 let Some(m) = caps.get(*group) else {
-                    self.warnings
-                        .push(format!("Group {group} does not exist for {} pattern.", regex.as_str()));
+                    self.warnings.push(format!("Group {group} does not exist for {pattern} pattern."));
                     return Ok(());
                 };
                 (m.as_str().to_owned(), true)
