@@ -2,6 +2,7 @@
 
 mod docs;
 mod health;
+mod readme_conventions;
 mod runner_act;
 mod runner_fixtures;
 mod sshd_harness;
