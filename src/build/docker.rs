@@ -202,7 +202,7 @@ impl DockerBuilder {
         let path = format!("/build?{}", Self::query(spec, recipe, &name));
         let resp =
             self.engine.request("POST", &path, Some((&mut file, len, "application/x-tar")), IDLE_TIMEOUT)?;
-        runner.group(&format!("docker build ({})", self.name()));
+        runner.group(&format!("docker build (classic builder, engine API {})", self.api));
         let result = stream_progress(resp.body, runner);
         runner.end_group();
         result
