@@ -170,6 +170,12 @@ pub fn write_context<W: Write>(
     tar.finish().map_err(BuildError::io("archiving", context))
 }
 
+/// `path` relative to `dir` when it lies inside it (both resolved), with `/` separators.
+pub fn relative_inside(path: &Path, dir: &Path) -> Option<String> {
+    let (p, d) = (path.canonicalize().ok()?, dir.canonicalize().ok()?);
+    p.strip_prefix(&d).ok().map(|r| r.to_string_lossy().into_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

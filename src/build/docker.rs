@@ -178,8 +178,7 @@ impl DockerBuilder {
             .create_new(true)
             .open(&tmp.0)
             .map_err(BuildError::io("creating", &tmp.0))?;
-        let inside = crate::commands::build::is_inside(&recipe.dockerfile, &recipe.context)
-            .map(|p| p.to_string_lossy().replace('\\', "/"));
+        let inside = context::relative_inside(&recipe.dockerfile, &recipe.context);
         let (name, extra) = match &inside {
             Some(rel) => (rel.clone(), None),
             None => (

@@ -7,18 +7,9 @@ use super::{BuildError, BuildSpec, Builder, BuiltImage, ImageSettings, Platform,
 use crate::runner::Runner;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-/// A base image for one platform, already on disk (the registry client pulls it).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct BaseImage {
-    /// Its platform.
-    pub platform: Platform,
-    /// Its image config JSON (`config`, `rootfs`, `history`, …).
-    pub config: Value,
-    /// Its layers, base first, with the file holding each compressed blob.
-    pub layers: Vec<(Layer, PathBuf)>,
-}
+pub use super::base::BaseImage;
 
 /// Builds images from files without a daemon.
 #[derive(Clone, Copy, Debug, Default)]
@@ -224,13 +215,6 @@ fn image_config(
         history.push(json!({"created": created, "created_by": format!("deploy-action build --add {label}")}));
     }
     config
-}
-
-/// Paths of the sources `spec` would read for `platform` (for validation before building).
-pub fn sources(add: &[super::AddPath], platform: &Platform) -> Vec<(String, PathBuf)> {
-    add.iter()
-        .map(|a| (format!("{}:{}", a.src, a.dst), Path::new(&platform.substitute(&a.src)).to_owned()))
-        .collect()
 }
 
 #[cfg(test)]

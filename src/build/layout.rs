@@ -248,12 +248,11 @@ impl LayerSink {
         let io_err = BuildError::io("writing", &self.tmp);
         let counted = self.gz.finish().map_err(io_err)?;
         let (digest, size, buf) = counted.finish();
-        let file = buf.into_inner().map_err(|e| BuildError::Io {
+        buf.into_inner().map_err(|e| BuildError::Io {
             action: "writing",
             path: self.tmp.clone(),
             source: e.into_error(),
         })?;
-        file.sync_all().map_err(BuildError::io("writing", &self.tmp))?;
         let path = self.blobs.join(digest.trim_start_matches("sha256:"));
         fs::rename(&self.tmp, &path).map_err(BuildError::io("writing", &path))?;
         Ok(Layer {

@@ -3,6 +3,7 @@
 //! layout on disk ([`layout`]) that the registry client pushes.
 
 pub mod archive;
+pub mod base;
 pub mod context;
 pub mod docker;
 pub mod files;
@@ -146,7 +147,7 @@ pub enum Base {
     /// No base: only our layers.
     Scratch,
     /// Images already on disk (e.g. pulled by the registry client), one per platform.
-    Images(Vec<files::BaseImage>),
+    Images(Vec<base::BaseImage>),
 }
 
 /// What to build.

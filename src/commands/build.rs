@@ -1,5 +1,6 @@
 //! `build`: build an image with the docker or files builder into an OCI image layout.
 
+use crate::build::base::BaseImage;
 use crate::build::docker::{DockerBuilder, Engine};
 use crate::build::files::FilesBuilder;
 use crate::build::{
@@ -42,7 +43,7 @@ pub struct BuildArgs {
     /// Target platforms, `os/arch[/variant]`, comma-separated (default: this machine's).
     #[arg(long = "platforms", visible_alias = "platform", value_name = "PLATFORMS")]
     pub platforms: Vec<String>,
-    /// Base of a files build (`scratch`).
+    /// Base of a files build: `scratch`, or an OCI layout `oci:DIR[:TAG]`.
     #[arg(long, value_name = "IMAGE", default_value = "scratch")]
     pub base: String,
     /// `SRC:DST` paths to add (files builder), one layer each; `{os}`, `{arch}`, `{variant}`,
@@ -178,10 +179,36 @@ fn platforms(raw: &[String]) -> Result<Vec<Platform>, InputError> {
         }
         out.push(p);
     }
-    if out.is_empty() {
-        out.push(Platform::host());
-    }
     Ok(out)
+}
+
+/// `scratch`, or `oci:DIR[:TAG]` read now; the platforms default to the base's.
+fn base(raw: &str, platforms: &mut Vec<Platform>) -> Result<Base, InputError> {
+    let raw = raw.trim();
+    if raw == "scratch" || raw.is_empty() {
+        return Ok(Base::Scratch);
+    }
+    let Some(rest) = raw.strip_prefix("oci:") else {
+        return Err(InputError::new(
+            "base",
+            raw,
+            "is not supported yet: use scratch or oci:DIR[:TAG] (pulling from a registry needs the registry \
+             client; `skopeo copy docker://IMAGE oci:DIR:TAG` makes a layout)",
+        ));
+    };
+    let (dir, tag) = match rest.rsplit_once(':') {
+        Some((d, t)) if !t.contains('/') && !d.is_empty() => (d, Some(t)),
+        _ => (rest, None),
+    };
+    let images = BaseImage::from_layout(Path::new(dir), tag)
+        .map_err(|e| InputError::new("base", raw, format!("cannot be read: {e}")))?;
+    if platforms.is_empty() {
+        platforms.extend(images.iter().map(|i| i.platform.clone()));
+    }
+    if let Some(p) = platforms.iter().find(|p| !images.iter().any(|i| i.platform == **p)) {
+        return Err(InputError::new("base", raw, format!("has no {p} image")));
+    }
+    Ok(Base::Images(images))
 }
 
 fn add_paths(raw: &[String], platforms: &[Platform]) -> Result<Vec<AddPath>, InputError> {
@@ -236,7 +263,11 @@ impl BuildArgs {
             "auto" | "" => BuilderKind::Auto,
             other => return Err(InputError::new("builder", other, "must be docker, files or auto")),
         };
-        let platforms = platforms(&self.platforms)?;
+        let mut platforms = platforms(&self.platforms)?;
+        let base = if self.add.is_empty() { Base::Scratch } else { base(&self.base, &mut platforms)? };
+        if platforms.is_empty() {
+            platforms.push(Platform::host());
+        }
         let add = add_paths(&self.add, &platforms)?;
         let files = match kind {
             BuilderKind::Files if add.is_empty() => {
@@ -265,13 +296,6 @@ impl BuildArgs {
         }
         let mut ignored = Vec::new();
         let recipe = if files {
-            if self.base.trim() != "scratch" {
-                return Err(InputError::new(
-                    "base",
-                    &self.base,
-                    "is not supported yet: only scratch (pulling a base image needs the registry client)",
-                ));
-            }
             let flags = [
                 ("context", self.context.is_some()),
                 ("file", self.file.is_some()),
@@ -281,7 +305,7 @@ impl BuildArgs {
                 ("pull", self.pull),
             ];
             ignored.extend(flags.iter().filter(|(_, set)| *set).map(|(n, _)| *n));
-            Recipe::Files(FilesRecipe { base: Base::Scratch, add })
+            Recipe::Files(FilesRecipe { base, add })
         } else {
             let context = PathBuf::from(self.context.as_deref().unwrap_or("."));
             if !context.is_dir() {
@@ -410,12 +434,6 @@ fn human_size(bytes: u64) -> String {
     }
 }
 
-/// True when `path` is inside `dir` (both made absolute).
-pub fn is_inside(path: &Path, dir: &Path) -> Option<PathBuf> {
-    let (p, d) = (path.canonicalize().ok()?, dir.canonicalize().ok()?);
-    p.strip_prefix(&d).ok().map(Path::to_owned)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -440,6 +458,7 @@ mod tests {
             (&["--add", "/bin/sh:/bin/sh", "--env", "NOVALUE"], "env"),
             (&["--add", "/bin/sh:/bin/sh", "--expose", "http"], "exposed-ports"),
             (&["--add", "/bin/sh:/bin/sh", "--base", "alpine"], "base"),
+            (&["--add", "/bin/sh:/bin/sh", "--base", "oci:/nonexistent"], "base"),
             (&["--builder", "docker", "--context", "/nonexistent"], "context"),
             (&["--builder", "docker", "--context", "/", "--file", "/nonexistent/Dockerfile"], "file"),
         ];

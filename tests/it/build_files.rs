@@ -299,3 +299,52 @@ fn bad_inputs_fail_before_anything_is_written() {
         assert!(out.output_file.is_empty());
     }
 }
+
+#[test]
+fn an_oci_layout_is_a_base_for_the_next_build() {
+    let Some(engine) = docker::require() else { return };
+    if !skopeo_available() {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let base = format!("oci:{}:base", work.path().join("base").display());
+    last_line(&cli(
+        &[
+            "build",
+            "--add",
+            "/bin/busybox:/bin/busybox",
+            "--entrypoint",
+            "/bin/busybox",
+            "--cmd",
+            "echo,hello",
+            "--env",
+            "A=1",
+            "--output",
+            &base,
+        ],
+        Some(EPOCH),
+    ));
+    let app = format!("oci:{}:app", work.path().join("app").display());
+    let www = format!("{}/www/:/srv/www/", fixtures().display());
+    let digest = last_line(&cli(
+        &[
+            "build",
+            "--base",
+            &base,
+            "--add",
+            &www,
+            "--cmd",
+            "sh,-c,cat /srv/www/index.html; echo A=$A",
+            "--output",
+            &app,
+        ],
+        Some(EPOCH),
+    ));
+    let layers = diff_ids(&work.path().join("app"), &digest);
+    assert_eq!(layers.len(), 2, "the base's layer, then ours");
+    load(engine, &app, "deploy-action-test/on-base:v1");
+    assert_eq!(
+        engine.run(&["run", "--rm", "--network", "none", "deploy-action-test/on-base:v1"]),
+        "<h1>hello from files</h1>\nA=1\n"
+    );
+}
