@@ -11,6 +11,7 @@ use std::path::Path;
 /// One `.dockerignore` line, compiled.
 #[derive(Clone, Debug)]
 struct Pattern {
+    text: String,
     regex: Regex,
     exception: bool,
 }
@@ -39,7 +40,7 @@ impl DockerIgnore {
                 continue;
             }
             if let Ok(regex) = Regex::new(&to_regex(&pat)) {
-                patterns.push(Pattern { regex, exception });
+                patterns.push(Pattern { text: pat, regex, exception });
             }
         }
         DockerIgnore { patterns }
@@ -74,9 +75,11 @@ impl DockerIgnore {
         excluded
     }
 
-    /// True when some `!` exception exists (excluded directories must then be walked).
-    pub fn has_exceptions(&self) -> bool {
-        self.patterns.iter().any(|p| p.exception)
+    /// True when an excluded directory must still be walked: an exception's pattern starts
+    /// with its path (Docker's rule; `!**/*.rs` alone does not reopen an excluded directory).
+    pub fn reopens(&self, dir: &str) -> bool {
+        let dir = format!("{dir}/");
+        self.patterns.iter().any(|p| p.exception && format!("{}/", p.text).starts_with(&dir))
     }
 }
 
@@ -149,12 +152,12 @@ pub fn write_context<W: Write>(
     out: W,
 ) -> Result<W, BuildError> {
     let ignore = DockerIgnore::load(context)?;
-    let descend = ignore.has_exceptions();
     let filter = |rel: &str, is_dir: bool| {
         if rel == ".dockerignore" || Some(rel) == dockerfile_in_context || !ignore.excludes(rel) {
             Walk::Include
         } else if is_dir
-            && (descend || dockerfile_in_context.is_some_and(|d| d.starts_with(&format!("{rel}/"))))
+            && (ignore.reopens(rel)
+                || dockerfile_in_context.is_some_and(|d| d.starts_with(&format!("{rel}/"))))
         {
             Walk::Descend
         } else {
@@ -215,7 +218,8 @@ mod tests {
         assert!(i.excludes("Makefile"));
         assert!(!i.excludes("src/main.rs"));
         assert!(i.excludes("src/secret.txt"));
-        assert!(i.has_exceptions());
+        assert!(i.reopens("src") && !i.reopens("target"));
+        assert!(ig("target\n!target/keep/me.txt\n").reopens("target/keep"));
         let i = ig("**\n!**/*.rs\n");
         assert!(!i.excludes("a/b/c.rs"));
         assert!(i.excludes("a/b/c.txt"));
@@ -235,17 +239,21 @@ mod tests {
         let r = d.path();
         for (p, c) in [
             ("Dockerfile", "FROM scratch"),
-            (".dockerignore", "Dockerfile\n.dockerignore\ntarget\n*.md\n!README.md\n"),
+            (".dockerignore", "Dockerfile\n.dockerignore\ntarget\n!target/keep/me.txt\n*.md\n!README.md\n"),
             ("README.md", "r"),
             ("NOTES.md", "n"),
             ("target/big", "b"),
+            ("target/keep/me.txt", "k"),
             ("src/main.rs", "m"),
         ] {
             std::fs::create_dir_all(r.join(p).parent().unwrap()).unwrap();
             std::fs::write(r.join(p), c).unwrap();
         }
         let one = write_context(r, Some("Dockerfile"), None, Vec::new()).unwrap();
-        assert_eq!(names(&one), [".dockerignore", "Dockerfile", "README.md", "src/", "src/main.rs"]);
+        assert_eq!(
+            names(&one),
+            [".dockerignore", "Dockerfile", "README.md", "src/", "src/main.rs", "target/keep/me.txt"]
+        );
         assert_eq!(one, write_context(r, Some("Dockerfile"), None, Vec::new()).unwrap(), "deterministic");
     }
 }

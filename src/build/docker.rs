@@ -271,3 +271,33 @@ impl Builder for DockerBuilder {
 pub fn available(env: &EnvMap) -> bool {
     Engine::from_env(env).and_then(|e| e.ping()).is_ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn progress(lines: &str) -> Result<String, BuildError> {
+        stream_progress(Box::new(std::io::Cursor::new(lines.as_bytes().to_vec())), &Runner::cli())
+    }
+
+    #[test]
+    fn progress_gives_the_image_id_or_the_failing_step() {
+        let ok = "{\"stream\":\"Step 1/2 : FROM x\\n\"}\n{\"stream\":\" ---\\u003e abc\\n\"}\n\
+                  {\"aux\":{\"ID\":\"sha256:feed\"}}\n{\"stream\":\"Successfully built feed\\n\"}\n";
+        assert_eq!(progress(ok).unwrap(), "sha256:feed");
+        let failed = "{\"stream\":\"Step 1/2 : FROM x\\n\"}\n{\"stream\":\"Step 2/2 : RUN make\\n\"}\n\
+                      {\"errorDetail\":{\"code\":2,\"message\":\"make: not found\"},\"error\":\"make: not found\"}\n";
+        let e = progress(failed).unwrap_err();
+        assert_eq!(e.to_string(), "Step 2/2 : RUN make failed: make: not found");
+        assert!(progress("{\"stream\":\"Step 1/1 : FROM x\\n\"}\n").is_err(), "no id is an error");
+    }
+
+    #[test]
+    fn docker_host_must_be_a_unix_socket() {
+        let env = EnvMap::from_pairs([("DOCKER_HOST", "tcp://10.0.0.1:2375")]);
+        assert!(matches!(Engine::from_env(&env), Err(EngineError::UnsupportedHost(_))));
+        let env = EnvMap::from_pairs([("DOCKER_HOST", "unix:///run/user/1000/docker.sock")]);
+        assert_eq!(Engine::from_env(&env).unwrap().host(), "unix:///run/user/1000/docker.sock");
+        assert_eq!(Engine::from_env(&EnvMap::default()).unwrap().host(), "unix:///var/run/docker.sock");
+    }
+}

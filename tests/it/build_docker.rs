@@ -134,6 +134,12 @@ fn a_failing_instruction_names_itself_and_writes_no_layout() {
     );
     assert!(!layout.exists(), "a failed build leaves no layout");
     assert!(out.output_file.is_empty());
+
+    write(&ctx, &[("Dockerfile", "FROM scratch\nFOO bar\n")]);
+    let out = build(engine, &ctx, &layout, &[("builder", "docker")]);
+    assert_eq!(out.code, 1, "{}", out.log());
+    assert!(out.stdout.to_lowercase().contains("unknown instruction: foo"), "{}", out.stdout);
+    assert!(!layout.exists());
 }
 
 #[test]
