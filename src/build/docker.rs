@@ -179,6 +179,7 @@ impl DockerBuilder {
             .open(&tmp.0)
             .map_err(BuildError::io("creating", &tmp.0))?;
         let inside = context::relative_inside(&recipe.dockerfile, &recipe.context);
+        let skip = context::relative_inside(&spec.output.dir, &recipe.context).filter(|s| !s.is_empty());
         let (name, extra) = match &inside {
             Some(rel) => (rel.clone(), None),
             None => (
@@ -186,14 +187,19 @@ impl DockerBuilder {
                 Some((".deploy-action.Dockerfile", recipe.dockerfile.as_path())),
             ),
         };
-        let mut file =
-            context::write_context(&recipe.context, inside.as_deref(), extra, std::io::BufWriter::new(file))?
-                .into_inner()
-                .map_err(|e| BuildError::Io {
-                    action: "writing",
-                    path: tmp.0.clone(),
-                    source: e.into_error(),
-                })?;
+        let mut file = context::write_context(
+            &recipe.context,
+            inside.as_deref(),
+            extra,
+            skip.as_deref(),
+            std::io::BufWriter::new(file),
+        )?
+        .into_inner()
+        .map_err(|e| BuildError::Io {
+            action: "writing",
+            path: tmp.0.clone(),
+            source: e.into_error(),
+        })?;
         let len = file.stream_position().map_err(BuildError::io("writing", &tmp.0))?;
         file.rewind().map_err(BuildError::io("reading", &tmp.0))?;
         runner.info(&format!("context {} ({len} bytes)", recipe.context.display()));

@@ -2,7 +2,7 @@
 //! disk) plus one gzip layer per added path, compressed in parallel, written as an OCI layout.
 
 use super::layout::{self, Descriptor, Layer, Layout};
-use super::tarball::{Mtime, TarWriter, everything};
+use super::tarball::{Mtime, TarWriter, Walk};
 use super::{BuildError, BuildSpec, Builder, BuiltImage, ImageSettings, Platform, Recipe};
 use crate::runner::Runner;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -38,7 +38,11 @@ impl LayerJob {
         let mut tar = TarWriter::new(layout.layer_sink()?, mtime);
         let io = BuildError::io("archiving", &self.src);
         tar.parents(&self.name).map_err(io)?;
-        tar.path(&self.src, &self.name, true, &everything)?;
+        // Our own output never goes into a layer, even when it lies inside an added directory.
+        let own = super::context::relative_inside(layout.dir(), &self.src);
+        let filter =
+            |rel: &str, _: bool| if Some(rel) == own.as_deref() { Walk::Skip } else { Walk::Include };
+        tar.path(&self.src, &self.name, true, &filter)?;
         tar.finish().map_err(BuildError::io("archiving", &self.src))?.finish()
     }
 }

@@ -348,3 +348,31 @@ fn an_oci_layout_is_a_base_for_the_next_build() {
         "<h1>hello from files</h1>\nA=1\n"
     );
 }
+
+#[test]
+fn the_output_layout_never_goes_into_its_own_layers() {
+    let work = tempfile::tempdir().unwrap();
+    std::fs::write(work.path().join("app.txt"), "app").unwrap();
+    let layout = work.path().join("out");
+    for _ in 0..2 {
+        let digest = last_line(&cli(
+            &[
+                "build",
+                "--add",
+                &format!("{}:/app/", work.path().display()),
+                "--output",
+                &format!("oci:{}", layout.display()),
+            ],
+            Some(EPOCH),
+        ));
+        let blob = |d: &str| {
+            std::fs::read(layout.join("blobs/sha256").join(d.trim_start_matches("sha256:"))).unwrap()
+        };
+        let manifest: serde_json::Value = serde_json::from_slice(&blob(&digest)).unwrap();
+        let layer = blob(manifest["layers"][0]["digest"].as_str().unwrap());
+        let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(&layer[..]));
+        let names: Vec<String> =
+            tar.entries().unwrap().map(|e| e.unwrap().path().unwrap().display().to_string()).collect();
+        assert_eq!(names, ["app/", "app/app.txt"]);
+    }
+}
