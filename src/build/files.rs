@@ -94,7 +94,8 @@ impl Builder for FilesBuilder {
         runner.info(&format!("{} layer(s) in {:.2?}", layers.len(), started.elapsed()));
 
         let mut manifests = Vec::new();
-        let mut size = 0;
+        // Every blob once: platforms share layers.
+        let mut blobs = std::collections::BTreeMap::new();
         for (p, mine) in spec.platforms.iter().zip(&per_platform) {
             let base = base_for(&recipe.base, p, &layout)?;
             let (config, base_layers) = match base {
@@ -105,8 +106,9 @@ impl Builder for FilesBuilder {
                 mine.iter().map(|&i| (layers[i].clone(), jobs[i].label.clone())).collect();
             let config = image_config(config, &base_layers, &ours, &spec.image, p, &created);
             let all: Vec<Layer> = base_layers.into_iter().chain(ours.into_iter().map(|(l, _)| l)).collect();
-            let (desc, image_size) = layout::write_image(&layout, &config, &all, p)?;
-            size += image_size;
+            let (desc, config_desc) = layout::write_image(&layout, &config, &all, p)?;
+            blobs.extend(all.iter().map(|l| (l.descriptor.digest.clone(), l.descriptor.size)));
+            blobs.insert(config_desc.digest, config_desc.size);
             manifests.push(desc);
         }
         let top = top_descriptor(&layout, manifests)?;
@@ -118,7 +120,7 @@ impl Builder for FilesBuilder {
             digest: top.digest,
             media_type: top.media_type,
             platforms: spec.platforms.clone(),
-            size,
+            size: blobs.values().sum(),
             image_id: None,
         })
     }

@@ -269,24 +269,23 @@ impl LayerSink {
 }
 
 /// Writes one image (config + manifest) for `layers`, returning the manifest's descriptor
-/// (with its platform set) and the image's total size.
+/// (with its platform set) and the config's.
 pub fn write_image(
     layout: &Layout,
     config: &serde_json::Value,
     layers: &[Layer],
     platform: &Platform,
-) -> Result<(Descriptor, u64), BuildError> {
+) -> Result<(Descriptor, Descriptor), BuildError> {
     let config_desc = layout.write_json(CONFIG, config)?;
-    let size = config_desc.size + layers.iter().map(|l| l.descriptor.size).sum::<u64>();
     let manifest = Manifest {
         schema_version: 2,
         media_type: MANIFEST.to_owned(),
-        config: config_desc,
+        config: config_desc.clone(),
         layers: layers.iter().map(|l| l.descriptor.clone()).collect(),
     };
     let mut desc = layout.write_json(MANIFEST, &manifest)?;
     desc.platform = Some(platform.into());
-    Ok((desc, size))
+    Ok((desc, config_desc))
 }
 
 #[cfg(test)]

@@ -189,7 +189,7 @@ pub struct BuiltImage {
     pub media_type: String,
     /// Platforms built.
     pub platforms: Vec<Platform>,
-    /// Total compressed size of configs and layers, in bytes.
+    /// Total size of the distinct configs and (compressed) layers, in bytes.
     pub size: u64,
     /// The engine's image id (docker builder only).
     pub image_id: Option<String>,
