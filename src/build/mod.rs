@@ -195,8 +195,8 @@ pub struct BuiltImage {
     pub image_id: Option<String>,
 }
 
-/// Builds images.
-pub trait Builder {
+/// Builds images. Blocking; from async code, call it in `spawn_blocking`.
+pub trait Builder: Send + Sync {
     /// Short name for logs and the summary.
     fn name(&self) -> String;
     /// Builds `spec` into its OCI layout, logging progress to `runner`.

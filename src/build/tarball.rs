@@ -220,6 +220,32 @@ mod tests {
     }
 
     #[test]
+    fn long_names_and_links_survive() {
+        let d = tempfile::tempdir().unwrap();
+        let deep = "a-rather-long-directory-name/".repeat(5);
+        std::fs::create_dir_all(d.path().join(&deep)).unwrap();
+        std::fs::write(d.path().join(&deep).join("file.txt"), "deep").unwrap();
+        std::os::unix::fs::symlink(d.path().join(&deep).join("file.txt"), d.path().join("abs-link")).unwrap();
+        let bytes = archive(d.path(), Mtime::Fixed(0));
+        let mut a = tar::Archive::new(&bytes[..]);
+        let mut found = (false, false);
+        for e in a.entries().unwrap() {
+            let e = e.unwrap();
+            let name = e.path().unwrap().display().to_string();
+            found.0 |= name == format!("srv/www/{deep}file.txt");
+            found.1 |= name == "srv/www/abs-link" && e.link_name().unwrap().unwrap().ends_with("file.txt");
+        }
+        assert_eq!(found, (true, true));
+        // The top-level source is followed when it is a link (as COPY does).
+        let mut w = TarWriter::new(Vec::new(), Mtime::Fixed(0));
+        w.path(&d.path().join("abs-link"), "bin/x", true, &everything).unwrap();
+        let bytes = w.finish().unwrap();
+        let mut a = tar::Archive::new(&bytes[..]);
+        let e = a.entries().unwrap().next().unwrap().unwrap();
+        assert_eq!((e.header().entry_type(), e.size()), (tar::EntryType::Regular, 4));
+    }
+
+    #[test]
     fn file_times_show_without_a_fixed_mtime() {
         let d = tree();
         let one = archive(d.path(), Mtime::FromFile);

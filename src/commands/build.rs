@@ -353,8 +353,9 @@ impl BuildArgs {
     }
 }
 
-/// Chooses the builder: `auto` takes `files` for `add` paths, else the engine if it answers.
-fn choose(settings: &BuildSettings, env: &EnvMap, runner: &Runner) -> anyhow::Result<Box<dyn Builder>> {
+/// Chooses the builder: `auto` takes `files` for `add` paths, else the engine if it answers
+/// (a Dockerfile without an engine fails with the reason and the way out). `publish` uses it too.
+pub fn choose(settings: &BuildSettings, env: &EnvMap, runner: &Runner) -> anyhow::Result<Box<dyn Builder>> {
     let files = matches!(settings.spec.recipe, Recipe::Files(_));
     if files {
         if settings.kind == BuilderKind::Auto {
