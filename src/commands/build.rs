@@ -10,13 +10,14 @@ use crate::build::{
 use crate::env::{EnvMap, vars};
 use crate::runner::{Report, Runner};
 use crate::settings::{InputError, split_list};
+use anyhow::Context as _;
 use std::path::{Path, PathBuf};
 
 /// Arguments of `build` (and the inputs of `command: build`).
 #[derive(Debug, Clone, clap::Args)]
 pub struct BuildArgs {
     /// `docker` (a Dockerfile through the Docker engine), `files` (daemonless, from `add`
-    /// paths) or `auto` (`files` when `add` is given, else `docker`).
+    /// paths) or `auto` (`docker` when the engine answers and there is a Dockerfile, else `files`).
     #[arg(long, value_name = "BUILDER", default_value = "auto")]
     pub builder: String,
     /// Build context directory (docker builder).
@@ -84,15 +85,36 @@ pub enum BuilderKind {
     Auto,
 }
 
-/// Validated settings: which builder and the spec.
+/// Validated settings: the requested builder and what each builder would build.
 #[derive(Clone, Debug)]
 pub struct BuildSettings {
     /// The requested builder.
     pub kind: BuilderKind,
-    /// What to build.
-    pub spec: BuildSpec,
-    /// Inputs given that this builder ignores (a warning each).
-    pub ignored: Vec<&'static str>,
+    /// The Dockerfile build, when one is asked for or (with `auto`) present.
+    pub dockerfile: Option<DockerfileRecipe>,
+    /// The files build, when `add` paths are given.
+    pub files: Option<FilesRecipe>,
+    /// Target platforms.
+    pub platforms: Vec<Platform>,
+    /// Image config settings.
+    pub image: ImageSettings,
+    /// Where the layout goes.
+    pub output: LayoutTarget,
+    /// `SOURCE_DATE_EPOCH`.
+    pub epoch: Option<i64>,
+}
+
+impl BuildSettings {
+    /// The spec for one recipe.
+    pub fn spec(&self, recipe: Recipe) -> BuildSpec {
+        BuildSpec {
+            recipe,
+            platforms: self.platforms.clone(),
+            image: self.image.clone(),
+            output: self.output.clone(),
+            epoch: self.epoch,
+        }
+    }
 }
 
 /// `KEY=VALUE` lines into pairs.
@@ -264,24 +286,30 @@ impl BuildArgs {
             other => return Err(InputError::new("builder", other, "must be docker, files or auto")),
         };
         let mut platforms = platforms(&self.platforms)?;
-        let base = if self.add.is_empty() { Base::Scratch } else { base(&self.base, &mut platforms)? };
+        let wants_files = kind != BuilderKind::Docker && !self.add.is_empty();
+        let base = if wants_files { Some(base(&self.base, &mut platforms)?) } else { None };
         if platforms.is_empty() {
             platforms.push(Platform::host());
         }
-        let add = add_paths(&self.add, &platforms)?;
-        let files = match kind {
-            BuilderKind::Files if add.is_empty() => {
+        let files = match base {
+            Some(base) => Some(FilesRecipe { base, add: add_paths(&self.add, &platforms)? }),
+            None if kind == BuilderKind::Files => {
                 return Err(InputError::new("add", "", "is needed by the files builder: give SRC:DST paths"));
             }
-            BuilderKind::Docker if !add.is_empty() => {
-                return Err(InputError::new(
-                    "add",
-                    self.add.join(","),
-                    "is for the files builder, not docker",
-                ));
-            }
-            _ => !add.is_empty(),
+            None => None,
         };
+        let dockerfile = match kind {
+            BuilderKind::Files => None,
+            // With `add` paths to fall back on, `auto` only uses a Dockerfile that is there.
+            _ => self.dockerfile_recipe(kind == BuilderKind::Auto && files.is_some())?,
+        };
+        if files.is_none() && platforms.len() > 1 {
+            return Err(InputError::new(
+                "platforms",
+                self.platforms.join(","),
+                "lists several platforms: the docker builder builds one (use the files builder for multi-platform)",
+            ));
+        }
         let image = ImageSettings {
             entrypoint: argv("entrypoint", &self.entrypoint)?,
             cmd: argv("cmd", &self.cmd)?,
@@ -294,105 +322,146 @@ impl BuildArgs {
         if let Some(w) = image.workdir.as_ref().filter(|w| !w.starts_with('/')) {
             return Err(InputError::new("workdir", w, "must be an absolute path"));
         }
-        let mut ignored = Vec::new();
-        let recipe = if files {
-            let flags = [
+        Ok(BuildSettings {
+            kind,
+            dockerfile,
+            files,
+            platforms,
+            image,
+            output: output(&self.output)?,
+            epoch: epoch(env)?,
+        })
+    }
+
+    /// The Dockerfile build; `None` when `optional` and neither `context` nor `file` is given
+    /// and there is no `./Dockerfile`.
+    fn dockerfile_recipe(&self, optional: bool) -> Result<Option<DockerfileRecipe>, InputError> {
+        let optional = optional && self.context.is_none() && self.file.is_none();
+        let context = PathBuf::from(self.context.as_deref().unwrap_or("."));
+        let dockerfile = self.file.as_ref().map_or_else(|| context.join("Dockerfile"), PathBuf::from);
+        if optional && !dockerfile.is_file() {
+            return Ok(None);
+        }
+        if !context.is_dir() {
+            return Err(InputError::new(
+                "context",
+                context.display().to_string(),
+                "must be an existing directory",
+            ));
+        }
+        if !dockerfile.is_file() {
+            return Err(InputError::new(
+                "file",
+                dockerfile.display().to_string(),
+                "must be an existing Dockerfile",
+            ));
+        }
+        Ok(Some(DockerfileRecipe {
+            context,
+            dockerfile,
+            build_args: pairs("build-args", &self.build_args)?.into_iter().collect(),
+            target: self.target.clone().filter(|t| !t.is_empty()),
+            no_cache: self.no_cache,
+            pull: self.pull,
+        }))
+    }
+
+    /// Inputs given that the chosen builder does not use.
+    fn ignored_by(&self, files: bool) -> Vec<&'static str> {
+        let flags = if files {
+            vec![
                 ("context", self.context.is_some()),
                 ("file", self.file.is_some()),
                 ("build-args", !self.build_args.is_empty()),
                 ("target", self.target.is_some()),
                 ("no-cache", self.no_cache),
                 ("pull", self.pull),
-            ];
-            ignored.extend(flags.iter().filter(|(_, set)| *set).map(|(n, _)| *n));
-            Recipe::Files(FilesRecipe { base, add })
+            ]
         } else {
-            let context = PathBuf::from(self.context.as_deref().unwrap_or("."));
-            if !context.is_dir() {
-                return Err(InputError::new(
-                    "context",
-                    context.display().to_string(),
-                    "must be an existing directory",
-                ));
-            }
-            let dockerfile = self.file.as_ref().map_or_else(|| context.join("Dockerfile"), PathBuf::from);
-            if !dockerfile.is_file() {
-                return Err(InputError::new(
-                    "file",
-                    dockerfile.display().to_string(),
-                    "must be an existing Dockerfile",
-                ));
-            }
-            if platforms.len() > 1 {
-                return Err(InputError::new(
-                    "platforms",
-                    self.platforms.join(","),
-                    "lists several platforms: the docker builder builds one (use the files builder for multi-platform)",
-                ));
-            }
-            let flags = [
-                ("entrypoint", image.entrypoint.is_some()),
-                ("cmd", image.cmd.is_some()),
-                ("env", !image.env.is_empty()),
-                ("workdir", image.workdir.is_some()),
-                ("user", image.user.is_some()),
-                ("exposed-ports", !image.exposed_ports.is_empty()),
-            ];
-            ignored.extend(flags.iter().filter(|(_, set)| *set).map(|(n, _)| *n));
-            Recipe::Dockerfile(DockerfileRecipe {
-                context,
-                dockerfile,
-                build_args: pairs("build-args", &self.build_args)?.into_iter().collect(),
-                target: self.target.clone().filter(|t| !t.is_empty()),
-                no_cache: self.no_cache,
-                pull: self.pull,
-            })
+            vec![
+                ("add", !self.add.is_empty()),
+                ("entrypoint", self.entrypoint.is_some()),
+                ("cmd", self.cmd.is_some()),
+                ("env", !self.env.is_empty()),
+                ("workdir", self.workdir.is_some()),
+                ("user", self.user.is_some()),
+                ("exposed-ports", !self.exposed_ports.is_empty()),
+            ]
         };
-        let spec = BuildSpec { recipe, platforms, image, output: output(&self.output)?, epoch: epoch(env)? };
-        Ok(BuildSettings { kind, spec, ignored })
+        flags.into_iter().filter(|(_, set)| *set).map(|(n, _)| n).collect()
     }
 }
 
-/// Chooses the builder: `auto` takes `files` for `add` paths, else the engine if it answers
-/// (a Dockerfile without an engine fails with the reason and the way out). `publish` uses it too.
-pub fn choose(settings: &BuildSettings, env: &EnvMap, runner: &Runner) -> anyhow::Result<Box<dyn Builder>> {
-    let files = matches!(settings.spec.recipe, Recipe::Files(_));
-    if files {
-        if settings.kind == BuilderKind::Auto {
-            runner.info("builder auto: `add` paths given, building daemonless with the files builder");
+/// Why a Dockerfile build found no engine, and the ways out.
+const NO_ENGINE: &str = "a Dockerfile build needs a Docker engine, and Forgejo's runner gives job containers no \
+     Docker socket by default: mount /var/run/docker.sock (or set DOCKER_HOST=unix://…), or build daemonless \
+     with `builder: files` and `add` paths";
+
+/// Chooses the builder and its spec. `auto` takes the engine when it answers and there is a
+/// Dockerfile, else the files builder when `add` paths are given, and logs why; a Dockerfile
+/// without an engine fails with the reason and the ways out. `publish` uses it too.
+pub fn choose(
+    settings: &BuildSettings,
+    env: &EnvMap,
+    runner: &Runner,
+) -> anyhow::Result<(Box<dyn Builder>, BuildSpec)> {
+    let files = || -> (Box<dyn Builder>, BuildSpec) {
+        let recipe = settings.files.clone().expect("validated: files recipe");
+        (Box::new(FilesBuilder), settings.spec(Recipe::Files(recipe)))
+    };
+    let docker = |engine: Engine, version: String| -> (Box<dyn Builder>, BuildSpec) {
+        let recipe = settings.dockerfile.clone().expect("validated: Dockerfile recipe");
+        (Box::new(DockerBuilder::new(engine, version)), settings.spec(Recipe::Dockerfile(recipe)))
+    };
+    let ping = || Engine::from_env(env).and_then(|e| e.ping().map(|v| (e, v)));
+    let auto = |why: &str| runner.info(&format!("builder auto: {why}"));
+    match settings.kind {
+        BuilderKind::Files => Ok(files()),
+        BuilderKind::Docker => {
+            let (engine, version) = ping().context(NO_ENGINE)?;
+            Ok(docker(engine, version))
         }
-        return Ok(Box::new(FilesBuilder));
-    }
-    let engine = Engine::from_env(env)?;
-    match engine.ping() {
-        Ok(version) => {
-            if settings.kind == BuilderKind::Auto {
-                runner.info(&format!("builder auto: the Docker engine at {} answers (API {version}): docker builder", engine.host()));
+        BuilderKind::Auto if settings.dockerfile.is_none() => {
+            auto("no Dockerfile, `add` paths given: files builder (daemonless)");
+            Ok(files())
+        }
+        BuilderKind::Auto if settings.files.is_some() && settings.platforms.len() > 1 => {
+            auto("several platforms: files builder (the classic docker builder builds one)");
+            Ok(files())
+        }
+        BuilderKind::Auto => match ping() {
+            Ok((engine, version)) => {
+                auto(&format!(
+                    "the Docker engine at {} answers (API {version}): docker builder",
+                    engine.host()
+                ));
+                Ok(docker(engine, version))
             }
-            Ok(Box::new(DockerBuilder::new(engine, version)))
-        }
-        Err(e) => Err(anyhow::Error::new(e).context(
-            "a Dockerfile build needs a Docker engine, and Forgejo's runner gives job containers no Docker socket by \
-             default: mount /var/run/docker.sock (or set DOCKER_HOST=unix://…), or build daemonless with \
-             `builder: files` and `add` paths",
-        )),
+            Err(e) if settings.files.is_some() => {
+                auto(&format!("{e}: files builder (daemonless) from the `add` paths"));
+                Ok(files())
+            }
+            Err(e) => Err(anyhow::Error::new(e).context(NO_ENGINE)),
+        },
     }
 }
 
 /// Runs `build`.
 pub fn run(args: &BuildArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<Report> {
     let settings = args.settings(env)?;
-    let builder = choose(&settings, env, runner)?;
-    for name in &settings.ignored {
-        runner.warning(&format!(
-            "input `{name}` does not apply to the {} builder and is ignored",
-            builder.name()
-        ));
+    let (builder, spec) = choose(&settings, env, runner)?;
+    if settings.kind != BuilderKind::Auto {
+        for name in args.ignored_by(matches!(spec.recipe, Recipe::Files(_))) {
+            runner.warning(&format!(
+                "input `{name}` does not apply to the {} builder and is ignored",
+                builder.name()
+            ));
+        }
     }
-    let dir = &settings.spec.output.dir;
+    let dir = &spec.output.dir;
     let existed = dir.exists();
     let started = std::time::Instant::now();
-    let built = builder.build(&settings.spec, runner).inspect_err(|_| {
+    let built = builder.build(&spec, runner).inspect_err(|_| {
         if !existed {
             let _ = std::fs::remove_dir_all(dir);
         }
@@ -505,8 +574,8 @@ mod tests {
             &out,
         ])
         .unwrap();
-        assert_eq!(s.spec.output.tag.as_deref(), Some("v1.2"));
-        assert_eq!(s.spec.image.cmd.unwrap(), ["sh", "-c", "echo a, b"]);
-        assert_eq!(s.spec.image.exposed_ports, ["80/tcp", "53/udp"]);
+        assert_eq!(s.output.tag.as_deref(), Some("v1.2"));
+        assert_eq!(s.image.cmd.unwrap(), ["sh", "-c", "echo a, b"]);
+        assert_eq!(s.image.exposed_ports, ["80/tcp", "53/udp"]);
     }
 }

@@ -185,6 +185,8 @@ fn the_same_tiny_image_from_both_builders() {
     let files = cli(
         &[
             "build",
+            "--builder",
+            "files",
             "--add",
             &format!("{}/busybox:/bin/busybox", ctx.display()),
             "--entrypoint",
@@ -203,4 +205,47 @@ fn the_same_tiny_image_from_both_builders() {
     );
     assert_eq!(engine.run(&["run", "--rm", "--network", "none", docker.output("image-id")]), "hello\n");
     let _ = fixtures();
+}
+
+#[test]
+fn auto_takes_the_engine_when_it_answers_and_files_when_it_does_not() {
+    let Some(engine) = docker::require() else { return };
+    let work = tempfile::tempdir().unwrap();
+    let ctx = work.path().join("ctx");
+    write(
+        &ctx,
+        &[("Dockerfile", &format!("FROM {}\nCMD [\"echo\", \"from docker\"]\n", engine.job_image()))],
+    );
+    let both = |host: &str, layout: &Path| {
+        ActionRun::action()
+            .env("DOCKER_HOST", host)
+            .input("command", "build")
+            .input("context", &ctx.display().to_string())
+            .input("add", "/bin/busybox:/bin/busybox")
+            .input("entrypoint", "/bin/busybox")
+            .input("cmd", "echo,from files")
+            .input("output", &format!("oci:{}:auto", layout.display()))
+            .run()
+    };
+    let out = both(&engine.host, &work.path().join("with-engine"));
+    assert_eq!(out.code, 0, "{}", out.log());
+    assert!(out.stdout.contains("builder auto: the Docker engine at unix://"), "{}", out.stdout);
+    assert_eq!(engine.run(&["run", "--rm", "--network", "none", out.output("image-id")]), "from docker\n");
+
+    let missing = format!("unix://{}/none.sock", work.path().display());
+    let layout = work.path().join("without-engine");
+    let out = both(&missing, &layout);
+    assert_eq!(out.code, 0, "{}", out.log());
+    assert!(
+        out.stdout.contains(&format!("builder auto: no Docker engine at {missing}"))
+            && out.stdout.contains("files builder"),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.outputs.contains_key("image-id"));
+    load(engine, &format!("oci:{}:auto", layout.display()), "deploy-action-test/auto:files");
+    assert_eq!(
+        engine.run(&["run", "--rm", "--network", "none", "deploy-action-test/auto:files"]),
+        "from files\n"
+    );
 }

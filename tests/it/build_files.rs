@@ -188,6 +188,8 @@ fn several_platforms_make_one_index_with_each_platforms_files() {
     let out = cli(
         &[
             "build",
+            "--builder",
+            "files",
             "--add",
             &add,
             "--platform",
@@ -311,6 +313,8 @@ fn an_oci_layout_is_a_base_for_the_next_build() {
     last_line(&cli(
         &[
             "build",
+            "--builder",
+            "files",
             "--add",
             "/bin/busybox:/bin/busybox",
             "--entrypoint",
@@ -329,6 +333,8 @@ fn an_oci_layout_is_a_base_for_the_next_build() {
     let digest = last_line(&cli(
         &[
             "build",
+            "--builder",
+            "files",
             "--base",
             &base,
             "--add",
@@ -358,6 +364,8 @@ fn the_output_layout_never_goes_into_its_own_layers() {
         let digest = last_line(&cli(
             &[
                 "build",
+                "--builder",
+                "files",
                 "--add",
                 &format!("{}:/app/", work.path().display()),
                 "--output",
