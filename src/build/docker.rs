@@ -6,7 +6,7 @@
 use super::http::{self, Response};
 use super::{BuildError, BuildSpec, Builder, BuiltImage, Platform, Recipe, archive, context};
 use crate::env::{EnvMap, vars};
-use crate::runner::Runner;
+use crate::runner::{Mode, Runner};
 use std::io::{BufRead, Seek};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -208,7 +208,15 @@ impl DockerBuilder {
         let resp =
             self.engine.request("POST", &path, Some((&mut file, len, "application/x-tar")), IDLE_TIMEOUT)?;
         runner.group(&format!("docker build (classic builder, engine API {})", self.api));
+        // The build's output is not ours: a runner must not take `::command::` lines in it as commands.
+        let pause = (runner.mode() == Mode::Action).then(|| format!("{:032x}", rand::random::<u128>()));
+        if let Some(token) = &pause {
+            runner.info(&format!("::stop-commands::{token}"));
+        }
         let result = stream_progress(resp.body, runner);
+        if let Some(token) = &pause {
+            runner.info(&format!("::{token}::"));
+        }
         runner.end_group();
         result
     }
@@ -231,8 +239,9 @@ fn stream_progress(body: Box<dyn BufRead + Send>, runner: &Runner) -> Result<Str
                 }
                 runner.info(l);
             }
-        } else if let Some(s) = msg["status"].as_str() {
-            runner.info(format!("{s} {}", msg["progress"].as_str().unwrap_or("")).trim_end());
+        } else if let Some(s) = msg["status"].as_str().filter(|_| msg["progress"].is_null()) {
+            // Pull progress bars are left out; their start and end lines are enough.
+            runner.info(&format!("{s} {}", msg["id"].as_str().unwrap_or("")));
         }
         if let Some(aux) = msg["aux"]["ID"].as_str() {
             id = Some(aux.to_owned());

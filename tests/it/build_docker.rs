@@ -37,6 +37,7 @@ fn multi_stage_context(dir: &Path, image: &str) {
                 &format!(
                     "FROM {image} AS build\nARG NAME=nobody\nWORKDIR /src\nCOPY . .\n\
                      RUN echo \"hello $NAME\" > /greeting && ls /src | sort > /files.txt\n\
+                     RUN echo '::warning::from the build'\n\
                      FROM {image} AS runtime\nCOPY --from=build /greeting /files.txt /out/\n\
                      LABEL stage=runtime\nCMD [\"sh\", \"-c\", \"cat /out/greeting /out/files.txt\"]\n"
                 ),
@@ -70,6 +71,15 @@ fn dockerfile_builds_run_and_export_to_a_layout_that_runs_again() {
     eprintln!("docker builder, multi-stage: {:?}", started.elapsed());
     assert!(out.stdout.contains("::group::docker build (classic builder"), "{}", out.stdout);
     assert!(out.stdout.contains("Step 1/"), "{}", out.stdout);
+    // Workflow commands printed by the build are not obeyed: they sit between stop-commands markers.
+    let pos =
+        |needle: &str| out.stdout.find(needle).unwrap_or_else(|| panic!("no {needle:?} in\n{}", out.stdout));
+    let stop = pos("::stop-commands::");
+    let token = out.stdout[stop + 17..].lines().next().unwrap().to_owned();
+    assert!(
+        stop < pos("\n::warning::from the build")
+            && pos("\n::warning::from the build") < pos(&format!("::{token}::"))
+    );
     let id = out.output("image-id").to_owned();
     let expected = "hello world\nDockerfile\napp.txt\nkeep.log\nweb\n";
     assert_eq!(engine.run(&["run", "--rm", "--network", "none", &id]), expected);
