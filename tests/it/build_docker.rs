@@ -1,7 +1,7 @@
 //! `build --builder docker`: Dockerfiles built by the real engine through the Engine API,
 //! exported to OCI layouts that skopeo reads and the engine runs again.
 
-use crate::build_files::{cli, fixtures, last_line, load, skopeo};
+use crate::build_files::{cli, docker_cli, fixtures, last_line, load, skopeo};
 use crate::support::docker::{self, Dockerd};
 use crate::support::{ActionRun, Outcome};
 use std::path::Path;
@@ -82,8 +82,8 @@ fn dockerfile_builds_run_and_export_to_a_layout_that_runs_again() {
     );
     let id = out.output("image-id").to_owned();
     let expected = "hello world\nDockerfile\napp.txt\nkeep.log\nweb\n";
-    assert_eq!(engine.run(&["run", "--rm", "--network", "none", &id]), expected);
-    let labels = engine.run(&["inspect", "--format", "{{json .Config.Labels}}", &id]);
+    assert_eq!(docker_cli(engine, &["run", "--rm", "--network", "none", &id]), expected);
+    let labels = docker_cli(engine, &["inspect", "--format", "{{json .Config.Labels}}", &id]);
     assert!(labels.contains(r#""org.example":"1""#) && labels.contains(r#""stage":"runtime""#), "{labels}");
     assert!(out.summary.contains("| docker (classic builder"), "{}", out.summary);
 
@@ -106,7 +106,10 @@ fn dockerfile_builds_run_and_export_to_a_layout_that_runs_again() {
     );
     load(engine, &oci, "deploy-action-test/docker-built:roundtrip");
     assert_eq!(
-        engine.run(&["run", "--rm", "--network", "none", "deploy-action-test/docker-built:roundtrip"]),
+        docker_cli(
+            engine,
+            &["run", "--rm", "--network", "none", "deploy-action-test/docker-built:roundtrip"]
+        ),
         expected
     );
 
@@ -117,12 +120,15 @@ fn dockerfile_builds_run_and_export_to_a_layout_that_runs_again() {
     let out = build(engine, &ctx, &layout2, &[("file", &outside.display().to_string())]);
     assert_eq!(out.code, 0, "{}", out.log());
     assert!(out.stdout.contains("builder auto: the Docker engine at unix://"), "{}", out.stdout);
-    assert_eq!(engine.run(&["run", "--rm", "--network", "none", out.output("image-id")]), "app");
+    assert_eq!(docker_cli(engine, &["run", "--rm", "--network", "none", out.output("image-id")]), "app");
     let layout3 = work.path().join("layout3");
     let out = build(engine, &ctx, &layout3, &[("target", "build"), ("build-args", "NAME=stage")]);
     assert_eq!(out.code, 0, "{}", out.log());
     let id = out.output("image-id");
-    assert_eq!(engine.run(&["run", "--rm", "--network", "none", id, "cat", "/greeting"]), "hello stage\n");
+    assert_eq!(
+        docker_cli(engine, &["run", "--rm", "--network", "none", id, "cat", "/greeting"]),
+        "hello stage\n"
+    );
 }
 
 #[test]
@@ -213,7 +219,10 @@ fn the_same_tiny_image_from_both_builders() {
     eprintln!(
         "same busybox image: docker builder {docker_time:?} (build + export + gzip), files builder {files_time:?}"
     );
-    assert_eq!(engine.run(&["run", "--rm", "--network", "none", docker.output("image-id")]), "hello\n");
+    assert_eq!(
+        docker_cli(engine, &["run", "--rm", "--network", "none", docker.output("image-id")]),
+        "hello\n"
+    );
     let _ = fixtures();
 }
 
@@ -240,7 +249,10 @@ fn auto_takes_the_engine_when_it_answers_and_files_when_it_does_not() {
     let out = both(&engine.host, &work.path().join("with-engine"));
     assert_eq!(out.code, 0, "{}", out.log());
     assert!(out.stdout.contains("builder auto: the Docker engine at unix://"), "{}", out.stdout);
-    assert_eq!(engine.run(&["run", "--rm", "--network", "none", out.output("image-id")]), "from docker\n");
+    assert_eq!(
+        docker_cli(engine, &["run", "--rm", "--network", "none", out.output("image-id")]),
+        "from docker\n"
+    );
 
     let missing = format!("unix://{}/none.sock", work.path().display());
     let layout = work.path().join("without-engine");
@@ -255,7 +267,7 @@ fn auto_takes_the_engine_when_it_answers_and_files_when_it_does_not() {
     assert!(!out.outputs.contains_key("image-id"));
     load(engine, &format!("oci:{}:auto", layout.display()), "deploy-action-test/auto:files");
     assert_eq!(
-        engine.run(&["run", "--rm", "--network", "none", "deploy-action-test/auto:files"]),
+        docker_cli(engine, &["run", "--rm", "--network", "none", "deploy-action-test/auto:files"]),
         "from files\n"
     );
 }

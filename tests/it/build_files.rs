@@ -44,7 +44,16 @@ pub fn load(engine: &Dockerd, layout: &str, image: &str) {
     let archive = tempfile::tempdir().unwrap();
     let tar = archive.path().join("image.tar");
     skopeo(&["copy", "-q", layout, &format!("docker-archive:{}:{image}", tar.display())]);
-    engine.run(&["load", "-q", "-i", &tar.display().to_string()]);
+    docker_cli(engine, &["load", "-q", "-i", &tar.display().to_string()]);
+}
+
+/// Runs the docker CLI against the test engine (bounded to 120 s); stdout, or a panic with stderr.
+pub fn docker_cli(engine: &Dockerd, args: &[&str]) -> String {
+    let mut cmd = engine.cli();
+    cmd.args(args);
+    let out = output_with_timeout(cmd, Duration::from_secs(120));
+    assert!(out.status.success(), "docker {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 fn skopeo_available() -> bool {
@@ -100,7 +109,7 @@ fn files_image_on_scratch_runs_in_the_engine() {
     let run = |args: &[&str]| {
         let mut all = vec!["run", "--rm", "--network", "none"];
         all.extend(args);
-        engine.run(&all)
+        docker_cli(engine, &all)
     };
     assert_eq!(run(&["deploy-action-test/files:v1"]), "hello\n");
     assert_eq!(run(&["deploy-action-test/files:v1", "cat", "index.html"]), "<h1>hello from files</h1>\n");
@@ -350,7 +359,7 @@ fn an_oci_layout_is_a_base_for_the_next_build() {
     assert_eq!(layers.len(), 2, "the base's layer, then ours");
     load(engine, &app, "deploy-action-test/on-base:v1");
     assert_eq!(
-        engine.run(&["run", "--rm", "--network", "none", "deploy-action-test/on-base:v1"]),
+        docker_cli(engine, &["run", "--rm", "--network", "none", "deploy-action-test/on-base:v1"]),
         "<h1>hello from files</h1>\nA=1\n"
     );
 }
