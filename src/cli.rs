@@ -32,6 +32,9 @@ pub struct Cli {
 pub enum Command {
     /// Compute image tags, OCI labels, the version and the environment from the ref and sha.
     Tags(crate::commands::tags::TagsArgs),
+    /// Build an image (Dockerfile through the Docker engine, or daemonless from files) into an
+    /// OCI image layout; prints the digest.
+    Build(crate::commands::build::BuildArgs),
 }
 
 impl Command {
@@ -39,6 +42,7 @@ impl Command {
     pub fn name(&self) -> &'static str {
         match self {
             Command::Tags(_) => "tags",
+            Command::Build(_) => "build",
         }
     }
 }
@@ -64,6 +68,7 @@ pub fn parse(args: Vec<OsString>, env: &EnvMap) -> Result<Cli, CliError> {
 fn subcommand_words(command: &str) -> Option<Vec<&'static str>> {
     Some(match command {
         "tags" => vec!["tags"],
+        "build" => vec!["build"],
         _ => return None,
     })
 }
@@ -73,7 +78,7 @@ fn subcommand_words(command: &str) -> Option<Vec<&'static str>> {
 pub fn args_from_inputs(env: &EnvMap) -> Result<Vec<OsString>, InputError> {
     let command = env.input("command").map(str::trim).filter(|c| !c.is_empty()).unwrap_or("tags");
     let words = subcommand_words(command)
-        .ok_or_else(|| InputError::new("command", command, "is not a known command: use tags"))?;
+        .ok_or_else(|| InputError::new("command", command, "is not a known command: use tags or build"))?;
     let mut args: Vec<OsString> = vec!["deploy-action".into()];
     let mut cmd = Cli::command();
     for w in &words {

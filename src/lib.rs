@@ -1,6 +1,7 @@
 //! deploy-action: one containerized GitHub/Forgejo Action and CLI that takes a service from
 //! `git push` to a verified deployment. `run` is the whole program; `main` only maps errors.
 
+pub mod build;
 pub mod cli;
 pub mod commands;
 pub mod context;
@@ -74,6 +75,7 @@ pub fn run(args: Vec<OsString>, env: &EnvMap, runner: &Runner) -> anyhow::Result
     }
     let report = match &cli.command {
         Command::Tags(args) => commands::tags::run(args, env, runner)?,
+        Command::Build(args) => commands::build::run(args, env, runner)?,
     };
     runner.emit(&report, cli.format)?;
     Ok(())

@@ -122,6 +122,23 @@ impl Runner {
         }
     }
 
+    /// In a runner, stops workflow-command processing until [`Runner::resume_commands`] with the
+    /// returned token: for output that is not ours (a build log). `None` as a CLI.
+    pub fn stop_commands(&self) -> Option<String> {
+        (self.mode == Mode::Action).then(|| {
+            let token = format!("{:032x}", rand::random::<u128>());
+            self.log_line(&format!("::stop-commands::{token}"));
+            token
+        })
+    }
+
+    /// Resumes workflow-command processing stopped by [`Runner::stop_commands`].
+    pub fn resume_commands(&self, token: Option<String>) {
+        if let Some(token) = token {
+            self.log_line(&format!("::{token}::"));
+        }
+    }
+
     /// Starts a collapsible group; pair with [`Runner::end_group`].
     pub fn group(&self, title: &str) {
         match self.mode {

@@ -1,5 +1,8 @@
 //! The one integration-test binary: runs the real `deploy-action` binary as a runner would.
 
+mod build_act;
+mod build_docker;
+mod build_files;
 mod docs;
 mod health;
 mod readme_conventions;

@@ -1,0 +1,331 @@
+//! Writing an OCI image layout: `oci-layout`, `blobs/sha256/<hex>` and `index.json`.
+//! Blobs are streamed to a temporary file while hashed, then renamed to their digest.
+
+use super::{BuildError, Platform};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+/// OCI image manifest media type.
+pub const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+/// OCI image index media type.
+pub const INDEX: &str = "application/vnd.oci.image.index.v1+json";
+/// OCI image config media type.
+pub const CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+/// Gzip-compressed OCI layer media type.
+pub const LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+/// The annotation naming an image inside a layout.
+pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
+
+/// A content descriptor (`mediaType`, `digest`, `size`, optional platform and annotations).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Descriptor {
+    /// Media type of the referenced content.
+    pub media_type: String,
+    /// `sha256:<hex>`.
+    pub digest: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Platform of a manifest in an index.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<PlatformJson>,
+    /// Annotations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<BTreeMap<String, String>>,
+}
+
+/// A platform as the OCI JSON spells it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlatformJson {
+    /// CPU architecture.
+    pub architecture: String,
+    /// Operating system.
+    pub os: String,
+    /// Variant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
+}
+
+impl From<&Platform> for PlatformJson {
+    fn from(p: &Platform) -> Self {
+        PlatformJson { architecture: p.arch.clone(), os: p.os.clone(), variant: p.variant.clone() }
+    }
+}
+
+/// An image manifest.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Manifest {
+    /// Always 2.
+    pub schema_version: u32,
+    /// [`MANIFEST`].
+    pub media_type: String,
+    /// The image config.
+    pub config: Descriptor,
+    /// Layers, base first.
+    pub layers: Vec<Descriptor>,
+}
+
+/// An image index (`index.json`, or a multi-platform image).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Index {
+    /// Always 2.
+    pub schema_version: u32,
+    /// [`INDEX`].
+    #[serde(default)]
+    pub media_type: String,
+    /// The manifests (or indexes) it references.
+    pub manifests: Vec<Descriptor>,
+}
+
+impl Index {
+    /// An index of `manifests`.
+    pub fn new(manifests: Vec<Descriptor>) -> Index {
+        Index { schema_version: 2, media_type: INDEX.to_owned(), manifests }
+    }
+}
+
+/// A layer written into a layout: its blob and the digest of its uncompressed tar.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Layer {
+    /// The compressed blob.
+    pub descriptor: Descriptor,
+    /// `sha256:` of the uncompressed tar (the config's `rootfs.diff_ids`).
+    pub diff_id: String,
+}
+
+/// `sha256:<hex>` of `bytes`.
+pub fn sha256(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+/// An OCI layout directory being written.
+#[derive(Clone, Debug)]
+pub struct Layout {
+    dir: PathBuf,
+}
+
+impl Layout {
+    /// Opens `dir` as a layout: creates it (and `oci-layout`, `blobs/sha256`) if missing;
+    /// a non-empty directory must already be a layout.
+    pub fn create(dir: &Path) -> Result<Layout, BuildError> {
+        let marker = dir.join("oci-layout");
+        let non_empty = fs::read_dir(dir).map(|mut d| d.next().is_some()).unwrap_or(false);
+        if non_empty && !marker.exists() {
+            return Err(BuildError::Unsupported(format!(
+                "{} is not empty and not an OCI layout: choose a new or empty directory",
+                dir.display()
+            )));
+        }
+        let blobs = dir.join("blobs/sha256");
+        fs::create_dir_all(&blobs).map_err(BuildError::io("creating", &blobs))?;
+        fs::write(&marker, br#"{"imageLayoutVersion":"1.0.0"}"#)
+            .map_err(BuildError::io("writing", &marker))?;
+        Ok(Layout { dir: dir.to_owned() })
+    }
+
+    /// The layout directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Where the blob `digest` lives.
+    pub fn blob_path(&self, digest: &str) -> PathBuf {
+        self.dir.join("blobs/sha256").join(digest.trim_start_matches("sha256:"))
+    }
+
+    /// Writes `bytes` as a blob.
+    pub fn write_blob(&self, media_type: &str, bytes: &[u8]) -> Result<Descriptor, BuildError> {
+        let digest = sha256(bytes);
+        let path = self.blob_path(&digest);
+        fs::write(&path, bytes).map_err(BuildError::io("writing", &path))?;
+        Ok(Descriptor {
+            media_type: media_type.to_owned(),
+            digest,
+            size: bytes.len() as u64,
+            platform: None,
+            annotations: None,
+        })
+    }
+
+    /// Serializes `value` and writes it as a blob.
+    pub fn write_json<T: Serialize>(&self, media_type: &str, value: &T) -> Result<Descriptor, BuildError> {
+        let bytes = serde_json::to_vec(value).expect("OCI JSON serializes");
+        self.write_blob(media_type, &bytes)
+    }
+
+    /// Starts a gzip-compressed layer blob; write the uncompressed tar into it.
+    pub fn layer_sink(&self) -> Result<LayerSink, BuildError> {
+        let tmp = self.dir.join("blobs/sha256").join(format!(".tmp-{:016x}", rand::random::<u64>()));
+        let file = fs::File::create(&tmp).map_err(BuildError::io("creating", &tmp))?;
+        let counted = HashingWriter::new(io::BufWriter::new(file));
+        // Fixed header: no name, mtime 0, OS byte 255 ("unknown"), so equal input gives equal bytes.
+        let gz = flate2::GzBuilder::new()
+            .mtime(0)
+            .operating_system(255)
+            .write(counted, flate2::Compression::default());
+        Ok(LayerSink { gz, uncompressed: Sha256::new(), tmp, blobs: self.dir.join("blobs/sha256") })
+    }
+
+    /// Records `desc` in `index.json` under `tag` (replacing an entry of the same name;
+    /// without a tag, replacing untagged entries), atomically.
+    pub fn set_index(&self, mut desc: Descriptor, tag: Option<&str>) -> Result<(), BuildError> {
+        let path = self.dir.join("index.json");
+        let mut index = match fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice::<Index>(&bytes)
+                .map_err(|e| BuildError::Malformed { what: "index.json", detail: e.to_string() })?,
+            Err(_) => Index::new(Vec::new()),
+        };
+        let name_of = |d: &Descriptor| d.annotations.as_ref().and_then(|a| a.get(REF_NAME)).cloned();
+        index.manifests.retain(|d| name_of(d).as_deref() != tag);
+        desc.annotations = tag.map(|t| BTreeMap::from([(REF_NAME.to_owned(), t.to_owned())]));
+        index.manifests.push(desc);
+        index.media_type = INDEX.to_owned();
+        let tmp = self.dir.join(".index.json.tmp");
+        fs::write(&tmp, serde_json::to_vec_pretty(&index).expect("index serializes"))
+            .map_err(BuildError::io("writing", &tmp))?;
+        fs::rename(&tmp, &path).map_err(BuildError::io("writing", &path))
+    }
+}
+
+/// A `Write` that hashes and counts what passes through.
+pub struct HashingWriter<W> {
+    inner: W,
+    hash: Sha256,
+    len: u64,
+}
+
+impl<W: Write> HashingWriter<W> {
+    /// Wraps `inner`.
+    pub fn new(inner: W) -> Self {
+        HashingWriter { inner, hash: Sha256::new(), len: 0 }
+    }
+    /// The digest and byte count so far, and the inner writer.
+    pub fn finish(self) -> (String, u64, W) {
+        (format!("sha256:{}", hex::encode(self.hash.finalize())), self.len, self.inner)
+    }
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hash.update(&buf[..n]);
+        self.len += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Receives an uncompressed layer tar; hashes it (diff id), gzips it, hashes and stores the result.
+pub struct LayerSink {
+    gz: flate2::write::GzEncoder<HashingWriter<io::BufWriter<fs::File>>>,
+    uncompressed: Sha256,
+    tmp: PathBuf,
+    blobs: PathBuf,
+}
+
+impl Write for LayerSink {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.gz.write(buf)?;
+        self.uncompressed.update(&buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.gz.flush()
+    }
+}
+
+impl LayerSink {
+    /// Finishes the gzip stream and moves the blob to its digest.
+    pub fn finish(self) -> Result<Layer, BuildError> {
+        let io_err = BuildError::io("writing", &self.tmp);
+        let counted = self.gz.finish().map_err(io_err)?;
+        let (digest, size, buf) = counted.finish();
+        buf.into_inner().map_err(|e| BuildError::Io {
+            action: "writing",
+            path: self.tmp.clone(),
+            source: e.into_error(),
+        })?;
+        let path = self.blobs.join(digest.trim_start_matches("sha256:"));
+        fs::rename(&self.tmp, &path).map_err(BuildError::io("writing", &path))?;
+        Ok(Layer {
+            descriptor: Descriptor {
+                media_type: LAYER_GZIP.to_owned(),
+                digest,
+                size,
+                platform: None,
+                annotations: None,
+            },
+            diff_id: format!("sha256:{}", hex::encode(self.uncompressed.finalize())),
+        })
+    }
+}
+
+/// Writes one image (config + manifest) for `layers`, returning the manifest's descriptor
+/// (with its platform set) and the config's.
+pub fn write_image(
+    layout: &Layout,
+    config: &serde_json::Value,
+    layers: &[Layer],
+    platform: &Platform,
+) -> Result<(Descriptor, Descriptor), BuildError> {
+    let config_desc = layout.write_json(CONFIG, config)?;
+    let manifest = Manifest {
+        schema_version: 2,
+        media_type: MANIFEST.to_owned(),
+        config: config_desc.clone(),
+        layers: layers.iter().map(|l| l.descriptor.clone()).collect(),
+    };
+    let mut desc = layout.write_json(MANIFEST, &manifest)?;
+    desc.platform = Some(platform.into());
+    Ok((desc, config_desc))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layers_are_gzip_with_fixed_header_and_both_digests() {
+        let d = tempfile::tempdir().unwrap();
+        let layout = Layout::create(d.path()).unwrap();
+        let write = || {
+            let mut sink = layout.layer_sink().unwrap();
+            sink.write_all(b"not really a tar").unwrap();
+            sink.finish().unwrap()
+        };
+        let (a, b) = (write(), write());
+        assert_eq!(a, b);
+        assert_eq!(a.diff_id, sha256(b"not really a tar"));
+        let blob = fs::read(layout.blob_path(&a.descriptor.digest)).unwrap();
+        assert_eq!(sha256(&blob), a.descriptor.digest);
+        assert_eq!(&blob[..10], &[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255]);
+        let mut out = Vec::new();
+        io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&blob[..]), &mut out).unwrap();
+        assert_eq!(out, b"not really a tar");
+    }
+
+    #[test]
+    fn index_entries_are_replaced_by_tag() {
+        let d = tempfile::tempdir().unwrap();
+        let layout = Layout::create(d.path()).unwrap();
+        let desc = |n: &[u8]| layout.write_blob(MANIFEST, n).unwrap();
+        layout.set_index(desc(b"1"), Some("v1")).unwrap();
+        layout.set_index(desc(b"2"), Some("v2")).unwrap();
+        layout.set_index(desc(b"3"), Some("v1")).unwrap();
+        let index: Index = serde_json::from_slice(&fs::read(d.path().join("index.json")).unwrap()).unwrap();
+        let digests: Vec<_> = index.manifests.iter().map(|m| m.digest.clone()).collect();
+        assert_eq!(digests, [sha256(b"2"), sha256(b"3")]);
+        fs::write(d.path().join("other"), "x").unwrap();
+        let not_layout = tempfile::tempdir().unwrap();
+        fs::write(not_layout.path().join("x"), "x").unwrap();
+        assert!(Layout::create(not_layout.path()).is_err());
+    }
+}
