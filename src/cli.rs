@@ -29,9 +29,13 @@ pub struct Cli {
 
 /// The commands; each is also an action `command:` input value.
 #[derive(Debug, Subcommand)]
+// Parsed once per process; boxing the larger arguments would buy nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Command {
     /// Compute image tags, OCI labels, the version and the environment from the ref and sha.
     Tags(crate::commands::tags::TagsArgs),
+    /// Edit a dotenv file (`.env.versions`) safely: validated values, every other byte kept.
+    Env(crate::commands::env::EnvArgs),
 }
 
 /// Why arguments could not be built or parsed.
@@ -55,6 +59,9 @@ pub fn parse(args: Vec<OsString>, env: &EnvMap) -> Result<Cli, CliError> {
 fn subcommand_words(command: &str) -> Option<Vec<&'static str>> {
     Some(match command {
         "tags" => vec!["tags"],
+        "env-set" => vec!["env", "set"],
+        "env-get" => vec!["env", "get"],
+        "versions" | "env-versions" => vec!["env", "versions"],
         _ => return None,
     })
 }
@@ -63,8 +70,9 @@ fn subcommand_words(command: &str) -> Option<Vec<&'static str>> {
 /// of that subcommand reads the input of the same name. Empty inputs keep the defaults.
 pub fn args_from_inputs(env: &EnvMap) -> Result<Vec<OsString>, InputError> {
     let command = env.input("command").map(str::trim).filter(|c| !c.is_empty()).unwrap_or("tags");
-    let words = subcommand_words(command)
-        .ok_or_else(|| InputError::new("command", command, "is not a known command: use tags"))?;
+    let words = subcommand_words(command).ok_or_else(|| {
+        InputError::new("command", command, "is not a known command: use tags, env-set, env-get or versions")
+    })?;
     let mut args: Vec<OsString> = vec!["deploy-action".into()];
     let mut cmd = Cli::command();
     for w in &words {

@@ -5,10 +5,12 @@ pub mod cli;
 pub mod commands;
 pub mod context;
 pub mod env;
+pub mod envfile;
 pub mod runner;
 pub mod secret;
 pub mod settings;
 pub mod tags;
+pub mod versions;
 
 use cli::{CliError, Command};
 use env::EnvMap;
@@ -69,6 +71,7 @@ pub fn run(args: Vec<OsString>, env: &EnvMap, runner: &Runner) -> anyhow::Result
     };
     let report = match &cli.command {
         Command::Tags(args) => commands::tags::run(args, env, runner)?,
+        Command::Env(args) => commands::env::run(args, env, runner)?,
     };
     runner.emit(&report, cli.format)?;
     Ok(())

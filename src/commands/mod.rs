@@ -1,3 +1,4 @@
 //! One module per command: arguments -> settings -> modules -> [`Report`](crate::runner::Report).
 
+pub mod env;
 pub mod tags;

@@ -1,4 +1,6 @@
 //! The one integration-test binary: runs the real `deploy-action` binary as a runner would.
 
+mod envfile_cli;
+mod envfile_fixtures;
 mod support;
 mod tags_action;
