@@ -6,6 +6,7 @@ pub mod commands;
 pub mod context;
 pub mod env;
 pub mod envfile;
+pub mod forge;
 pub mod runner;
 pub mod secret;
 pub mod settings;
