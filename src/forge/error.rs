@@ -49,10 +49,12 @@ pub enum ForgeError {
         fix: String,
     },
     /// 404: the repository, file, branch or workflow does not exist or is not visible.
-    #[error("{forge:?} answered 404 Not Found while {target}: {server}. Fix: {fix}")]
+    #[error("{forge:?} answered {status} (not found or not visible) while {target}: {server}. Fix: {fix}")]
     NotFound {
         /// Which forge.
         forge: ForgeKind,
+        /// HTTP status (404; Forgejo answers 500 for an unknown workflow file).
+        status: u16,
         /// What was being done.
         target: String,
         /// The server's message.
@@ -171,7 +173,7 @@ pub fn classify(forge: ForgeKind, op: Op, target: &str, repo: &str, status: u16,
     match status {
         401 => ForgeError::Unauthorized { forge, target, server },
         403 => ForgeError::Forbidden { forge, target, server, fix: forbidden_fix(forge, op, repo) },
-        404 => ForgeError::NotFound { forge, target, server, fix: not_found_fix(forge, op, repo) },
+        404 => ForgeError::NotFound { forge, status, target, server, fix: not_found_fix(forge, op, repo) },
         400 | 422 => ForgeError::Invalid { forge, status, target, server, fix: invalid_fix(op) },
         _ => ForgeError::Server { forge, status, target, server },
     }
@@ -199,14 +201,15 @@ fn forbidden_fix(forge: ForgeKind, op: Op, repo: &str) -> String {
     }
 }
 
-fn not_found_fix(forge: ForgeKind, op: Op, repo: &str) -> String {
+/// What to check after a 404 for `op`.
+pub(crate) fn not_found_fix(forge: ForgeKind, op: Op, repo: &str) -> String {
     let visible =
         format!("check that {repo} exists and that the token can see it (private repositories answer 404)");
     match (op, forge) {
         (Op::DispatchWorkflow, ForgeKind::Forgejo) => format!(
             "check the workflow file name and ref; Forgejo reads workflows only from the first existing directory of \
-             .forgejo/workflows, .gitea/workflows and .github/workflows, so a .forgejo/workflows folder hides \
-             .github/workflows; and {visible}"
+             .forgejo/workflows, .gitea/workflows and .github/workflows (a .forgejo/workflows folder hides \
+             .github/workflows); and {visible}"
         ),
         (Op::DispatchWorkflow, ForgeKind::Github) => {
             format!(

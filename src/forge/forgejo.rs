@@ -137,12 +137,12 @@ impl Forge for Forgejo {
             // An unknown workflow file reads as 500 on some versions: say what it likely means.
             500 => Err(ForgeError::NotFound {
                 forge: ForgeKind::Forgejo,
+                status: 500,
                 target,
                 server: super::error::server_message(&a.body, 500),
                 fix: format!(
-                    "Forgejo answered 500, which it does for an unknown workflow file or ref: check that {} exists in the \
-                     first existing directory of .forgejo/workflows, .gitea/workflows and .github/workflows at {}",
-                    d.workflow, d.git_ref
+                    "Forgejo answers 500 for an unknown workflow file or ref: {}",
+                    super::error::not_found_fix(ForgeKind::Forgejo, Op::DispatchWorkflow, &repo.to_string())
                 ),
             }),
             _ => Err(self.http.error(Op::DispatchWorkflow, &target, &repo.to_string(), &a)),

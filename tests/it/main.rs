@@ -2,5 +2,7 @@
 
 mod envfile_cli;
 mod envfile_fixtures;
+mod forge_ops;
+mod forge_update;
 mod support;
 mod tags_action;

@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod fake_forge;
+
 use deploy_action::runner::parse_output_file;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
