@@ -36,6 +36,10 @@ pub enum Command {
     Tags(crate::commands::tags::TagsArgs),
     /// Edit a dotenv file (`.env.versions`) safely: validated values, every other byte kept.
     Env(crate::commands::env::EnvArgs),
+    /// Record new image tags in the orchestration repository's `.env.versions` via the forge API.
+    Record(crate::commands::record::RecordArgs),
+    /// Dispatch a workflow (`on: workflow_dispatch`) with inputs; optionally wait for the run.
+    Dispatch(crate::commands::dispatch::DispatchArgs),
 }
 
 /// Why arguments could not be built or parsed.
@@ -62,6 +66,8 @@ fn subcommand_words(command: &str) -> Option<Vec<&'static str>> {
         "env-set" => vec!["env", "set"],
         "env-get" => vec!["env", "get"],
         "versions" | "env-versions" => vec!["env", "versions"],
+        "record" => vec!["record"],
+        "dispatch" => vec!["dispatch"],
         _ => return None,
     })
 }
@@ -71,7 +77,11 @@ fn subcommand_words(command: &str) -> Option<Vec<&'static str>> {
 pub fn args_from_inputs(env: &EnvMap) -> Result<Vec<OsString>, InputError> {
     let command = env.input("command").map(str::trim).filter(|c| !c.is_empty()).unwrap_or("tags");
     let words = subcommand_words(command).ok_or_else(|| {
-        InputError::new("command", command, "is not a known command: use tags, env-set, env-get or versions")
+        InputError::new(
+            "command",
+            command,
+            "is not a known command: use tags, env-set, env-get, versions, record or dispatch",
+        )
     })?;
     let mut args: Vec<OsString> = vec!["deploy-action".into()];
     let mut cmd = Cli::command();

@@ -73,6 +73,8 @@ pub fn run(args: Vec<OsString>, env: &EnvMap, runner: &Runner) -> anyhow::Result
     let report = match &cli.command {
         Command::Tags(args) => commands::tags::run(args, env, runner)?,
         Command::Env(args) => commands::env::run(args, env, runner)?,
+        Command::Record(args) => commands::record::run(args, env, runner)?,
+        Command::Dispatch(args) => commands::dispatch::run(args, env, runner)?,
     };
     runner.emit(&report, cli.format)?;
     Ok(())

@@ -130,27 +130,7 @@ fn get(args: &GetArgs) -> anyhow::Result<Report> {
 }
 
 fn record_versions(args: &VersionsArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<Report> {
-    let mut tags = versions::edits_from_map("versions", &args.versions.join("\n"))?;
-    let from_inputs = env.inputs().map(|(n, v)| (n, v.to_owned())).collect::<Vec<_>>();
-    for edit in versions::edits_from_inputs(from_inputs.iter().map(|(n, v)| (n.as_str(), v.as_str())))? {
-        if tags.iter().any(|t| t.key == edit.key) {
-            return Err(InputError::new(
-                &edit.input,
-                &edit.tag,
-                format!("sets {} already set by versions", edit.key),
-            )
-            .into());
-        }
-        tags.push(edit);
-    }
-    if tags.is_empty() {
-        return Err(InputError::new(
-            "versions",
-            "",
-            "names no tag: give service=tag or a <service>_image_tag input",
-        )
-        .into());
-    }
+    let tags = super::record::tag_edits(&args.versions, env)?;
     let ctx = crate::context::RunContext::from_env(env)?;
     let meta = DeployMeta {
         actor: args.actor.clone().unwrap_or(ctx.actor.clone()),

@@ -1,4 +1,7 @@
 //! One module per command: arguments -> settings -> modules -> [`Report`](crate::runner::Report).
 
+pub mod dispatch;
 pub mod env;
+pub mod forge_args;
+pub mod record;
 pub mod tags;

@@ -2,6 +2,7 @@
 
 mod envfile_cli;
 mod envfile_fixtures;
+mod forge_commands;
 mod forge_ops;
 mod forge_update;
 mod support;
