@@ -195,6 +195,21 @@ async fn dispatch_returns_the_run_and_runs_complete() {
 }
 
 #[tokio::test]
+async fn ghes_without_the_run_details_flag_is_dispatched_again_without_it() {
+    let (fake, forge, repo) = setup(Flavor::Github).await;
+    fake.add_workflow(OPS, ".github/workflows", "deploy.yml", &[], "success");
+    fake.set_ghes_legacy(true);
+    let d = Dispatch { workflow: "deploy.yml".into(), git_ref: "main".into(), inputs: BTreeMap::new() };
+    assert_eq!(forge.dispatch_workflow(&repo, &d).await.unwrap(), Dispatched::default());
+    assert_eq!(fake.runs(OPS).len(), 1, "exactly one run");
+    let bodies: Vec<String> = fake.requests().iter().map(|r| r.body.clone()).collect();
+    assert!(
+        bodies[0].contains("return_run_details") && !bodies[1].contains("return_run_details"),
+        "{bodies:?}"
+    );
+}
+
+#[tokio::test]
 async fn failed_runs_map_to_failure() {
     for flavor in both() {
         let (fake, forge, repo) = setup(flavor).await;

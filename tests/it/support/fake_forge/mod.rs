@@ -6,6 +6,8 @@
 //! A small hand-rolled HTTP/1.1 server (one request per connection, `Connection: close`):
 //! no extra dependency, and a dropped connection is just closing the socket.
 
+mod actions;
+mod contents;
 mod routes;
 pub mod state;
 
@@ -143,6 +145,11 @@ impl FakeForge {
     /// Turns the dispatch run-details answer on or off.
     pub fn set_run_details(&self, on: bool) {
         self.with(|s| s.run_details = on)
+    }
+
+    /// Models GHES 3.17–3.19: the run-details flag is refused with 422, dispatch answers 204.
+    pub fn set_ghes_legacy(&self, on: bool) {
+        self.with(|s| s.ghes_legacy = on)
     }
 
     /// The runs of a repository (id, inputs).

@@ -199,6 +199,8 @@ pub struct State {
     /// Whether dispatch honours the run-details flag (GitHub `return_run_details`,
     /// Forgejo `return_run_info`); off models GHES 3.17–3.19 / Forgejo before v11.
     pub run_details: bool,
+    /// GHES 3.17–3.19: the dispatch body may not carry `return_run_details` (422).
+    pub ghes_legacy: bool,
 }
 
 /// Git's blob id: sha1 of `blob <len>\0<content>`.
