@@ -18,6 +18,8 @@ use crate::settings::InputError;
 pub struct EnvFile {
     lines: Vec<Line>,
     newline: &'static str,
+    /// First physical line (1-based) whose quote never closes; such a file is not edited.
+    unclosed: Option<usize>,
 }
 
 /// One logical line: its text (a multi-line quoted value spans several physical lines),
@@ -74,6 +76,7 @@ impl EnvFile {
         let physical = split_lines(text);
         let newline = physical.iter().map(|(_, eol)| *eol).find(|e| !e.is_empty()).unwrap_or("\n");
         let mut lines = Vec::with_capacity(physical.len());
+        let mut unclosed = None;
         let mut i = 0;
         while i < physical.len() {
             let (text, eol) = physical[i];
@@ -97,13 +100,16 @@ impl EnvFile {
                             lines.push(Line { text: joined, eol: physical[j].1, entry: Some(entry) });
                             i = j;
                         }
-                        None => lines.push(Line { text: text.to_owned(), eol, entry: None }),
+                        None => {
+                            unclosed = unclosed.or(Some(i + 1));
+                            lines.push(Line { text: text.to_owned(), eol, entry: None });
+                        }
                     }
                 }
             }
             i += 1;
         }
-        EnvFile { lines, newline }
+        EnvFile { lines, newline, unclosed }
     }
 
     /// The file's bytes.
@@ -149,6 +155,8 @@ impl EnvFile {
         for (k, v) in edits {
             validate(k.as_ref(), k.as_ref(), v.as_ref())?;
         }
+        self.check_editable()?;
+        let before = self.clone();
         let mut changes: Vec<Change> = Vec::new();
         for (k, v) in edits {
             let (key, value) = (k.as_ref(), v.as_ref());
@@ -163,13 +171,40 @@ impl EnvFile {
             }
         }
         changes.retain(|c| c.old.as_deref() != Some(c.new.as_str()));
+        // Safety net: the new bytes must read back as exactly the intended entries.
+        let mut expected: Vec<(&str, &str)> = self.entries().collect();
+        let reread = EnvFile::parse(&self.render());
+        let mut got: Vec<(&str, &str)> = reread.entries().collect();
+        expected.sort_unstable();
+        got.sort_unstable();
+        if got != expected {
+            *self = before;
+            return Err(InputError::new(
+                "file",
+                "",
+                "cannot be edited safely: the edit would change how other lines read",
+            ));
+        }
         Ok(changes)
+    }
+
+    /// Refuses files with a quote that never closes: a new quote could pair with it.
+    fn check_editable(&self) -> Result<(), InputError> {
+        match self.unclosed {
+            Some(line) => Err(InputError::new(
+                "file",
+                format!("line {line}"),
+                "has a quote that is never closed; fix the file first (an edit could change how other lines read)",
+            )),
+            None => Ok(()),
+        }
     }
 
     /// Sets one key after validating it; returns the previous value.
     pub fn set(&mut self, key: &str, value: &str) -> Result<Option<String>, InputError> {
-        validate(key, key, value)?;
-        Ok(self.set_unchecked(key, value))
+        let old = self.get(key).map(str::to_owned);
+        self.apply(&[(key, value)])?;
+        Ok(old)
     }
 
     fn set_unchecked(&mut self, key: &str, value: &str) -> Option<String> {
@@ -411,6 +446,74 @@ mod tests {
         assert!(validate("api_image_tag", "API_IMAGE_TAG", "1.2.3/../x").is_err());
         let e = validate("api_image_tag", "API_IMAGE_TAG", "").unwrap_err();
         assert_eq!(e.input, "api_image_tag");
+    }
+
+    /// Random files from fragments: parse + render is the identity; a set is read back, also
+    /// after re-parsing; every line but the edited one keeps its bytes.
+    #[test]
+    fn random_files_round_trip_and_edit_locally() {
+        const FRAGMENTS: &[&str] = &[
+            "A=1",
+            "export B='x y'",
+            "C=\"q\\\"\"",
+            "# comment",
+            "",
+            "  D = 2 # c",
+            "A=dup",
+            "E=",
+            "junk line",
+            "F=a#b",
+            "G=\"multi",
+            "line\"",
+            "H='unclosed",
+            "\u{feff}I=bom",
+            "\t",
+            "J=v # x # y",
+        ];
+        let keys = ["A", "B", "C", "D", "E", "F", "G", "NEW_KEY", "X_IMAGE_TAG"];
+        let values = ["1.2.3", "", "two words", "#start", "a#b", "https://x/y?z"];
+        for seed in 0..2000u64 {
+            let mut n = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let mut next = |m: usize| {
+                n = n.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                ((n >> 33) as usize) % m
+            };
+            let nl = if next(2) == 0 { "\n" } else { "\r\n" };
+            let count = next(8);
+            let mut text: String =
+                (0..count).map(|_| format!("{}{nl}", FRAGMENTS[next(FRAGMENTS.len())])).collect();
+            if next(3) == 0 && !text.is_empty() {
+                text.truncate(text.len() - nl.len());
+            }
+            let mut f = EnvFile::parse(&text);
+            assert_eq!(f.render(), text);
+            let (key, value) = (keys[next(keys.len())], values[next(values.len())]);
+            if (key.ends_with("_IMAGE_TAG") && !is_valid_tag(value)) || f.unclosed.is_some() {
+                assert!(f.set(key, value).is_err());
+                assert_eq!(f.render(), text);
+                continue;
+            }
+            let without_last = |f: &EnvFile| {
+                let mut e: Vec<(String, String)> =
+                    f.entries().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
+                if let Some(i) = e.iter().rposition(|(k, _)| k == key) {
+                    e.remove(i);
+                }
+                e
+            };
+            let others_before = without_last(&f);
+            f.set(key, value).unwrap();
+            let out = f.render();
+            assert_eq!(f.get(key), Some(value), "{text:?} -> {out:?}");
+            let reread = EnvFile::parse(&out);
+            assert_eq!(reread.get(key), Some(value), "{text:?} -> {out:?}");
+            assert_eq!(without_last(&reread), others_before, "{text:?} -> {out:?}");
+            // Single-line files change at most one line (or gain one at the end).
+            if !text.contains('"') && !text.contains('\'') {
+                let changed = text.split('\n').zip(out.split('\n')).filter(|(a, b)| a != b).count();
+                assert!(changed <= 1, "{text:?} -> {out:?}");
+            }
+        }
     }
 
     #[test]

@@ -242,7 +242,9 @@ fn rate_limit_wait(a: &Answer) -> Option<Option<Duration>> {
     let header = |n: &str| a.headers.get(n).and_then(|v| v.to_str().ok()).map(str::trim);
     let retry_after = header("retry-after").and_then(|v| v.parse::<u64>().ok()).map(Duration::from_secs);
     let exhausted = header("x-ratelimit-remaining") == Some("0");
-    let limited = a.status == 429 || (a.status == 403 && (retry_after.is_some() || exhausted));
+    // GitHub's secondary limits may come as a bare 403 whose message names the limit.
+    let named = a.status == 403 && a.body.to_ascii_lowercase().contains("rate limit");
+    let limited = a.status == 429 || (a.status == 403 && (retry_after.is_some() || exhausted || named));
     if !limited {
         return None;
     }
