@@ -19,6 +19,8 @@ pub enum Op {
     RepositoryDispatch,
     /// Reading or listing runs.
     Runs,
+    /// Commit statuses, deployments and their statuses.
+    Statuses,
 }
 
 /// An error from a forge API call.
@@ -132,6 +134,20 @@ pub enum ForgeError {
         /// What was wrong.
         reason: String,
     },
+    /// The forge answered but did not do it (GitHub deployments: 202 auto-merge, 409 checks).
+    #[error("{forge:?} did not {target} (HTTP {status}): {server}. Fix: {fix}")]
+    Refused {
+        /// Which forge.
+        forge: ForgeKind,
+        /// HTTP status.
+        status: u16,
+        /// What was asked.
+        target: String,
+        /// The server's message.
+        server: String,
+        /// What to do.
+        fix: String,
+    },
     /// The forge has no such operation.
     #[error("{forge:?} does not support {what}. Fix: {fix}")]
     Unsupported {
@@ -192,6 +208,7 @@ fn forbidden_fix(forge: ForgeKind, op: Op, repo: &str) -> String {
                 Op::DispatchWorkflow => "Actions: write (classic token: repo and workflow scopes)",
                 Op::WriteFile | Op::RepositoryDispatch => "Contents: write (classic token: repo scope)",
                 Op::Runs => "Actions: read",
+                Op::Statuses => "Commit statuses: write and Deployments: write",
                 Op::GetFile | Op::ListCommits => "Contents: read",
             };
             format!(

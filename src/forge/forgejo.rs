@@ -4,7 +4,7 @@
 use super::error::{ForgeError, Op};
 use super::http::{Http, Retry, RetryPolicy};
 use super::model::*;
-use super::{Forge, contents, runs_wanted};
+use super::{Forge, contents, runs_wanted, statuses};
 use crate::context::ForgeKind;
 use crate::secret::Secret;
 use reqwest::Method;
@@ -200,5 +200,45 @@ impl Forge for Forgejo {
             }
             _ => Err(self.http.error(Op::Runs, &target, &repo.to_string(), &a)),
         }
+    }
+
+    async fn create_commit_status(&self, repo: &RepoId, status: &CommitStatus) -> Result<(), ForgeError> {
+        statuses::create(&self.http, repo, status).await
+    }
+
+    async fn create_deployment(&self, _: &RepoId, r: &DeploymentRequest) -> Result<Deployment, ForgeError> {
+        Err(no_deployments(&format!("deployments (to {})", r.environment)))
+    }
+
+    async fn create_deployment_status(
+        &self,
+        _: &RepoId,
+        _: u64,
+        _: &DeploymentStatus,
+    ) -> Result<(), ForgeError> {
+        Err(no_deployments("deployment statuses"))
+    }
+
+    async fn server_version(&self) -> Result<Option<String>, ForgeError> {
+        let target = "reading the server version".to_owned();
+        let a = self
+            .http
+            .send(&target, Method::GET, self.http.url(&["version"]), None, Retry::Idempotent)
+            .await?;
+        match a.status {
+            200 => Ok(a.json::<serde_json::Value>(ForgeKind::Forgejo, &target)?["version"]
+                .as_str()
+                .map(str::to_owned)),
+            _ => Err(self.http.error(Op::Runs, &target, "the server", &a)),
+        }
+    }
+}
+
+fn no_deployments(what: &str) -> ForgeError {
+    ForgeError::Unsupported {
+        forge: ForgeKind::Forgejo,
+        what: format!("{what}: Forgejo has no deployments API"),
+        fix: "record the deployment as a commit status (context deploy/<environment>) plus the .env.versions commit"
+            .to_owned(),
     }
 }

@@ -4,7 +4,7 @@
 use super::error::{ForgeError, Op};
 use super::http::{Http, Retry, RetryPolicy};
 use super::model::*;
-use super::{Forge, contents, runs_wanted};
+use super::{Forge, contents, runs_wanted, statuses};
 use crate::context::ForgeKind;
 use crate::secret::Secret;
 use reqwest::Method;
@@ -34,6 +34,13 @@ impl GitHub {
 struct DispatchAnswer {
     workflow_run_id: u64,
     html_url: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct DeploymentAnswer {
+    id: u64,
+    #[serde(default)]
+    sha: String,
 }
 
 #[derive(Deserialize)]
@@ -185,5 +192,72 @@ impl Forge for GitHub {
             }
             _ => Err(self.http.error(Op::Runs, &target, &repo.to_string(), &a)),
         }
+    }
+
+    async fn create_commit_status(&self, repo: &RepoId, status: &CommitStatus) -> Result<(), ForgeError> {
+        statuses::create(&self.http, repo, status).await
+    }
+
+    async fn create_deployment(
+        &self,
+        repo: &RepoId,
+        r: &DeploymentRequest,
+    ) -> Result<Deployment, ForgeError> {
+        let target = format!("create a deployment of {} to {} in {repo}", r.git_ref, r.environment);
+        let url = self.http.url(&["repos", &repo.owner, &repo.name, "deployments"]);
+        // The action is the gate: no auto-merge (202) and no status-context check (409).
+        let body = json!({
+            "ref": r.git_ref, "environment": r.environment, "description": r.description, "payload": r.payload,
+            "auto_merge": false, "required_contexts": [], "production_environment": r.production,
+            "transient_environment": false,
+        });
+        let a = self.http.send(&target, Method::POST, url, Some(&body), Retry::RateLimitOnly).await?;
+        let refused = |fix: &str| ForgeError::Refused {
+            forge: ForgeKind::Github,
+            status: a.status,
+            target: target.clone(),
+            server: super::error::server_message(&a.body, a.status),
+            fix: fix.to_owned(),
+        };
+        match a.status {
+            201 => {
+                let d: DeploymentAnswer = a.json(ForgeKind::Github, &target)?;
+                Ok(Deployment { id: d.id, sha: d.sha })
+            }
+            202 => Err(refused(
+                "GitHub merged the default branch into the ref instead of deploying; deploy a tag or sha",
+            )),
+            409 => Err(refused(
+                "the ref has a merge conflict or failing status checks; fix them or deploy another ref",
+            )),
+            _ => Err(self.http.error(Op::Statuses, &target, &repo.to_string(), &a)),
+        }
+    }
+
+    async fn create_deployment_status(
+        &self,
+        repo: &RepoId,
+        id: u64,
+        s: &DeploymentStatus,
+    ) -> Result<(), ForgeError> {
+        let target = format!("reporting deployment {id} of {repo} as {}", s.state.github_deployment());
+        let url =
+            self.http.url(&["repos", &repo.owner, &repo.name, "deployments", &id.to_string(), "statuses"]);
+        let mut body = json!({ "state": s.state.github_deployment(), "description": s.description });
+        if let Some(u) = &s.environment_url {
+            body["environment_url"] = u.clone().into();
+        }
+        if let Some(u) = &s.log_url {
+            body["log_url"] = u.clone().into();
+        }
+        let a = self.http.send(&target, Method::POST, url, Some(&body), Retry::RateLimitOnly).await?;
+        match a.status {
+            200 | 201 => Ok(()),
+            _ => Err(self.http.error(Op::Statuses, &target, &repo.to_string(), &a)),
+        }
+    }
+
+    async fn server_version(&self) -> Result<Option<String>, ForgeError> {
+        Ok(None)
     }
 }

@@ -8,6 +8,7 @@ pub mod forgejo;
 pub mod github;
 pub mod http;
 pub mod model;
+mod statuses;
 mod update;
 
 pub use error::{ForgeError, Op};
@@ -66,6 +67,27 @@ pub trait Forge {
 
     /// Runs of a workflow, newest first.
     async fn list_runs(&self, repo: &RepoId, filter: &RunFilter) -> Result<Vec<Run>, ForgeError>;
+
+    /// Sets a commit status (both forges: the portable deployment record).
+    async fn create_commit_status(&self, repo: &RepoId, status: &CommitStatus) -> Result<(), ForgeError>;
+
+    /// Opens a deployment (GitHub; Forgejo answers `Unsupported`: use a commit status).
+    async fn create_deployment(
+        &self,
+        repo: &RepoId,
+        request: &DeploymentRequest,
+    ) -> Result<Deployment, ForgeError>;
+
+    /// Reports a deployment's state (GitHub; Forgejo answers `Unsupported`).
+    async fn create_deployment_status(
+        &self,
+        repo: &RepoId,
+        id: u64,
+        status: &DeploymentStatus,
+    ) -> Result<(), ForgeError>;
+
+    /// The server version when the forge has one to detect features by (Forgejo `/version`).
+    async fn server_version(&self) -> Result<Option<String>, ForgeError>;
 }
 
 /// Either client, chosen at run time from the API URL or the runner.
@@ -151,6 +173,27 @@ impl Forge for AnyForge {
     }
     async fn list_runs(&self, repo: &RepoId, filter: &RunFilter) -> Result<Vec<Run>, ForgeError> {
         delegate!(self, f => f.list_runs(repo, filter).await)
+    }
+    async fn create_commit_status(&self, repo: &RepoId, status: &CommitStatus) -> Result<(), ForgeError> {
+        delegate!(self, f => f.create_commit_status(repo, status).await)
+    }
+    async fn create_deployment(
+        &self,
+        repo: &RepoId,
+        request: &DeploymentRequest,
+    ) -> Result<Deployment, ForgeError> {
+        delegate!(self, f => f.create_deployment(repo, request).await)
+    }
+    async fn create_deployment_status(
+        &self,
+        repo: &RepoId,
+        id: u64,
+        status: &DeploymentStatus,
+    ) -> Result<(), ForgeError> {
+        delegate!(self, f => f.create_deployment_status(repo, id, status).await)
+    }
+    async fn server_version(&self) -> Result<Option<String>, ForgeError> {
+        delegate!(self, f => f.server_version().await)
     }
 }
 

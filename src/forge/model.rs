@@ -193,3 +193,104 @@ pub struct Capabilities {
     /// Environments with required reviewers (GitHub only).
     pub environments: bool,
 }
+
+/// Our deployment states; each forge gets the nearest of its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeployState {
+    /// Waiting to start (or for approval).
+    Pending,
+    /// Queued.
+    Queued,
+    /// Deploying.
+    InProgress,
+    /// Deployed and healthy.
+    Success,
+    /// The deployment failed (health check, target refused).
+    Failure,
+    /// The action itself failed.
+    Error,
+    /// Superseded by a later deployment.
+    Inactive,
+}
+
+impl DeployState {
+    /// The GitHub deployment-status `state`.
+    pub fn github_deployment(self) -> &'static str {
+        match self {
+            DeployState::Pending => "pending",
+            DeployState::Queued => "queued",
+            DeployState::InProgress => "in_progress",
+            DeployState::Success => "success",
+            DeployState::Failure => "failure",
+            DeployState::Error => "error",
+            DeployState::Inactive => "inactive",
+        }
+    }
+
+    /// The commit-status `state` (GitHub: error/failure/pending/success; Forgejo adds
+    /// warning/skipped). Commit statuses cannot say "inactive": GitHub gets `success` (it did
+    /// deploy), Forgejo `warning`.
+    pub fn commit_status(self, forge: crate::context::ForgeKind) -> &'static str {
+        match self {
+            DeployState::Pending | DeployState::Queued | DeployState::InProgress => "pending",
+            DeployState::Success => "success",
+            DeployState::Failure => "failure",
+            DeployState::Error => "error",
+            DeployState::Inactive if forge == crate::context::ForgeKind::Forgejo => "warning",
+            DeployState::Inactive => "success",
+        }
+    }
+}
+
+/// A commit status: the portable deployment record (`deploy/<env>` on the deployed commit).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CommitStatus {
+    /// Commit sha.
+    pub sha: String,
+    /// Context, e.g. `deploy/production`.
+    pub context: String,
+    /// State.
+    pub state: DeployState,
+    /// One line shown next to the status.
+    pub description: String,
+    /// Link (the run, or the environment URL).
+    pub target_url: Option<String>,
+}
+
+/// A deployment to open (GitHub only).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeploymentRequest {
+    /// Ref or sha deployed.
+    pub git_ref: String,
+    /// Environment name.
+    pub environment: String,
+    /// Description.
+    pub description: String,
+    /// Free-form payload (the tags deployed).
+    pub payload: serde_json::Value,
+    /// Marks the environment as production.
+    pub production: bool,
+}
+
+/// A created deployment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Deployment {
+    /// Deployment id.
+    pub id: u64,
+    /// The sha GitHub resolved the ref to.
+    pub sha: String,
+}
+
+/// A deployment status (GitHub only).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeploymentStatus {
+    /// State.
+    pub state: DeployState,
+    /// Description.
+    pub description: String,
+    /// URL of the deployed application.
+    pub environment_url: Option<String>,
+    /// URL of the logs (the run).
+    pub log_url: Option<String>,
+}

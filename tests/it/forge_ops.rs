@@ -25,7 +25,7 @@ pub async fn setup(flavor: Flavor) -> (FakeForge, AnyForge, RepoId) {
     let fake = FakeForge::start(flavor).await;
     fake.add_repo(OPS);
     let scopes: &[&str] = match flavor {
-        Flavor::Github => &["contents:write", "actions:write"],
+        Flavor::Github => &["contents:write", "actions:write", "deployments:write"],
         Flavor::Forgejo => &["write:repository"],
     };
     fake.add_token(TOKEN, scopes, &[]);
@@ -397,5 +397,77 @@ async fn transient_faults_are_retried_and_rate_limits_reported() {
         let e = forge.get_file(&repo, FILE, None).await.unwrap_err();
         assert!(matches!(e, ForgeError::RateLimited { status: 429, .. }), "{e}");
         assert!(e.to_string().contains("rate-limited"), "{e}");
+    }
+}
+
+#[tokio::test]
+async fn deployments_on_github_commit_statuses_on_both() {
+    for flavor in both() {
+        let (fake, forge, repo) = setup(flavor).await;
+        let sha = fake.put_file(OPS, FILE, "API_IMAGE_TAG=1.2.4\n");
+        let status = CommitStatus {
+            sha: sha.clone(),
+            context: "deploy/production".into(),
+            state: DeployState::Success,
+            description: "api 1.2.4".into(),
+            target_url: Some("https://example.org/run/1".into()),
+        };
+        forge.create_commit_status(&repo, &status).await.unwrap();
+        let inactive = CommitStatus { state: DeployState::Inactive, ..status.clone() };
+        forge.create_commit_status(&repo, &inactive).await.unwrap();
+        let states: Vec<String> = fake.statuses(OPS).into_iter().map(|s| s.1).collect();
+        let expected: &[&str] =
+            if flavor == Flavor::Github { &["success", "success"] } else { &["success", "warning"] };
+        assert_eq!(states, expected, "{flavor:?}");
+
+        let req = DeploymentRequest {
+            git_ref: sha.clone(),
+            environment: "production".into(),
+            description: "api 1.2.4".into(),
+            payload: serde_json::json!({ "api": "1.2.4" }),
+            production: true,
+        };
+        let st = DeploymentStatus {
+            state: DeployState::InProgress,
+            description: "deploying".into(),
+            environment_url: None,
+            log_url: Some("https://example.org/run/1".into()),
+        };
+        match flavor {
+            Flavor::Github => {
+                assert!(forge.capabilities().deployments);
+                let d = forge.create_deployment(&repo, &req).await.unwrap();
+                assert_eq!(d.sha, sha);
+                let sent: serde_json::Value =
+                    serde_json::from_str(&fake.requests().last().unwrap().body).unwrap();
+                assert_eq!(
+                    (sent["auto_merge"].clone(), sent["required_contexts"].clone()),
+                    (false.into(), serde_json::json!([]))
+                );
+                forge.create_deployment_status(&repo, d.id, &st).await.unwrap();
+                forge
+                    .create_deployment_status(
+                        &repo,
+                        d.id,
+                        &DeploymentStatus { state: DeployState::Success, ..st },
+                    )
+                    .await
+                    .unwrap();
+                assert_eq!(fake.deployments(OPS)[0].3, ["in_progress", "success"]);
+                assert_eq!(forge.server_version().await.unwrap(), None);
+
+                fake.inject(Some("POST"), "/deployments", 1, FaultKind::Status(409));
+                let e = forge.create_deployment(&repo, &req).await.unwrap_err().to_string();
+                assert!(e.contains("HTTP 409") && e.contains("failing status checks"), "{e}");
+            }
+            Flavor::Forgejo => {
+                let before = fake.requests().len();
+                let e = forge.create_deployment(&repo, &req).await.unwrap_err().to_string();
+                assert!(e.contains("no deployments API") && e.contains("commit status"), "{e}");
+                assert!(forge.create_deployment_status(&repo, 1, &st).await.is_err());
+                assert_eq!(fake.requests().len(), before, "nothing sent");
+                assert_eq!(forge.server_version().await.unwrap().as_deref(), Some("15.0.0+fake"));
+            }
+        }
     }
 }

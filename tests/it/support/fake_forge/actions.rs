@@ -131,3 +131,67 @@ pub(super) fn run_json(ctx: &Ctx, r: &RunRec) -> Value {
         }
     }
 }
+
+/// `POST …/statuses/{sha}`: request `state`; GitHub answers `state`, Forgejo `status`.
+pub(super) fn commit_status(ctx: &Ctx, repo: &mut Repo, sha: &str, body: &Value, err: Err) -> Reply {
+    let gh = ctx.flavor == Flavor::Github;
+    let state = body.get("state").and_then(Value::as_str).unwrap_or_default().to_owned();
+    let allowed: &[&str] = if gh {
+        &["error", "failure", "pending", "success"]
+    } else {
+        &["pending", "success", "error", "failure", "warning", "skipped"]
+    };
+    if !allowed.contains(&state.as_str()) {
+        return err(if gh { 422 } else { 400 }, &format!("state {state:?} is not one of {allowed:?}"));
+    }
+    if !repo.commits.contains_key(sha) {
+        return err(if gh { 422 } else { 404 }, &format!("No commit found for SHA: {sha}"));
+    }
+    let context = body.get("context").and_then(Value::as_str).unwrap_or("default").to_owned();
+    let description = body.get("description").and_then(Value::as_str).unwrap_or_default().to_owned();
+    repo.statuses.push((sha.to_owned(), state.clone(), context.clone(), description.clone()));
+    let id = repo.statuses.len();
+    let field = if gh { "state" } else { "status" };
+    let mut v = json!({ "id": id, "context": context, "description": description, "created_at": "2026-01-01T00:00:00Z" });
+    v[field] = state.into();
+    ok(201, v)
+}
+
+/// `POST …/deployments` (GitHub): 202 when auto-merge is left on, 409 when required
+/// contexts are not disabled and a status of the sha failed.
+pub(super) fn deployment(repo: &mut Repo, body: &Value, err: Err) -> Reply {
+    let git_ref = body.get("ref").and_then(Value::as_str).unwrap_or_default();
+    let Some(sha) = repo.resolve(git_ref).map(|c| c.sha.clone()) else {
+        return err(422, &format!("No ref found for: {git_ref}"));
+    };
+    if body.get("auto_merge").and_then(Value::as_bool) != Some(false) {
+        return ok(202, json!({ "message": format!("Auto-merged main into {git_ref} on deployment.") }));
+    }
+    let contexts_off = body.get("required_contexts").and_then(Value::as_array).is_some_and(Vec::is_empty);
+    if !contexts_off
+        && repo.statuses.iter().any(|(s, st, _, _)| *s == sha && (st == "failure" || st == "error"))
+    {
+        return err(409, "Conflict: Commit status checks failed for main.");
+    }
+    let env = body.get("environment").and_then(Value::as_str).unwrap_or("production").to_owned();
+    let id = 9000 + repo.deployments.len() as u64;
+    repo.deployments.push((id, sha.clone(), env.clone(), Vec::new()));
+    ok(
+        201,
+        json!({ "id": id, "sha": sha, "ref": git_ref, "task": "deploy", "environment": env, "payload": body.get("payload") }),
+    )
+}
+
+/// `POST …/deployments/{id}/statuses` (GitHub).
+pub(super) fn deployment_status(repo: &mut Repo, id: &str, body: &Value, err: Err) -> Reply {
+    let state = body.get("state").and_then(Value::as_str).unwrap_or_default().to_owned();
+    let allowed = ["error", "failure", "inactive", "in_progress", "queued", "pending", "success"];
+    if !allowed.contains(&state.as_str()) {
+        return err(422, &format!("Validation Failed: state {state:?}"));
+    }
+    let Some(d) = repo.deployments.iter_mut().find(|d| d.0.to_string() == id) else {
+        return err(404, "Not Found");
+    };
+    d.3.push(state.clone());
+    ok(201, json!({ "id": d.3.len(), "state": state, "environment": d.2 }))
+}

@@ -152,6 +152,16 @@ impl FakeForge {
         self.with(|s| s.ghes_legacy = on)
     }
 
+    /// Commit statuses set: (sha, state, context, description).
+    pub fn statuses(&self, repo: &str) -> Vec<(String, String, String, String)> {
+        self.with(|s| s.repos[repo].statuses.clone())
+    }
+
+    /// Deployments: (id, sha, environment, states reported).
+    pub fn deployments(&self, repo: &str) -> Vec<(u64, String, String, Vec<String>)> {
+        self.with(|s| s.repos[repo].deployments.clone())
+    }
+
     /// The runs of a repository (id, inputs).
     pub fn runs(&self, repo: &str) -> Vec<RunRec> {
         self.with(|s| s.repos[repo].runs.clone())

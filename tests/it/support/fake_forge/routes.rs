@@ -37,6 +37,9 @@ enum Route {
     RepoRuns,
     RepositoryDispatch,
     Version,
+    Statuses,
+    Deployments,
+    DeploymentStatuses,
 }
 
 fn decode(seg: &str) -> String {
@@ -73,6 +76,11 @@ fn route(flavor: Flavor, seg: &[String]) -> Option<(Route, &'static [&'static st
         (Flavor::Forgejo, ["repos", _, _, "actions", "runs"]) => (Route::RepoRuns, &["GET"]),
         (Flavor::Github, ["repos", _, _, "dispatches"]) => (Route::RepositoryDispatch, &["POST"]),
         (Flavor::Forgejo, ["version"]) => (Route::Version, &["GET"]),
+        (_, ["repos", _, _, "statuses", _]) => (Route::Statuses, &["GET", "POST"]),
+        (Flavor::Github, ["repos", _, _, "deployments"]) => (Route::Deployments, &["GET", "POST"]),
+        (Flavor::Github, ["repos", _, _, "deployments", _, "statuses"]) => {
+            (Route::DeploymentStatuses, &["GET", "POST"])
+        }
         _ => return None,
     })
 }
@@ -134,6 +142,9 @@ pub fn handle(flavor: Flavor, addr: SocketAddr, s: &mut State, req: &Recorded) -
         (Route::Contents, "GET") | (Route::Commits, _) => "contents:read",
         (Route::Contents, _) | (Route::RepositoryDispatch, _) => "contents:write",
         (Route::Dispatch, _) => "actions:write",
+        (Route::Statuses, "POST") => "contents:write",
+        (Route::Deployments | Route::DeploymentStatuses, "POST") => "deployments:write",
+        (Route::Statuses | Route::Deployments | Route::DeploymentStatuses, _) => "contents:read",
         _ => "actions:read",
     };
     if !tok.has(needs) {
@@ -213,6 +224,12 @@ pub fn handle(flavor: Flavor, addr: SocketAddr, s: &mut State, req: &Recorded) -
             }
             ok(204, Value::Null)
         }
+        Route::Statuses | Route::Deployments | Route::DeploymentStatuses if req.method == "GET" => {
+            err(405, &format!("the fake forge does not list statuses: {what}"))
+        }
+        Route::Statuses => super::actions::commit_status(&ctx, repo, &seg[4], &body, &err),
+        Route::Deployments => super::actions::deployment(repo, &body, &err),
+        Route::DeploymentStatuses => super::actions::deployment_status(repo, &seg[4], &body, &err),
         Route::Version => unreachable!(),
     }
 }

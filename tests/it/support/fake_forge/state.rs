@@ -53,6 +53,10 @@ pub struct Repo {
     pub commits: HashMap<String, Commit>,
     pub workflows: Vec<Workflow>,
     pub runs: Vec<RunRec>,
+    /// Commit statuses: (sha, state, context, description).
+    pub statuses: Vec<(String, String, String, String)>,
+    /// Deployments (GitHub): id, sha, environment, and the states reported.
+    pub deployments: Vec<(u64, String, String, Vec<String>)>,
 }
 
 impl Repo {
