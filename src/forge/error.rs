@@ -21,6 +21,8 @@ pub enum Op {
     Runs,
     /// Commit statuses, deployments and their statuses.
     Statuses,
+    /// Issues and comments.
+    Issues,
 }
 
 /// An error from a forge API call.
@@ -198,6 +200,9 @@ pub fn classify(forge: ForgeKind, op: Op, target: &str, repo: &str, status: u16,
 fn forbidden_fix(forge: ForgeKind, op: Op, repo: &str) -> String {
     let write = matches!(op, Op::WriteFile | Op::DispatchWorkflow | Op::RepositoryDispatch);
     match forge {
+        ForgeKind::Forgejo if op == Op::Issues => {
+            format!("use a token with the write:issue scope that can see {repo}")
+        }
         ForgeKind::Forgejo if write => format!(
             "use a personal access token with the write:repository scope, from a user with write access to {repo} \
              (and to its Actions unit for dispatch); the automatic job token can only write to its own repository"
@@ -209,6 +214,7 @@ fn forbidden_fix(forge: ForgeKind, op: Op, repo: &str) -> String {
                 Op::WriteFile | Op::RepositoryDispatch => "Contents: write (classic token: repo scope)",
                 Op::Runs => "Actions: read",
                 Op::Statuses => "Commit statuses: write and Deployments: write",
+                Op::Issues => "Issues: write",
                 Op::GetFile | Op::ListCommits => "Contents: read",
             };
             format!(

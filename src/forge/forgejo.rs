@@ -82,6 +82,10 @@ impl Forge for Forgejo {
         ForgeKind::Forgejo
     }
 
+    fn http(&self) -> &Http {
+        &self.http
+    }
+
     fn capabilities(&self) -> Capabilities {
         Capabilities { repository_dispatch: false, deployments: false, environments: false }
     }

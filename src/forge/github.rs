@@ -86,6 +86,10 @@ impl Forge for GitHub {
         ForgeKind::Github
     }
 
+    fn http(&self) -> &Http {
+        &self.http
+    }
+
     fn capabilities(&self) -> Capabilities {
         Capabilities { repository_dispatch: true, deployments: true, environments: true }
     }

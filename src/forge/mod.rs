@@ -7,6 +7,7 @@ pub mod error;
 pub mod forgejo;
 pub mod github;
 pub mod http;
+mod issues;
 pub mod model;
 mod statuses;
 mod update;
@@ -88,6 +89,34 @@ pub trait Forge {
 
     /// The server version when the forge has one to detect features by (Forgejo `/version`).
     async fn server_version(&self) -> Result<Option<String>, ForgeError>;
+
+    /// Opens an issue (labels by name on GitHub; not sent on Forgejo).
+    async fn create_issue(&self, repo: &RepoId, issue: &NewIssue) -> Result<Issue, ForgeError> {
+        issues::create(self.http(), repo, issue).await
+    }
+
+    /// An issue's comments, oldest first (`since`: RFC 3339).
+    async fn list_issue_comments(
+        &self,
+        repo: &RepoId,
+        number: u64,
+        since: Option<&str>,
+    ) -> Result<Vec<Comment>, ForgeError> {
+        issues::comments(self.http(), repo, number, since).await
+    }
+
+    /// Comments on an issue.
+    async fn create_issue_comment(
+        &self,
+        repo: &RepoId,
+        number: u64,
+        body: &str,
+    ) -> Result<Comment, ForgeError> {
+        issues::comment(self.http(), repo, number, body).await
+    }
+
+    /// The HTTP client (for the operations both forges serve the same way).
+    fn http(&self) -> &http::Http;
 }
 
 /// Either client, chosen at run time from the API URL or the runner.
@@ -194,6 +223,9 @@ impl Forge for AnyForge {
     }
     async fn server_version(&self) -> Result<Option<String>, ForgeError> {
         delegate!(self, f => f.server_version().await)
+    }
+    fn http(&self) -> &http::Http {
+        delegate!(self, f => f.http())
     }
 }
 

@@ -294,3 +294,37 @@ pub struct DeploymentStatus {
     /// URL of the logs (the run).
     pub log_url: Option<String>,
 }
+
+/// An issue to open (the approval gate's request).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewIssue {
+    /// Title.
+    pub title: String,
+    /// Markdown body.
+    pub body: String,
+    /// Label names: sent on GitHub; not sent on Forgejo, which wants label ids.
+    pub labels: Vec<String>,
+}
+
+/// An issue.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Issue {
+    /// Issue number (Forgejo: index).
+    pub number: u64,
+    /// Web URL.
+    pub html_url: String,
+}
+
+/// An issue comment. There is no `author_association` on Forgejo: check `login` against an
+/// allow-list on both forges.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Comment {
+    /// Comment id.
+    pub id: u64,
+    /// Author login.
+    pub login: String,
+    /// Body.
+    pub body: String,
+    /// Creation time (RFC 3339).
+    pub created_at: String,
+}

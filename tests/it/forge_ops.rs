@@ -25,8 +25,8 @@ pub async fn setup(flavor: Flavor) -> (FakeForge, AnyForge, RepoId) {
     let fake = FakeForge::start(flavor).await;
     fake.add_repo(OPS);
     let scopes: &[&str] = match flavor {
-        Flavor::Github => &["contents:write", "actions:write", "deployments:write"],
-        Flavor::Forgejo => &["write:repository"],
+        Flavor::Github => &["contents:write", "actions:write", "deployments:write", "issues:write"],
+        Flavor::Forgejo => &["write:repository", "write:issue"],
     };
     fake.add_token(TOKEN, scopes, &[]);
     let client = client(&fake, Some(TOKEN));
@@ -469,5 +469,45 @@ async fn deployments_on_github_commit_statuses_on_both() {
                 assert_eq!(forge.server_version().await.unwrap().as_deref(), Some("15.0.0+fake"));
             }
         }
+    }
+}
+
+#[tokio::test]
+async fn approval_issue_and_comments() {
+    for flavor in both() {
+        let (fake, forge, repo) = setup(flavor).await;
+        let issue = NewIssue {
+            title: "Approve api 1.2.4 to production".into(),
+            body: "Comment /approve".into(),
+            labels: vec!["deploy".into()],
+        };
+        let opened = forge.create_issue(&repo, &issue).await.unwrap();
+        assert_eq!(opened.number, 1);
+        assert!(opened.html_url.ends_with("/org/ops/issues/1"), "{}", opened.html_url);
+        // Labels by name on GitHub; none sent on Forgejo (it wants ids).
+        let sent = fake.issues(OPS)[0].labels.clone();
+        assert_eq!(sent.is_some(), flavor == Flavor::Github, "{flavor:?}: {sent:?}");
+
+        for i in 0..130 {
+            fake.comment(OPS, 1, if i == 129 { "release-manager" } else { "bot" }, &format!("c{i}"));
+        }
+        forge.create_issue_comment(&repo, 1, "waiting for approval").await.unwrap();
+        let all = forge.list_issue_comments(&repo, 1, None).await.unwrap();
+        assert_eq!(all.len(), 131, "{flavor:?}");
+        assert_eq!((all[129].login.as_str(), all[129].body.as_str()), ("release-manager", "c129"));
+        assert_eq!(all[130].body, "waiting for approval");
+        let pages =
+            fake.requests().iter().filter(|r| r.target.contains("/comments") && r.method == "GET").count();
+        assert_eq!(pages, if flavor == Flavor::Github { 2 } else { 1 }, "{flavor:?}");
+
+        // A token without the issue scope: the fix names it.
+        fake.add_token("tok_no_issues_abcdefgh", &["contents:write", "write:repository"], &[]);
+        let e = client(&fake, Some("tok_no_issues_abcdefgh"))
+            .create_issue(&repo, &issue)
+            .await
+            .unwrap_err()
+            .to_string();
+        let want = if flavor == Flavor::Github { "Issues: write" } else { "write:issue" };
+        assert!(e.contains("(403)") && e.contains(want), "{flavor:?}: {e}");
     }
 }

@@ -8,6 +8,7 @@
 
 mod actions;
 mod contents;
+mod issues;
 mod routes;
 pub mod state;
 
@@ -160,6 +161,18 @@ impl FakeForge {
     /// Deployments: (id, sha, environment, states reported).
     pub fn deployments(&self, repo: &str) -> Vec<(u64, String, String, Vec<String>)> {
         self.with(|s| s.repos[repo].deployments.clone())
+    }
+
+    /// Issues opened: (title, labels sent, comments as (login, body)).
+    pub fn issues(&self, repo: &str) -> Vec<IssueRec> {
+        self.with(|s| s.repos[repo].issues.clone())
+    }
+
+    /// Adds a comment to issue `number` as `login`.
+    pub fn comment(&self, repo: &str, number: usize, login: &str, body: &str) {
+        self.with(|s| {
+            s.repos.get_mut(repo).unwrap().issues[number - 1].comments.push((login.into(), body.into()))
+        })
     }
 
     /// The runs of a repository (id, inputs).

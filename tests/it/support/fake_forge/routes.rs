@@ -40,6 +40,8 @@ enum Route {
     Statuses,
     Deployments,
     DeploymentStatuses,
+    Issues,
+    IssueComments,
 }
 
 fn decode(seg: &str) -> String {
@@ -76,6 +78,8 @@ fn route(flavor: Flavor, seg: &[String]) -> Option<(Route, &'static [&'static st
         (Flavor::Forgejo, ["repos", _, _, "actions", "runs"]) => (Route::RepoRuns, &["GET"]),
         (Flavor::Github, ["repos", _, _, "dispatches"]) => (Route::RepositoryDispatch, &["POST"]),
         (Flavor::Forgejo, ["version"]) => (Route::Version, &["GET"]),
+        (_, ["repos", _, _, "issues"]) => (Route::Issues, &["GET", "POST"]),
+        (_, ["repos", _, _, "issues", _, "comments"]) => (Route::IssueComments, &["GET", "POST"]),
         (_, ["repos", _, _, "statuses", _]) => (Route::Statuses, &["GET", "POST"]),
         (Flavor::Github, ["repos", _, _, "deployments"]) => (Route::Deployments, &["GET", "POST"]),
         (Flavor::Github, ["repos", _, _, "deployments", _, "statuses"]) => {
@@ -145,13 +149,17 @@ pub fn handle(flavor: Flavor, addr: SocketAddr, s: &mut State, req: &Recorded) -
         (Route::Statuses, "POST") => "contents:write",
         (Route::Deployments | Route::DeploymentStatuses, "POST") => "deployments:write",
         (Route::Statuses | Route::Deployments | Route::DeploymentStatuses, _) => "contents:read",
+        (Route::Issues | Route::IssueComments, "POST") => "issues:write",
+        (Route::Issues | Route::IssueComments, _) => "issues:read",
         _ => "actions:read",
     };
     if !tok.has(needs) {
         return match flavor {
             Flavor::Github => err(403, "Resource not accessible by personal access token"),
             Flavor::Forgejo => {
-                let scope = if needs.ends_with(":write") { "write:repository" } else { "read:repository" };
+                let unit = if needs.starts_with("issues") { "issue" } else { "repository" };
+                let scope =
+                    if needs.ends_with(":write") { format!("write:{unit}") } else { format!("read:{unit}") };
                 err(403, &format!("token does not have at least one of required scope(s): [{scope}]"))
             }
         };
@@ -230,6 +238,11 @@ pub fn handle(flavor: Flavor, addr: SocketAddr, s: &mut State, req: &Recorded) -
         Route::Statuses => super::actions::commit_status(&ctx, repo, &seg[4], &body, &err),
         Route::Deployments => super::actions::deployment(repo, &body, &err),
         Route::DeploymentStatuses => super::actions::deployment_status(repo, &seg[4], &body, &err),
+        Route::Issues if req.method == "GET" => {
+            err(405, &format!("the fake forge does not list issues: {what}"))
+        }
+        Route::Issues => super::issues::create(&ctx, repo, &body, &err),
+        Route::IssueComments => super::issues::comments(&ctx, repo, &req.method, &seg[4], &q, &body, &err),
         Route::Version => unreachable!(),
     }
 }

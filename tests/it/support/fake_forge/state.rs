@@ -57,6 +57,17 @@ pub struct Repo {
     pub statuses: Vec<(String, String, String, String)>,
     /// Deployments (GitHub): id, sha, environment, and the states reported.
     pub deployments: Vec<(u64, String, String, Vec<String>)>,
+    /// Issues: title, body, labels sent, comments (login, body).
+    pub issues: Vec<IssueRec>,
+}
+
+/// An issue in the fake.
+#[derive(Clone, Debug, Default)]
+pub struct IssueRec {
+    pub title: String,
+    pub body: String,
+    pub labels: Option<serde_json::Value>,
+    pub comments: Vec<(String, String)>,
 }
 
 impl Repo {
@@ -142,13 +153,23 @@ pub struct Token {
 }
 
 impl Token {
-    /// `contents:write` implies `contents:read`; Forgejo's `write:repository` implies all.
-    pub fn has(&self, scope: &str) -> bool {
+    /// `x:write` implies `x:read`; Forgejo's `write:repository` grants contents, actions and
+    /// deployments, `write:issue` grants issues.
+    pub fn has(&self, needed: &str) -> bool {
+        let (area, level) = needed.split_once(':').unwrap_or((needed, ""));
         self.scopes.iter().any(|s| {
-            s == scope
-                || s == "write:repository"
-                || (s == "read:repository" && scope.ends_with(":read"))
-                || (scope.ends_with(":read") && *s == scope.replace(":read", ":write"))
+            let grants: Vec<String> = match s.as_str() {
+                "write:repository" => {
+                    vec!["contents:write".into(), "actions:write".into(), "deployments:write".into()]
+                }
+                "read:repository" => {
+                    vec!["contents:read".into(), "actions:read".into(), "deployments:read".into()]
+                }
+                "write:issue" => vec!["issues:write".into()],
+                "read:issue" => vec!["issues:read".into()],
+                other => vec![other.to_owned()],
+            };
+            grants.iter().any(|g| g == needed || (level == "read" && *g == format!("{area}:write")))
         })
     }
     pub fn sees(&self, repo: &str) -> bool {
