@@ -80,7 +80,7 @@ pub fn run(args: &RecordArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<R
         &args.file,
         &edits,
         |changes| versions::commit_message(&tags, changes, &meta),
-        &RetryPolicy::default(),
+        &RetryPolicy::for_updates(),
     ))?;
     let message = versions::commit_message(&tags, &update.changes, &meta);
     let mut r = Report::default();

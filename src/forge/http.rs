@@ -32,6 +32,17 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
+    /// For optimistic-concurrency updates: more attempts, shorter waits (each loser of a race
+    /// re-reads and tries again; several services may deploy at once).
+    pub fn for_updates() -> Self {
+        RetryPolicy {
+            max_attempts: 12,
+            base_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(5),
+            max_total: Duration::from_secs(120),
+        }
+    }
+
     /// The wait before attempt `attempt + 1`: exponential with full jitter, capped.
     pub fn backoff(&self, attempt: u32) -> Duration {
         let exp = self.base_delay.saturating_mul(1u32 << attempt.min(16));

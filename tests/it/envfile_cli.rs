@@ -137,3 +137,19 @@ fn versions_action_refuses_an_injected_tag() {
     assert!(out.stdout.contains("invalid input `api_image_tag`"), "{}", out.stdout);
     assert_eq!(fs::read_to_string(path).unwrap(), "API_IMAGE_TAG=1.2.3\n");
 }
+
+#[test]
+fn env_set_as_an_action_step() {
+    let run = ActionRun::action();
+    let path = run.dir().join(".env.versions");
+    fs::write(&path, "API_IMAGE_TAG=1.2.3\n").unwrap();
+    let run = run
+        .input("command", "env-set")
+        .input("file", &path.display().to_string())
+        .input("assignments", "API_IMAGE_TAG=1.2.4\nLAST_DEPLOY_BY=bob");
+    let out = run.run_ref();
+    assert_eq!(out.code, 0, "{}", out.log());
+    assert_eq!(fs::read_to_string(&path).unwrap(), "API_IMAGE_TAG=1.2.4\nLAST_DEPLOY_BY=bob\n");
+    assert_eq!(out.output("changed"), "true");
+    assert!(out.summary.contains("| `API_IMAGE_TAG` | `1.2.3` | `1.2.4` |"), "{}", out.summary);
+}
