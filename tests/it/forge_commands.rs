@@ -131,3 +131,36 @@ async fn dispatch_fails_when_the_run_fails() {
     assert_eq!(out.code, 1, "{}", out.log());
     assert!(out.stderr.contains("ended Failure"), "{}", out.stderr);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_record_processes_lose_nothing() {
+    let (fake, _, _) = setup(Flavor::Forgejo).await;
+    fake.put_file(OPS, FILE, "# versions\n");
+    let api = fake.api_url();
+    let runs = (0..6).map(|i| {
+        let api = api.clone();
+        tokio::task::spawn_blocking(move || {
+            ActionRun::cli([
+                "record".to_owned(),
+                "--repo".into(),
+                OPS.into(),
+                "--versions".into(),
+                format!("svc{i}=1.0.{i}"),
+                "--api-url".into(),
+                api,
+                "--token".into(),
+                TOKEN.into(),
+            ])
+            .run()
+        })
+    });
+    for out in futures::future::join_all(runs).await {
+        let out = out.unwrap();
+        assert_eq!(out.code, 0, "{}", out.log());
+    }
+    let text = fake.file(OPS, FILE).unwrap();
+    for i in 0..6 {
+        assert!(text.contains(&format!("SVC{i}_IMAGE_TAG=1.0.{i}\n")), "{text}");
+    }
+    assert_eq!(fake.history(OPS, FILE).len(), 1 + 6);
+}
