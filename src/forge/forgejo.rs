@@ -4,7 +4,7 @@
 use super::error::{ForgeError, Op};
 use super::http::{Http, Retry, RetryPolicy};
 use super::model::*;
-use super::{Forge, contents, runs_wanted, statuses};
+use super::{Forge, contents, issues, runs_wanted, statuses};
 use crate::context::ForgeKind;
 use crate::secret::Secret;
 use reqwest::Method;
@@ -80,10 +80,6 @@ struct FjRuns {
 impl Forge for Forgejo {
     fn kind(&self) -> ForgeKind {
         ForgeKind::Forgejo
-    }
-
-    fn http(&self) -> &Http {
-        &self.http
     }
 
     fn capabilities(&self) -> Capabilities {
@@ -204,6 +200,28 @@ impl Forge for Forgejo {
             }
             _ => Err(self.http.error(Op::Runs, &target, &repo.to_string(), &a)),
         }
+    }
+
+    async fn create_issue(&self, repo: &RepoId, issue: &NewIssue) -> Result<Issue, ForgeError> {
+        issues::create(&self.http, repo, issue).await
+    }
+
+    async fn list_issue_comments(
+        &self,
+        repo: &RepoId,
+        number: u64,
+        since: Option<&str>,
+    ) -> Result<Vec<Comment>, ForgeError> {
+        issues::comments(&self.http, repo, number, since).await
+    }
+
+    async fn create_issue_comment(
+        &self,
+        repo: &RepoId,
+        number: u64,
+        body: &str,
+    ) -> Result<Comment, ForgeError> {
+        issues::comment(&self.http, repo, number, body).await
     }
 
     async fn create_commit_status(&self, repo: &RepoId, status: &CommitStatus) -> Result<(), ForgeError> {

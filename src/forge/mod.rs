@@ -90,20 +90,16 @@ pub trait Forge {
     /// The server version when the forge has one to detect features by (Forgejo `/version`).
     async fn server_version(&self) -> Result<Option<String>, ForgeError>;
 
-    /// Opens an issue (labels by name on GitHub; not sent on Forgejo).
-    async fn create_issue(&self, repo: &RepoId, issue: &NewIssue) -> Result<Issue, ForgeError> {
-        issues::create(self.http(), repo, issue).await
-    }
+    /// Opens an issue (labels by name on GitHub; not sent on Forgejo, which wants ids).
+    async fn create_issue(&self, repo: &RepoId, issue: &NewIssue) -> Result<Issue, ForgeError>;
 
-    /// An issue's comments, oldest first (`since`: RFC 3339).
+    /// An issue's comments, oldest first (`since`: RFC 3339); every page.
     async fn list_issue_comments(
         &self,
         repo: &RepoId,
         number: u64,
         since: Option<&str>,
-    ) -> Result<Vec<Comment>, ForgeError> {
-        issues::comments(self.http(), repo, number, since).await
-    }
+    ) -> Result<Vec<Comment>, ForgeError>;
 
     /// Comments on an issue.
     async fn create_issue_comment(
@@ -111,12 +107,7 @@ pub trait Forge {
         repo: &RepoId,
         number: u64,
         body: &str,
-    ) -> Result<Comment, ForgeError> {
-        issues::comment(self.http(), repo, number, body).await
-    }
-
-    /// The HTTP client (for the operations both forges serve the same way).
-    fn http(&self) -> &http::Http;
+    ) -> Result<Comment, ForgeError>;
 }
 
 /// Either client, chosen at run time from the API URL or the runner.
@@ -224,8 +215,24 @@ impl Forge for AnyForge {
     async fn server_version(&self) -> Result<Option<String>, ForgeError> {
         delegate!(self, f => f.server_version().await)
     }
-    fn http(&self) -> &http::Http {
-        delegate!(self, f => f.http())
+    async fn create_issue(&self, repo: &RepoId, issue: &NewIssue) -> Result<Issue, ForgeError> {
+        delegate!(self, f => f.create_issue(repo, issue).await)
+    }
+    async fn list_issue_comments(
+        &self,
+        repo: &RepoId,
+        number: u64,
+        since: Option<&str>,
+    ) -> Result<Vec<Comment>, ForgeError> {
+        delegate!(self, f => f.list_issue_comments(repo, number, since).await)
+    }
+    async fn create_issue_comment(
+        &self,
+        repo: &RepoId,
+        number: u64,
+        body: &str,
+    ) -> Result<Comment, ForgeError> {
+        delegate!(self, f => f.create_issue_comment(repo, number, body).await)
     }
 }
 
