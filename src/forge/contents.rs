@@ -92,7 +92,7 @@ pub async fn get(
                 .map_err(|_| protocol(http, &target, "the file is not UTF-8 text"))?;
             Ok(Some(RemoteFile { text, sha: c.sha }))
         }
-        404 => Ok(None),
+        404 if http.has_token() => Ok(None),
         _ => Err(http.error(Op::GetFile, &target, &repo.to_string(), &a)),
     }
 }

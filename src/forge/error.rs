@@ -40,6 +40,22 @@ pub enum ForgeError {
         /// The server's message.
         server: String,
     },
+    /// 401/403/404 on a request sent without a token.
+    #[error(
+        "{forge:?} answered {status} while {target}, and no token was given: {server}. Fix: pass a token (the `token` input) that can access {repo}"
+    )]
+    NoToken {
+        /// Which forge.
+        forge: ForgeKind,
+        /// HTTP status.
+        status: u16,
+        /// What was being done.
+        target: String,
+        /// The repository.
+        repo: String,
+        /// The server's message.
+        server: String,
+    },
     /// 403 (not a rate limit): the token lacks a permission.
     #[error("{forge:?} refused the token (403) while {target}: {server}. Fix: {fix}")]
     Forbidden {

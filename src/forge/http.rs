@@ -157,6 +157,11 @@ impl Http {
         url
     }
 
+    /// True when requests carry a token.
+    pub fn has_token(&self) -> bool {
+        self.token.is_some()
+    }
+
     /// The web URL of the forge (the API base without `/api/v1` or `/api/v3`; github.com for
     /// api.github.com).
     pub fn web_base(&self) -> String {
@@ -243,6 +248,15 @@ impl Http {
 
     /// Maps a non-success answer to the error for `op`.
     pub fn error(&self, op: Op, target: &str, repo: &str, answer: &Answer) -> ForgeError {
+        if self.token.is_none() && matches!(answer.status, 401 | 403 | 404) {
+            return ForgeError::NoToken {
+                forge: self.forge,
+                status: answer.status,
+                target: target.to_owned(),
+                repo: repo.to_owned(),
+                server: super::error::server_message(&answer.body, answer.status),
+            };
+        }
         classify(self.forge, op, target, repo, answer.status, &answer.body)
     }
 }

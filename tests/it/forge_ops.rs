@@ -331,9 +331,10 @@ async fn errors_name_the_cause_and_the_fix() {
             assert!(e.contains("(400)") && e.contains("Required input"), "{e}");
         }
 
+        // Without a token the private repository answers 404: the error says a token is missing.
         let none = client(&fake, None);
         let e = none.get_file(&repo, FILE, None).await.unwrap_err().to_string();
-        assert!(e.contains("401"), "{e}");
+        assert!(e.contains("answered 404") && e.contains("no token was given"), "{e}");
 
         // No token in any error text or Debug rendering.
         let all = [

@@ -122,11 +122,12 @@ pub fn handle(flavor: Flavor, addr: SocketAddr, s: &mut State, req: &Recorded) -
         };
         accepted.then(|| value.trim().to_owned())
     });
+    // Anonymous: every repository here is private, so it does not exist for the caller.
     let Some(token) = token else {
-        return err(
-            401,
-            if flavor == Flavor::Github { "Requires authentication" } else { "token is required" },
-        );
+        return match flavor {
+            Flavor::Github => err(404, "Not Found"),
+            Flavor::Forgejo => err(404, "The target couldn't be found."),
+        };
     };
     let Some(tok) = s.tokens.get(&token).cloned() else {
         return err(
