@@ -160,3 +160,23 @@ async fn permission_errors_are_not_retried() {
     assert!(text.contains("write:repository") && !text.contains("tok_readonly"), "{text}");
     assert_eq!(fake.requests().iter().filter(|r| r.method != "GET").count(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_creates_of_a_missing_file_lose_nothing() {
+    for flavor in [Flavor::Github, Flavor::Forgejo] {
+        let (fake, forge, repo) = setup(flavor).await;
+        let jobs = (0..8).map(|i| {
+            let (forge, repo) = (forge.clone(), repo.clone());
+            async move {
+                let e = vec![(format!("SVC{i}_IMAGE_TAG"), format!("3.0.{i}"))];
+                update_env_file(&forge, &repo, "main", FILE, &e, msg, &fast()).await
+            }
+        });
+        for r in join_all(jobs).await {
+            r.unwrap();
+        }
+        let file = EnvFile::parse(&fake.file(OPS, FILE).unwrap());
+        assert_eq!(file.entries().count(), 8, "{flavor:?}: {}", file.render());
+        assert_eq!(fake.history(OPS, FILE).len(), 8, "{flavor:?}");
+    }
+}
