@@ -29,12 +29,20 @@ pub struct Cli {
 
 /// The commands; each is also an action `command:` input value.
 #[derive(Debug, Subcommand)]
+// Parsed once per process; boxing the larger arguments would buy nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Command {
     /// Compute image tags, OCI labels, the version and the environment from the ref and sha.
     Tags(crate::commands::tags::TagsArgs),
     /// Build an image (Dockerfile through the Docker engine, or daemonless from files) into an
     /// OCI image layout; prints the digest.
     Build(crate::commands::build::BuildArgs),
+    /// Edit a dotenv file (`.env.versions`) safely: validated values, every other byte kept.
+    Env(crate::commands::env::EnvArgs),
+    /// Record new image tags in the orchestration repository's `.env.versions` via the forge API.
+    Record(crate::commands::record::RecordArgs),
+    /// Dispatch a workflow (`on: workflow_dispatch`) with inputs; optionally wait for the run.
+    Dispatch(crate::commands::dispatch::DispatchArgs),
 }
 
 impl Command {
@@ -43,6 +51,9 @@ impl Command {
         match self {
             Command::Tags(_) => "tags",
             Command::Build(_) => "build",
+            Command::Env(_) => "env",
+            Command::Record(_) => "record",
+            Command::Dispatch(_) => "dispatch",
         }
     }
 }
@@ -69,6 +80,11 @@ fn subcommand_words(command: &str) -> Option<Vec<&'static str>> {
     Some(match command {
         "tags" => vec!["tags"],
         "build" => vec!["build"],
+        "env-set" => vec!["env", "set"],
+        "env-get" => vec!["env", "get"],
+        "versions" | "env-versions" => vec!["env", "versions"],
+        "record" => vec!["record"],
+        "dispatch" => vec!["dispatch"],
         _ => return None,
     })
 }
@@ -77,8 +93,13 @@ fn subcommand_words(command: &str) -> Option<Vec<&'static str>> {
 /// of that subcommand reads the input of the same name. Empty inputs keep the defaults.
 pub fn args_from_inputs(env: &EnvMap) -> Result<Vec<OsString>, InputError> {
     let command = env.input("command").map(str::trim).filter(|c| !c.is_empty()).unwrap_or("tags");
-    let words = subcommand_words(command)
-        .ok_or_else(|| InputError::new("command", command, "is not a known command: use tags or build"))?;
+    let words = subcommand_words(command).ok_or_else(|| {
+        InputError::new(
+            "command",
+            command,
+            "is not a known command: use tags, build, env-set, env-get, versions, record or dispatch",
+        )
+    })?;
     let mut args: Vec<OsString> = vec!["deploy-action".into()];
     let mut cmd = Cli::command();
     for w in &words {

@@ -7,11 +7,14 @@ pub mod commands;
 pub mod context;
 pub mod deploy;
 pub mod env;
+pub mod envfile;
+pub mod forge;
 pub mod retry;
 pub mod runner;
 pub mod secret;
 pub mod settings;
 pub mod tags;
+pub mod versions;
 
 use cli::{CliError, Command};
 use env::EnvMap;
@@ -76,6 +79,9 @@ pub fn run(args: Vec<OsString>, env: &EnvMap, runner: &Runner) -> anyhow::Result
     let report = match &cli.command {
         Command::Tags(args) => commands::tags::run(args, env, runner)?,
         Command::Build(args) => commands::build::run(args, env, runner)?,
+        Command::Env(args) => commands::env::run(args, env, runner)?,
+        Command::Record(args) => commands::record::run(args, env, runner)?,
+        Command::Dispatch(args) => commands::dispatch::run(args, env, runner)?,
     };
     runner.emit(&report, cli.format)?;
     Ok(())

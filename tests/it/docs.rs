@@ -31,7 +31,13 @@ fn action_yml() -> String {
 fn every_cli_argument_is_an_action_input() {
     let inputs = section_keys(&action_yml(), "inputs");
     let mut missing = Vec::new();
-    for sub in Cli::command().get_subcommands() {
+    let mut subs: Vec<clap::Command> = Cli::command().get_subcommands().cloned().collect();
+    let mut all = Vec::new();
+    while let Some(sub) = subs.pop() {
+        subs.extend(sub.get_subcommands().cloned());
+        all.push(sub);
+    }
+    for sub in &all {
         for arg in sub.get_arguments() {
             if arg.get_help_heading() == Some(CONTEXT_HEADING) || arg.is_global_set() {
                 continue;

@@ -4,6 +4,7 @@
 
 pub mod act;
 pub mod docker;
+pub mod fake_forge;
 pub mod http;
 pub mod sshd;
 
@@ -104,6 +105,12 @@ impl ActionRun {
         self
     }
 
+    /// Replaces the arguments (without the program name).
+    pub fn args<I: IntoIterator<Item = S>, S: Into<String>>(mut self, args: I) -> Self {
+        self.args = args.into_iter().map(Into::into).collect();
+        self
+    }
+
     /// The temporary directory of this run.
     pub fn dir(&self) -> &Path {
         self.dir.path()
@@ -111,6 +118,11 @@ impl ActionRun {
 
     /// Runs the binary and collects what it did.
     pub fn run(self) -> Outcome {
+        self.run_ref()
+    }
+
+    /// Runs the binary, keeping this run (and its directory) for inspecting files afterwards.
+    pub fn run_ref(&self) -> Outcome {
         let out = Command::new(binary()).args(&self.args).env_clear().envs(&self.env).output().unwrap();
         let read = |name: &str| std::fs::read_to_string(self.dir.path().join(name)).unwrap_or_default();
         let output_file = read("output");

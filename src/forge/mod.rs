@@ -1,0 +1,254 @@
+//! The forge API: one [`Forge`] trait for what the action asks of GitHub and Forgejo, with
+//! the differences explicit ([`Capabilities`], `Unsupported` errors), not silent no-ops.
+//! [`update_env_file`] is the safe, optimistic-concurrency `.env.versions` update.
+
+mod contents;
+pub mod error;
+pub mod forgejo;
+pub mod github;
+pub mod http;
+mod issues;
+pub mod model;
+mod statuses;
+mod update;
+
+pub use error::{ForgeError, Op};
+pub use forgejo::Forgejo;
+pub use github::GitHub;
+pub use http::RetryPolicy;
+pub use model::*;
+pub use update::{EnvUpdate, UpdateError, update_env_file};
+
+use crate::context::{ForgeKind, forge_of_api_url};
+use crate::secret::Secret;
+
+/// The operations the action needs from a forge.
+#[allow(async_fn_in_trait)]
+pub trait Forge {
+    /// Which forge this is.
+    fn kind(&self) -> ForgeKind;
+
+    /// What it supports beyond the common operations.
+    fn capabilities(&self) -> Capabilities;
+
+    /// A file's text and blob sha at `git_ref` (branch, tag or commit; default branch when
+    /// `None`); `None` when the file does not exist.
+    async fn get_file(
+        &self,
+        repo: &RepoId,
+        path: &str,
+        git_ref: Option<&str>,
+    ) -> Result<Option<RemoteFile>, ForgeError>;
+
+    /// Writes a file with its blob sha as precondition; a stale sha is [`ForgeError::Conflict`].
+    async fn write_file(&self, repo: &RepoId, write: &FileWrite) -> Result<FileCommit, ForgeError>;
+
+    /// Commits touching `path` on `branch`, newest first, at most `max`.
+    async fn list_commits(
+        &self,
+        repo: &RepoId,
+        path: &str,
+        branch: &str,
+        max: usize,
+    ) -> Result<Vec<CommitInfo>, ForgeError>;
+
+    /// Dispatches a workflow (`on: workflow_dispatch`), asking for the run's details.
+    async fn dispatch_workflow(&self, repo: &RepoId, dispatch: &Dispatch) -> Result<Dispatched, ForgeError>;
+
+    /// Sends a `repository_dispatch` event (GitHub only; Forgejo answers `Unsupported`).
+    async fn repository_dispatch(
+        &self,
+        repo: &RepoId,
+        event_type: &str,
+        payload: &serde_json::Value,
+    ) -> Result<(), ForgeError>;
+
+    /// One run.
+    async fn get_run(&self, repo: &RepoId, id: u64) -> Result<Run, ForgeError>;
+
+    /// Runs of a workflow, newest first.
+    async fn list_runs(&self, repo: &RepoId, filter: &RunFilter) -> Result<Vec<Run>, ForgeError>;
+
+    /// Sets a commit status (both forges: the portable deployment record).
+    async fn create_commit_status(&self, repo: &RepoId, status: &CommitStatus) -> Result<(), ForgeError>;
+
+    /// Opens a deployment (GitHub; Forgejo answers `Unsupported`: use a commit status).
+    async fn create_deployment(
+        &self,
+        repo: &RepoId,
+        request: &DeploymentRequest,
+    ) -> Result<Deployment, ForgeError>;
+
+    /// Reports a deployment's state (GitHub; Forgejo answers `Unsupported`).
+    async fn create_deployment_status(
+        &self,
+        repo: &RepoId,
+        id: u64,
+        status: &DeploymentStatus,
+    ) -> Result<(), ForgeError>;
+
+    /// The server version when the forge has one to detect features by (Forgejo `/version`).
+    async fn server_version(&self) -> Result<Option<String>, ForgeError>;
+
+    /// Opens an issue (labels by name on GitHub; not sent on Forgejo, which wants ids).
+    async fn create_issue(&self, repo: &RepoId, issue: &NewIssue) -> Result<Issue, ForgeError>;
+
+    /// An issue's comments, oldest first (`since`: RFC 3339); every page.
+    async fn list_issue_comments(
+        &self,
+        repo: &RepoId,
+        number: u64,
+        since: Option<&str>,
+    ) -> Result<Vec<Comment>, ForgeError>;
+
+    /// Comments on an issue.
+    async fn create_issue_comment(
+        &self,
+        repo: &RepoId,
+        number: u64,
+        body: &str,
+    ) -> Result<Comment, ForgeError>;
+}
+
+/// Either client, chosen at run time from the API URL or the runner.
+#[derive(Clone, Debug)]
+pub enum AnyForge {
+    /// GitHub.
+    Github(GitHub),
+    /// Forgejo.
+    Forgejo(Forgejo),
+}
+
+impl AnyForge {
+    /// A client for `api_url`; the kind is given or told from the URL (`/api/v1` is Forgejo).
+    pub fn connect(
+        kind: Option<ForgeKind>,
+        api_url: &str,
+        token: Option<Secret>,
+    ) -> Result<Self, ForgeError> {
+        Ok(match kind.unwrap_or_else(|| forge_of_api_url(api_url)) {
+            ForgeKind::Github => AnyForge::Github(GitHub::new(api_url, token)?),
+            ForgeKind::Forgejo => AnyForge::Forgejo(Forgejo::new(api_url, token)?),
+        })
+    }
+
+    /// Replaces the retry policy for transient failures.
+    pub fn with_retry(self, retry: RetryPolicy) -> Self {
+        match self {
+            AnyForge::Github(f) => AnyForge::Github(f.with_retry(retry)),
+            AnyForge::Forgejo(f) => AnyForge::Forgejo(f.with_retry(retry)),
+        }
+    }
+}
+
+macro_rules! delegate {
+    ($self:ident, $f:ident => $e:expr) => {
+        match $self {
+            AnyForge::Github($f) => $e,
+            AnyForge::Forgejo($f) => $e,
+        }
+    };
+}
+
+impl Forge for AnyForge {
+    fn kind(&self) -> ForgeKind {
+        delegate!(self, f => f.kind())
+    }
+    fn capabilities(&self) -> Capabilities {
+        delegate!(self, f => f.capabilities())
+    }
+    async fn get_file(
+        &self,
+        repo: &RepoId,
+        path: &str,
+        git_ref: Option<&str>,
+    ) -> Result<Option<RemoteFile>, ForgeError> {
+        delegate!(self, f => f.get_file(repo, path, git_ref).await)
+    }
+    async fn write_file(&self, repo: &RepoId, write: &FileWrite) -> Result<FileCommit, ForgeError> {
+        delegate!(self, f => f.write_file(repo, write).await)
+    }
+    async fn list_commits(
+        &self,
+        repo: &RepoId,
+        path: &str,
+        branch: &str,
+        max: usize,
+    ) -> Result<Vec<CommitInfo>, ForgeError> {
+        delegate!(self, f => f.list_commits(repo, path, branch, max).await)
+    }
+    async fn dispatch_workflow(&self, repo: &RepoId, dispatch: &Dispatch) -> Result<Dispatched, ForgeError> {
+        delegate!(self, f => f.dispatch_workflow(repo, dispatch).await)
+    }
+    async fn repository_dispatch(
+        &self,
+        repo: &RepoId,
+        event_type: &str,
+        payload: &serde_json::Value,
+    ) -> Result<(), ForgeError> {
+        delegate!(self, f => f.repository_dispatch(repo, event_type, payload).await)
+    }
+    async fn get_run(&self, repo: &RepoId, id: u64) -> Result<Run, ForgeError> {
+        delegate!(self, f => f.get_run(repo, id).await)
+    }
+    async fn list_runs(&self, repo: &RepoId, filter: &RunFilter) -> Result<Vec<Run>, ForgeError> {
+        delegate!(self, f => f.list_runs(repo, filter).await)
+    }
+    async fn create_commit_status(&self, repo: &RepoId, status: &CommitStatus) -> Result<(), ForgeError> {
+        delegate!(self, f => f.create_commit_status(repo, status).await)
+    }
+    async fn create_deployment(
+        &self,
+        repo: &RepoId,
+        request: &DeploymentRequest,
+    ) -> Result<Deployment, ForgeError> {
+        delegate!(self, f => f.create_deployment(repo, request).await)
+    }
+    async fn create_deployment_status(
+        &self,
+        repo: &RepoId,
+        id: u64,
+        status: &DeploymentStatus,
+    ) -> Result<(), ForgeError> {
+        delegate!(self, f => f.create_deployment_status(repo, id, status).await)
+    }
+    async fn server_version(&self) -> Result<Option<String>, ForgeError> {
+        delegate!(self, f => f.server_version().await)
+    }
+    async fn create_issue(&self, repo: &RepoId, issue: &NewIssue) -> Result<Issue, ForgeError> {
+        delegate!(self, f => f.create_issue(repo, issue).await)
+    }
+    async fn list_issue_comments(
+        &self,
+        repo: &RepoId,
+        number: u64,
+        since: Option<&str>,
+    ) -> Result<Vec<Comment>, ForgeError> {
+        delegate!(self, f => f.list_issue_comments(repo, number, since).await)
+    }
+    async fn create_issue_comment(
+        &self,
+        repo: &RepoId,
+        number: u64,
+        body: &str,
+    ) -> Result<Comment, ForgeError> {
+        delegate!(self, f => f.create_issue_comment(repo, number, body).await)
+    }
+}
+
+/// Refuses a dispatch with too many inputs before anything is sent.
+fn check_inputs(d: &Dispatch) -> Result<(), ForgeError> {
+    if d.inputs.len() > MAX_DISPATCH_INPUTS {
+        return Err(ForgeError::TooManyInputs { count: d.inputs.len(), max: MAX_DISPATCH_INPUTS });
+    }
+    Ok(())
+}
+
+/// Applies the client-side part of a run filter (event, sha, count).
+fn runs_wanted(runs: impl Iterator<Item = Run>, f: &RunFilter) -> Vec<Run> {
+    let max = if f.max == 0 { usize::MAX } else { f.max };
+    runs.filter(|r| f.event.as_ref().is_none_or(|e| &r.event == e))
+        .filter(|r| f.head_sha.as_ref().is_none_or(|s| &r.head_sha == s))
+        .take(max)
+        .collect()
+}

@@ -1,0 +1,96 @@
+//! Read, edit, write with the blob sha as precondition; on a conflict (or Forgejo's racy
+//! 500, or a dropped connection) read again, re-apply and retry, bounded in count and time.
+
+use super::Forge;
+use super::error::ForgeError;
+use super::http::RetryPolicy;
+use super::model::*;
+use crate::envfile::{Change, EnvFile};
+use crate::settings::InputError;
+use std::time::Instant;
+
+/// What an update did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EnvUpdate {
+    /// The commit made; `None` when the file already held every value.
+    pub commit: Option<FileCommit>,
+    /// The changes, with each key's previous value.
+    pub changes: Vec<Change>,
+    /// Write attempts made (1 when nothing raced).
+    pub attempts: u32,
+}
+
+/// Why an update failed; nothing was written unless a write's answer was lost.
+#[derive(Debug, thiserror::Error)]
+pub enum UpdateError {
+    /// An edit is invalid; nothing was sent.
+    #[error(transparent)]
+    Input(#[from] InputError),
+    /// The forge refused (bad token, missing scope, not found, …).
+    #[error(transparent)]
+    Forge(#[from] ForgeError),
+    /// Every attempt raced another writer or failed transiently.
+    #[error("gave up updating {path} after {attempts} attempts in {secs}s; last error: {last}")]
+    GaveUp {
+        /// The file.
+        path: String,
+        /// Attempts made.
+        attempts: u32,
+        /// Seconds spent.
+        secs: u64,
+        /// The last error.
+        last: ForgeError,
+    },
+}
+
+/// Applies `edits` to `path` on `branch` of `repo`, creating the file when missing.
+/// `message` builds the commit message from the changes of the attempt that is written.
+pub async fn update_env_file<F: Forge>(
+    forge: &F,
+    repo: &RepoId,
+    branch: &str,
+    path: &str,
+    edits: &[(String, String)],
+    message: impl Fn(&[Change]) -> String,
+    policy: &RetryPolicy,
+) -> Result<EnvUpdate, UpdateError> {
+    // Validate once before any request.
+    EnvFile::parse("").apply(edits)?;
+    let started = Instant::now();
+    let mut attempt = 0u32;
+    loop {
+        attempt += 1;
+        let current = forge.get_file(repo, path, Some(branch)).await?;
+        let (text, sha) = match &current {
+            Some(f) => (f.text.as_str(), Some(f.sha.clone())),
+            None => ("", None),
+        };
+        let mut file = EnvFile::parse(text);
+        let changes = file.apply(edits)?;
+        if changes.is_empty() && current.is_some() {
+            return Ok(EnvUpdate { commit: None, changes, attempts: attempt });
+        }
+        let write = FileWrite {
+            path: path.to_owned(),
+            branch: branch.to_owned(),
+            text: file.render(),
+            message: message(&changes),
+            sha,
+        };
+        let err = match forge.write_file(repo, &write).await {
+            Ok(commit) => return Ok(EnvUpdate { commit: Some(commit), changes, attempts: attempt }),
+            Err(e) if e.is_retryable_write() => e,
+            Err(e) => return Err(e.into()),
+        };
+        let delay = policy.backoff(attempt - 1);
+        if attempt >= policy.max_attempts || started.elapsed() + delay > policy.max_total {
+            return Err(UpdateError::GaveUp {
+                path: path.to_owned(),
+                attempts: attempt,
+                secs: started.elapsed().as_secs(),
+                last: err,
+            });
+        }
+        tokio::time::sleep(delay).await;
+    }
+}

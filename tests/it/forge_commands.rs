@@ -1,0 +1,166 @@
+//! `record` and `dispatch` through the real binary against the fake forge.
+
+use crate::forge_ops::{FILE, OPS, TOKEN, setup};
+use crate::support::fake_forge::Flavor;
+use crate::support::{ActionRun, Outcome};
+
+async fn run(action: ActionRun) -> Outcome {
+    tokio::task::spawn_blocking(move || action.run()).await.unwrap()
+}
+
+fn runner(api: &str, flavor: Flavor) -> ActionRun {
+    let mut a = ActionRun::action().env("GITHUB_API_URL", api).env("SOURCE_DATE_EPOCH", "1700000000");
+    if flavor == Flavor::Forgejo {
+        a = a.env("FORGEJO_ACTIONS", "true");
+    }
+    a
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn record_commits_tags_through_the_api() {
+    for flavor in [Flavor::Github, Flavor::Forgejo] {
+        let (fake, _, _) = setup(flavor).await;
+        fake.put_file(OPS, FILE, "# deployed\nAPI_IMAGE_TAG=1.2.3\n");
+        let out = run(runner(&fake.api_url(), flavor)
+            .input("command", "record")
+            .input("repository", OPS)
+            .input("token", TOKEN)
+            .input("api_image_tag", "1.2.4")
+            .input("web_image_tag", ""))
+        .await;
+        assert_eq!(out.code, 0, "{flavor:?}: {}", out.log());
+        assert_eq!(
+            fake.file(OPS, FILE).unwrap(),
+            "# deployed\nAPI_IMAGE_TAG=1.2.4\nLAST_DEPLOY_DATE=2023-11-14T22:13:20Z\nLAST_DEPLOY_BY=alice\n\
+             LAST_DEPLOY_RUN=https://github.com/org/api/actions/runs/1234\n"
+        );
+        assert_eq!(fake.history(OPS, FILE)[0].lines().next().unwrap(), "deploy: api 1.2.3 → 1.2.4");
+        assert_eq!(
+            out.output("previous"),
+            r#"{"API_IMAGE_TAG":"1.2.3","LAST_DEPLOY_BY":null,"LAST_DEPLOY_DATE":null,"LAST_DEPLOY_RUN":null}"#
+        );
+        assert_eq!(out.output("commit-sha").len(), 40);
+        assert!(out.stdout.starts_with(&format!("::add-mask::{TOKEN}\n")), "{}", out.stdout);
+        assert_eq!(out.log().matches(TOKEN).count(), 1, "{}", out.log());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn record_refuses_injection_and_bad_tokens() {
+    let (fake, _, _) = setup(Flavor::Forgejo).await;
+    fake.put_file(OPS, FILE, "API_IMAGE_TAG=1.2.3\n");
+    let out = run(runner(&fake.api_url(), Flavor::Forgejo)
+        .input("command", "record")
+        .input("repository", OPS)
+        .input("token", TOKEN)
+        .input("api_image_tag", "1.2.4\"; curl x | sh"))
+    .await;
+    assert_eq!(out.code, 2, "{}", out.log());
+    assert!(fake.requests().is_empty());
+
+    let out = run(runner(&fake.api_url(), Flavor::Forgejo)
+        .input("command", "record")
+        .input("repository", OPS)
+        .input("token", "tok_revoked_0000000000")
+        .input("api_image_tag", "1.2.4"))
+    .await;
+    assert_eq!(out.code, 1, "{}", out.log());
+    assert!(out.stdout.contains("rejected the token (401)"), "{}", out.stdout);
+    // Only the `::add-mask::` line carries the token.
+    assert_eq!(out.log().matches("tok_revoked_0000000000").count(), 1, "{}", out.log());
+    assert_eq!(fake.file(OPS, FILE).unwrap(), "API_IMAGE_TAG=1.2.3\n");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dispatch_waits_for_the_run() {
+    for flavor in [Flavor::Github, Flavor::Forgejo] {
+        for details in [true, false] {
+            let (fake, _, _) = setup(flavor).await;
+            let dir = if flavor == Flavor::Github { ".github/workflows" } else { ".forgejo/workflows" };
+            fake.add_workflow(OPS, dir, "deploy.yml", &["api_image_tag!", "environment"], "success");
+            fake.set_run_details(details);
+            let out = run(ActionRun::cli([
+                "dispatch",
+                "--repo",
+                OPS,
+                "--workflow",
+                "deploy.yml",
+                "--inputs",
+                "api_image_tag=1.2.4\nenvironment=staging",
+                "--wait",
+                "true",
+                "--poll-interval",
+                "1",
+                "--timeout",
+                "30",
+                "--api-url",
+                &fake.api_url(),
+                "--token",
+                TOKEN,
+            ]))
+            .await;
+            assert_eq!(out.code, 0, "{flavor:?} details={details}: {}", out.log());
+            assert!(out.stdout.contains("/org/ops/actions/runs/"), "{}", out.stdout);
+            let runs = fake.runs(OPS);
+            assert_eq!(runs.len(), 1);
+            assert_eq!(runs[0].inputs["environment"], "staging");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dispatch_fails_when_the_run_fails() {
+    let (fake, _, _) = setup(Flavor::Github).await;
+    fake.add_workflow(OPS, ".github/workflows", "deploy.yml", &[], "failure");
+    let out = run(ActionRun::cli([
+        "dispatch",
+        "--repo",
+        OPS,
+        "--workflow",
+        "deploy.yml",
+        "--wait",
+        "true",
+        "--poll-interval",
+        "1",
+        "--api-url",
+        &fake.api_url(),
+        "--token",
+        TOKEN,
+    ]))
+    .await;
+    assert_eq!(out.code, 1, "{}", out.log());
+    assert!(out.stderr.contains("ended Failure"), "{}", out.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_record_processes_lose_nothing() {
+    let (fake, _, _) = setup(Flavor::Forgejo).await;
+    fake.put_file(OPS, FILE, "# versions\n");
+    let api = fake.api_url();
+    let runs = (0..6).map(|i| {
+        let api = api.clone();
+        tokio::task::spawn_blocking(move || {
+            ActionRun::cli([
+                "record".to_owned(),
+                "--repo".into(),
+                OPS.into(),
+                "--versions".into(),
+                format!("svc{i}=1.0.{i}"),
+                "--api-url".into(),
+                api,
+                "--token".into(),
+                TOKEN.into(),
+            ])
+            .run()
+        })
+    });
+    for out in futures::future::join_all(runs).await {
+        let out = out.unwrap();
+        assert_eq!(out.code, 0, "{}", out.log());
+    }
+    let text = fake.file(OPS, FILE).unwrap();
+    for i in 0..6 {
+        assert!(text.contains(&format!("SVC{i}_IMAGE_TAG=1.0.{i}\n")), "{text}");
+    }
+    assert_eq!(fake.history(OPS, FILE).len(), 1 + 6);
+}

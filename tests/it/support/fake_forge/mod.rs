@@ -1,0 +1,305 @@
+//! A stateful fake forge on 127.0.0.1: GitHub's (`/api/v3`, as on GHES) or Forgejo's
+//! (`/api/v1`) REST paths, methods, status codes, field names and quirks, from
+//! `/work/shared/forge-api/`. Unknown routes and wrong methods get the real error shapes with
+//! a message naming the request. Faults (5xx, rate limits, dropped connections) are queued.
+//!
+//! A small hand-rolled HTTP/1.1 server (one request per connection, `Connection: close`):
+//! no extra dependency, and a dropped connection is just closing the socket.
+
+mod actions;
+mod contents;
+mod issues;
+mod routes;
+pub mod state;
+
+use state::*;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// Which API the fake speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flavor {
+    /// GitHub (GHES-style base path `/api/v3`).
+    Github,
+    /// Forgejo (`/api/v1`).
+    Forgejo,
+}
+
+/// A running fake forge; the server stops when this is dropped.
+pub struct FakeForge {
+    pub flavor: Flavor,
+    addr: SocketAddr,
+    state: Arc<Mutex<State>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for FakeForge {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// An answer: status, extra headers, body.
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl FakeForge {
+    /// Starts a fake on a free loopback port. Needs a tokio runtime.
+    pub async fn start(flavor: Flavor) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let state =
+            Arc::new(Mutex::new(State { next_run_id: 1000, run_details: true, ..Default::default() }));
+        let shared = state.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else { continue };
+                let state = shared.clone();
+                tokio::spawn(async move {
+                    let _ = tokio::time::timeout(Duration::from_secs(10), serve(stream, flavor, addr, state))
+                        .await;
+                });
+            }
+        });
+        FakeForge { flavor, addr, state, task }
+    }
+
+    /// The API base URL a client uses.
+    pub fn api_url(&self) -> String {
+        match self.flavor {
+            Flavor::Github => format!("http://{}/api/v3", self.addr),
+            Flavor::Forgejo => format!("http://{}/api/v1", self.addr),
+        }
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
+        f(&mut self.state.lock().unwrap())
+    }
+
+    /// Adds a repository with branch `main` and one commit (a README).
+    pub fn add_repo(&self, repo: &str) {
+        self.with(|s| {
+            let mut r = Repo { default_branch: "main".into(), ..Default::default() };
+            r.commit("main", "README.md", b"# ops\n".to_vec(), "initial commit", "admin");
+            s.repos.insert(repo.into(), r);
+        })
+    }
+
+    /// Registers a token. Scopes: `contents:read|write`, `actions:read|write`, or Forgejo's
+    /// `read:repository` / `write:repository`. `repos`: the repositories it can see (all when empty).
+    pub fn add_token(&self, token: &str, scopes: &[&str], repos: &[&str]) {
+        self.with(|s| {
+            s.tokens.insert(
+                token.into(),
+                Token {
+                    login: format!("user-{}", &token[..token.len().min(4)]),
+                    scopes: scopes.iter().map(|x| (*x).to_owned()).collect(),
+                    repos: (!repos.is_empty()).then(|| repos.iter().map(|x| (*x).to_owned()).collect()),
+                },
+            );
+        })
+    }
+
+    /// Commits `text` at `path` on the default branch.
+    pub fn put_file(&self, repo: &str, path: &str, text: &str) -> String {
+        self.with(|s| {
+            s.repos.get_mut(repo).unwrap().commit("main", path, text.as_bytes().to_vec(), "seed", "admin")
+        })
+    }
+
+    /// The file's text on the default branch.
+    pub fn file(&self, repo: &str, path: &str) -> Option<String> {
+        self.with(|s| {
+            let r = s.repos.get(repo)?;
+            r.head("main")?.files.get(path).map(|b| String::from_utf8_lossy(b).into_owned())
+        })
+    }
+
+    /// Messages of the commits touching `path` on the default branch, newest first.
+    pub fn history(&self, repo: &str, path: &str) -> Vec<String> {
+        self.with(|s| s.repos[repo].history("main", path).iter().map(|c| c.message.clone()).collect())
+    }
+
+    /// Declares a workflow file in `dir` with its inputs (a `!` suffix marks a required one)
+    /// and the conclusion its runs reach.
+    pub fn add_workflow(&self, repo: &str, dir: &str, file: &str, inputs: &[&str], conclusion: &str) {
+        self.with(|s| {
+            let r = s.repos.get_mut(repo).unwrap();
+            let id = 161_000 + r.workflows.len() as u64;
+            r.workflows.push(Workflow {
+                dir: dir.into(),
+                file: file.into(),
+                id,
+                inputs: inputs.iter().map(|i| i.trim_end_matches('!').to_owned()).collect(),
+                required: inputs.iter().filter_map(|i| i.strip_suffix('!')).map(str::to_owned).collect(),
+                conclusion: conclusion.into(),
+            });
+        })
+    }
+
+    /// Turns the dispatch run-details answer on or off.
+    pub fn set_run_details(&self, on: bool) {
+        self.with(|s| s.run_details = on)
+    }
+
+    /// Models GHES 3.17–3.19: the run-details flag is refused with 422, dispatch answers 204.
+    pub fn set_ghes_legacy(&self, on: bool) {
+        self.with(|s| s.ghes_legacy = on)
+    }
+
+    /// Commit statuses set: (sha, state, context, description).
+    pub fn statuses(&self, repo: &str) -> Vec<(String, String, String, String)> {
+        self.with(|s| s.repos[repo].statuses.clone())
+    }
+
+    /// Deployments: (id, sha, environment, states reported).
+    pub fn deployments(&self, repo: &str) -> Vec<(u64, String, String, Vec<String>)> {
+        self.with(|s| s.repos[repo].deployments.clone())
+    }
+
+    /// Issues opened: (title, labels sent, comments as (login, body)).
+    pub fn issues(&self, repo: &str) -> Vec<IssueRec> {
+        self.with(|s| s.repos[repo].issues.clone())
+    }
+
+    /// Adds a comment to issue `number` as `login`.
+    pub fn comment(&self, repo: &str, number: usize, login: &str, body: &str) {
+        self.with(|s| {
+            s.repos.get_mut(repo).unwrap().issues[number - 1].comments.push((login.into(), body.into()))
+        })
+    }
+
+    /// The runs of a repository (id, inputs).
+    pub fn runs(&self, repo: &str) -> Vec<RunRec> {
+        self.with(|s| s.repos[repo].runs.clone())
+    }
+
+    /// Queues a fault for the next `times` requests matching `method` (any when `None`) and `path_contains`.
+    pub fn inject(&self, method: Option<&str>, path_contains: &str, times: u32, kind: FaultKind) {
+        self.with(|s| {
+            s.faults.push(Fault {
+                method: method.map(str::to_owned),
+                path_contains: path_contains.into(),
+                times,
+                kind,
+            })
+        })
+    }
+
+    /// Every request received so far.
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.with(|s| s.requests.clone())
+    }
+}
+
+/// Reads one request, answers it (or drops it, as a fault says), closes.
+async fn serve(mut stream: TcpStream, flavor: Flavor, addr: SocketAddr, state: Arc<Mutex<State>>) {
+    let Some(req) = read_request(&mut stream).await else { return };
+    let (reply, drop_after) = {
+        let mut s = state.lock().unwrap();
+        s.requests.push(req.clone());
+        let fault = take_fault(&mut s, &req);
+        match fault {
+            Some(FaultKind::Drop) => return,
+            Some(FaultKind::Status(code)) => {
+                (routes::error(flavor, addr, code, &fault_message(code, &req)), false)
+            }
+            Some(FaultKind::RateLimit { status, retry_after }) => {
+                let mut r = routes::error(flavor, addr, status, "API rate limit exceeded for user");
+                r.headers.push(("retry-after".into(), retry_after.to_string()));
+                r.headers.push(("x-ratelimit-remaining".into(), "0".into()));
+                (r, false)
+            }
+            Some(FaultKind::DropAfterHandling) => (routes::handle(flavor, addr, &mut s, &req), true),
+            None => (routes::handle(flavor, addr, &mut s, &req), false),
+        }
+    };
+    if drop_after {
+        return;
+    }
+    let mut head = format!("HTTP/1.1 {} {}\r\n", reply.status, reason(reply.status));
+    head.push_str("content-type: application/json;charset=utf-8\r\nconnection: close\r\n");
+    for (k, v) in &reply.headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str(&format!("content-length: {}\r\n\r\n", reply.body.len()));
+    let _ = stream.write_all(head.as_bytes()).await;
+    let _ = stream.write_all(reply.body.as_bytes()).await;
+    let _ = stream.shutdown().await;
+}
+
+fn fault_message(code: u16, req: &Recorded) -> String {
+    format!("injected HTTP {code} for {} {}", req.method, req.target)
+}
+
+fn take_fault(s: &mut State, req: &Recorded) -> Option<FaultKind> {
+    let f = s.faults.iter_mut().find(|f| {
+        f.times > 0
+            && f.method.as_deref().is_none_or(|m| m == req.method)
+            && req.target.contains(&f.path_contains)
+    })?;
+    f.times -= 1;
+    Some(f.kind.clone())
+}
+
+async fn read_request(stream: &mut TcpStream) -> Option<Recorded> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    let header_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i;
+        }
+        if buf.len() > 64 * 1024 {
+            return None;
+        }
+        let n = stream.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..header_end]).into_owned();
+    let mut lines = head.split("\r\n");
+    let mut first = lines.next()?.split(' ');
+    let (method, target) = (first.next()?.to_owned(), first.next()?.to_owned());
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let len: usize =
+        headers.iter().find(|(k, _)| k == "content-length").and_then(|(_, v)| v.parse().ok()).unwrap_or(0);
+    let mut body = buf[header_end + 4..].to_vec();
+    while body.len() < len.min(16 * 1024 * 1024) {
+        let n = stream.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            break;
+        }
+        body.extend_from_slice(&chunk[..n]);
+    }
+    Some(Recorded { method, target, headers, body: String::from_utf8_lossy(&body).into_owned() })
+}
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        201 => "Created",
+        204 => "No Content",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        409 => "Conflict",
+        422 => "Unprocessable Entity",
+        429 => "Too Many Requests",
+        500 => "Internal Server Error",
+        502 => "Bad Gateway",
+        _ => "Status",
+    }
+}

@@ -1,0 +1,276 @@
+//! The fake forge's state: repositories with a commit history per branch, workflows, runs,
+//! tokens with scopes, and queued faults. Shared by both flavours.
+
+use std::collections::{BTreeMap, HashMap};
+
+/// A commit: a full snapshot of the files, the paths it changed and its message.
+#[derive(Clone, Debug)]
+pub struct Commit {
+    pub sha: String,
+    pub parent: Option<String>,
+    pub message: String,
+    pub files: BTreeMap<String, Vec<u8>>,
+    pub changed: Vec<String>,
+    pub date: String,
+    pub author: String,
+}
+
+/// A workflow file and what its runs do.
+#[derive(Clone, Debug)]
+pub struct Workflow {
+    /// Directory (`.github/workflows`, `.forgejo/workflows`, …).
+    pub dir: String,
+    pub file: String,
+    pub id: u64,
+    pub inputs: Vec<String>,
+    pub required: Vec<String>,
+    /// Final conclusion: success, failure, cancelled.
+    pub conclusion: String,
+}
+
+/// A workflow run; `step` 0 queued, 1 in progress, 2 completed. Each GET advances it.
+#[derive(Clone, Debug)]
+pub struct RunRec {
+    pub id: u64,
+    pub number: u64,
+    pub workflow: String,
+    pub workflow_id: u64,
+    pub workflow_path: String,
+    pub head_sha: String,
+    pub git_ref: String,
+    pub event: String,
+    pub step: u8,
+    pub conclusion: String,
+    pub actor: String,
+    pub inputs: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Repo {
+    pub default_branch: String,
+    /// branch -> commit shas, oldest first.
+    pub branches: BTreeMap<String, Vec<String>>,
+    pub commits: HashMap<String, Commit>,
+    pub workflows: Vec<Workflow>,
+    pub runs: Vec<RunRec>,
+    /// Commit statuses: (sha, state, context, description).
+    pub statuses: Vec<(String, String, String, String)>,
+    /// Deployments (GitHub): id, sha, environment, and the states reported.
+    pub deployments: Vec<(u64, String, String, Vec<String>)>,
+    /// Issues: title, body, labels sent, comments (login, body).
+    pub issues: Vec<IssueRec>,
+}
+
+/// An issue in the fake.
+#[derive(Clone, Debug, Default)]
+pub struct IssueRec {
+    pub title: String,
+    pub body: String,
+    pub labels: Option<serde_json::Value>,
+    pub comments: Vec<(String, String)>,
+}
+
+impl Repo {
+    pub fn head(&self, branch: &str) -> Option<&Commit> {
+        self.branches.get(branch)?.last().and_then(|s| self.commits.get(s))
+    }
+
+    /// A branch name, `refs/heads/x`, a tag-less full or short commit sha.
+    pub fn resolve(&self, r: &str) -> Option<&Commit> {
+        let r = r.strip_prefix("refs/heads/").unwrap_or(r);
+        if let Some(c) = self.head(r) {
+            return Some(c);
+        }
+        if r.len() >= 7 {
+            return self.commits.values().find(|c| c.sha.starts_with(r));
+        }
+        None
+    }
+
+    /// Commits a change of `path` on `branch`; returns the commit sha.
+    pub fn commit(
+        &mut self,
+        branch: &str,
+        path: &str,
+        content: Vec<u8>,
+        message: &str,
+        author: &str,
+    ) -> String {
+        let parent = self.head(branch).map(|c| c.sha.clone());
+        let mut files = self.head(branch).map(|c| c.files.clone()).unwrap_or_default();
+        files.insert(path.to_owned(), content);
+        let n = self.commits.len();
+        let sha =
+            hex_sha1(format!("commit {n}\0{parent:?}{path}{message}{}", self.branches.len()).as_bytes());
+        let date = format!("2026-01-01T00:{:02}:{:02}Z", (n / 60) % 60, n % 60);
+        let c = Commit {
+            sha: sha.clone(),
+            parent,
+            message: message.to_owned(),
+            files,
+            changed: vec![path.to_owned()],
+            date,
+            author: author.to_owned(),
+        };
+        self.commits.insert(sha.clone(), c);
+        self.branches.entry(branch.to_owned()).or_default().push(sha.clone());
+        sha
+    }
+
+    /// Commits touching `path` on `branch`, newest first.
+    pub fn history(&self, branch: &str, path: &str) -> Vec<&Commit> {
+        let Some(list) = self.branches.get(branch) else { return Vec::new() };
+        list.iter()
+            .rev()
+            .filter_map(|s| self.commits.get(s))
+            .filter(|c| c.changed.iter().any(|p| p == path))
+            .collect()
+    }
+
+    /// Forgejo's rule: workflows come from the first existing directory only.
+    pub fn forgejo_workflow(&self, file: &str) -> Option<&Workflow> {
+        let dir = [".forgejo/workflows", ".gitea/workflows", ".github/workflows"]
+            .into_iter()
+            .find(|d| self.workflows.iter().any(|w| w.dir == *d))?;
+        self.workflows.iter().find(|w| w.dir == dir && w.file == file)
+    }
+
+    /// GitHub: `.github/workflows` only, by file name or numeric id.
+    pub fn github_workflow(&self, id: &str) -> Option<&Workflow> {
+        self.workflows
+            .iter()
+            .filter(|w| w.dir == ".github/workflows")
+            .find(|w| w.file == id || w.id.to_string() == id)
+    }
+}
+
+/// A token: its scopes and the repositories it can see (`None`: all).
+#[derive(Clone, Debug)]
+pub struct Token {
+    pub login: String,
+    pub scopes: Vec<String>,
+    pub repos: Option<Vec<String>>,
+}
+
+impl Token {
+    /// `x:write` implies `x:read`; Forgejo's `write:repository` grants contents, actions and
+    /// deployments, `write:issue` grants issues.
+    pub fn has(&self, needed: &str) -> bool {
+        let (area, level) = needed.split_once(':').unwrap_or((needed, ""));
+        self.scopes.iter().any(|s| {
+            let grants: Vec<String> = match s.as_str() {
+                "write:repository" => {
+                    vec!["contents:write".into(), "actions:write".into(), "deployments:write".into()]
+                }
+                "read:repository" => {
+                    vec!["contents:read".into(), "actions:read".into(), "deployments:read".into()]
+                }
+                "write:issue" => vec!["issues:write".into()],
+                "read:issue" => vec!["issues:read".into()],
+                other => vec![other.to_owned()],
+            };
+            grants.iter().any(|g| g == needed || (level == "read" && *g == format!("{area}:write")))
+        })
+    }
+    pub fn sees(&self, repo: &str) -> bool {
+        self.repos.as_ref().is_none_or(|r| r.iter().any(|x| x == repo))
+    }
+}
+
+/// What a fault does to a matching request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FaultKind {
+    /// Answer this status with the flavour's error body (Forgejo blanks 500 messages).
+    Status(u16),
+    /// A rate limit: this status with `Retry-After: secs`.
+    RateLimit { status: u16, retry_after: u64 },
+    /// Close the connection without answering, before handling.
+    Drop,
+    /// Handle the request (a write is applied), then close without answering.
+    DropAfterHandling,
+}
+
+/// A fault for the next `times` requests whose method and path match.
+#[derive(Clone, Debug)]
+pub struct Fault {
+    pub method: Option<String>,
+    pub path_contains: String,
+    pub times: u32,
+    pub kind: FaultKind,
+}
+
+/// A request as received.
+#[derive(Clone, Debug)]
+pub struct Recorded {
+    pub method: String,
+    pub target: String,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Recorded {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct State {
+    pub repos: BTreeMap<String, Repo>,
+    pub tokens: HashMap<String, Token>,
+    pub faults: Vec<Fault>,
+    pub requests: Vec<Recorded>,
+    pub next_run_id: u64,
+    /// Whether dispatch honours the run-details flag (GitHub `return_run_details`,
+    /// Forgejo `return_run_info`); off models GHES 3.17–3.19 / Forgejo before v11.
+    pub run_details: bool,
+    /// GHES 3.17–3.19: the dispatch body may not carry `return_run_details` (422).
+    pub ghes_legacy: bool,
+}
+
+/// Git's blob id: sha1 of `blob <len>\0<content>`.
+pub fn blob_sha(content: &[u8]) -> String {
+    let mut data = format!("blob {}\0", content.len()).into_bytes();
+    data.extend_from_slice(content);
+    hex_sha1(&data)
+}
+
+/// SHA-1 (FIPS 180-4), hex; only for ids in this fake.
+pub fn hex_sha1(data: &[u8]) -> String {
+    let mut h: [u32; 5] = [0x67452301, 0xEFCDAB89, 0x98BADCFE, 0x10325476, 0xC3D2E1F0];
+    let mut msg = data.to_vec();
+    let bit_len = (data.len() as u64).wrapping_mul(8);
+    msg.push(0x80);
+    while msg.len() % 64 != 56 {
+        msg.push(0);
+    }
+    msg.extend_from_slice(&bit_len.to_be_bytes());
+    for chunk in msg.chunks(64) {
+        let mut w = [0u32; 80];
+        for (i, word) in chunk.chunks(4).enumerate() {
+            w[i] = u32::from_be_bytes([word[0], word[1], word[2], word[3]]);
+        }
+        for i in 16..80 {
+            w[i] = (w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16]).rotate_left(1);
+        }
+        let [mut a, mut b, mut c, mut d, mut e] = h;
+        for (i, wi) in w.iter().enumerate() {
+            let (f, k) = match i {
+                0..=19 => ((b & c) | (!b & d), 0x5A827999),
+                20..=39 => (b ^ c ^ d, 0x6ED9EBA1),
+                40..=59 => ((b & c) | (b & d) | (c & d), 0x8F1BBCDC),
+                _ => (b ^ c ^ d, 0xCA62C1D6),
+            };
+            let t = a.rotate_left(5).wrapping_add(f).wrapping_add(e).wrapping_add(k).wrapping_add(*wi);
+            e = d;
+            d = c;
+            c = b.rotate_left(30);
+            b = a;
+            a = t;
+        }
+        for (x, y) in h.iter_mut().zip([a, b, c, d, e]) {
+            *x = x.wrapping_add(y);
+        }
+    }
+    h.iter().map(|x| format!("{x:08x}")).collect()
+}
