@@ -258,6 +258,10 @@ pub(crate) fn not_found_fix(forge: ForgeKind, op: Op, repo: &str) -> String {
         (Op::WriteFile | Op::GetFile | Op::ListCommits, _) => {
             format!("check the branch and path, and {visible}")
         }
+        (Op::Runs, ForgeKind::Forgejo) => format!(
+            "check the run id; Forgejo before v12 has no runs API (see GET /api/v1/version), so dispatch without \
+             waiting there; and {visible}"
+        ),
         _ => visible,
     }
 }

@@ -261,15 +261,18 @@ impl Http {
     }
 }
 
-/// `Some(wait)` when the answer is a rate limit: 429, or 403 with `retry-after` or
-/// `x-ratelimit-remaining: 0`. The inner value is the server's wait, if it named one.
+/// `Some(wait)` when the answer is a rate limit: 429; 403 with `retry-after`,
+/// `x-ratelimit-remaining: 0` or a message naming a rate limit; 503 with `retry-after`. The inner value is the server's wait, if it named one.
 fn rate_limit_wait(a: &Answer) -> Option<Option<Duration>> {
     let header = |n: &str| a.headers.get(n).and_then(|v| v.to_str().ok()).map(str::trim);
     let retry_after = header("retry-after").and_then(|v| v.parse::<u64>().ok()).map(Duration::from_secs);
     let exhausted = header("x-ratelimit-remaining") == Some("0");
     // GitHub's secondary limits may come as a bare 403 whose message names the limit.
     let named = a.status == 403 && a.body.to_ascii_lowercase().contains("rate limit");
-    let limited = a.status == 429 || (a.status == 403 && (retry_after.is_some() || exhausted || named));
+    // A proxy in front of Forgejo may answer 503 with Retry-After.
+    let limited = a.status == 429
+        || (a.status == 403 && (retry_after.is_some() || exhausted || named))
+        || (a.status == 503 && retry_after.is_some());
     if !limited {
         return None;
     }

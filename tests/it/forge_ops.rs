@@ -512,3 +512,10 @@ async fn approval_issue_and_comments() {
         assert!(e.contains("(403)") && e.contains(want), "{flavor:?}: {e}");
     }
 }
+
+#[tokio::test]
+async fn unknown_run_on_forgejo_mentions_the_runs_api_version() {
+    let (_fake, forge, repo) = setup(Flavor::Forgejo).await;
+    let e = forge.get_run(&repo, 424242).await.unwrap_err().to_string();
+    assert!(e.contains("answered 404") && e.contains("before v12 has no runs API"), "{e}");
+}

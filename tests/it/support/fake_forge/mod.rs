@@ -5,6 +5,15 @@
 //!
 //! A small hand-rolled HTTP/1.1 server (one request per connection, `Connection: close`):
 //! no extra dependency, and a dropped connection is just closing the socket.
+//!
+//! Known simplifications (tests must not rely on them being real):
+//! - one branch per repository in practice (`main`); refs resolve to a branch or a commit sha;
+//! - runs advance one state per `GET …/actions/runs/{id}` (queued → in progress → done);
+//! - scopes are coarse names (`contents:write`, `actions:write`, `deployments:write`,
+//!   `issues:write`; Forgejo `write:repository`, `write:issue`); commit statuses need contents:write;
+//! - Forgejo accepts undeclared dispatch inputs and answers 400 for a missing required one;
+//!   GitHub answers 422 for undeclared ones; error texts are close to, not copies of, the real ones;
+//! - dates are synthetic; no ETags, no `X-RateLimit-*` except on injected rate limits.
 
 mod actions;
 mod contents;
