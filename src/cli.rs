@@ -32,6 +32,12 @@ pub struct Cli {
 pub enum Command {
     /// Compute image tags, OCI labels, the version and the environment from the ref and sha.
     Tags(crate::commands::tags::TagsArgs),
+    /// Push an OCI image layout (directory or tar) to registries; prints the digest.
+    Push(crate::commands::push::PushArgs),
+    /// Copy an image to other tags, repositories or registries, digest unchanged.
+    Copy(crate::commands::copy::CopyArgs),
+    /// Print the digest of `image:tag`; exit 1 when it does not exist.
+    Inspect(crate::commands::inspect::InspectArgs),
 }
 
 /// Why arguments could not be built or parsed.
@@ -55,6 +61,9 @@ pub fn parse(args: Vec<OsString>, env: &EnvMap) -> Result<Cli, CliError> {
 fn subcommand_words(command: &str) -> Option<Vec<&'static str>> {
     Some(match command {
         "tags" => vec!["tags"],
+        "push" => vec!["push"],
+        "copy" => vec!["copy"],
+        "inspect" => vec!["inspect"],
         _ => return None,
     })
 }
@@ -63,8 +72,9 @@ fn subcommand_words(command: &str) -> Option<Vec<&'static str>> {
 /// of that subcommand reads the input of the same name. Empty inputs keep the defaults.
 pub fn args_from_inputs(env: &EnvMap) -> Result<Vec<OsString>, InputError> {
     let command = env.input("command").map(str::trim).filter(|c| !c.is_empty()).unwrap_or("tags");
-    let words = subcommand_words(command)
-        .ok_or_else(|| InputError::new("command", command, "is not a known command: use tags"))?;
+    let words = subcommand_words(command).ok_or_else(|| {
+        InputError::new("command", command, "is not a known command: use tags, push, copy or inspect")
+    })?;
     let mut args: Vec<OsString> = vec!["deploy-action".into()];
     let mut cmd = Cli::command();
     for w in &words {

@@ -5,6 +5,7 @@ pub mod cli;
 pub mod commands;
 pub mod context;
 pub mod env;
+pub mod registry;
 pub mod runner;
 pub mod secret;
 pub mod settings;
@@ -69,6 +70,9 @@ pub fn run(args: Vec<OsString>, env: &EnvMap, runner: &Runner) -> anyhow::Result
     };
     let report = match &cli.command {
         Command::Tags(args) => commands::tags::run(args, env, runner)?,
+        Command::Push(args) => commands::push::run(args, env, runner)?,
+        Command::Copy(args) => commands::copy::run(args, env, runner)?,
+        Command::Inspect(args) => commands::inspect::run(args, env, runner)?,
     };
     runner.emit(&report, cli.format)?;
     Ok(())

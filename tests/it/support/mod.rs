@@ -2,6 +2,9 @@
 
 #![allow(dead_code)]
 
+pub mod registry;
+pub mod token;
+
 use deploy_action::runner::parse_output_file;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
