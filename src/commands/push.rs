@@ -29,6 +29,9 @@ pub struct RegistryArgs {
     /// Blobs transferred at once per repository.
     #[arg(long, value_name = "N", default_value_t = 4)]
     pub concurrency: usize,
+    /// Blobs larger than this many bytes are uploaded in chunks of this size (tuning, tests).
+    #[arg(long, value_name = "BYTES", hide = true)]
+    pub chunk_size: Option<u64>,
 }
 
 fn list(values: &[String]) -> Vec<String> {
@@ -83,12 +86,17 @@ impl RegistryArgs {
                 ));
             }
         }
-        Ok(Registries::new(ClientOptions {
+        let mut opts = ClientOptions {
             credentials,
             insecure: list(&self.insecure_registries),
             concurrency: self.concurrency.clamp(1, 32),
             ..ClientOptions::default()
-        }))
+        };
+        if let Some(size) = self.chunk_size {
+            opts.monolithic_max = size;
+            opts.chunk_size = size;
+        }
+        Ok(Registries::new(opts))
     }
 }
 

@@ -134,7 +134,7 @@ impl RegistryClient {
         if src.len <= monolithic_max {
             self.upload_monolithic(repository, digest, src).await
         } else {
-            self.upload_chunked(repository, digest, src, chunk.max(1 << 20)).await
+            self.upload_chunked(repository, digest, src, chunk.max(64 << 10)).await
         }
     }
 

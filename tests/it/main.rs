@@ -1,5 +1,6 @@
 //! The one integration-test binary: runs the real `deploy-action` binary as a runner would.
 
 mod registry;
+mod registry_faults;
 mod support;
 mod tags_action;
