@@ -38,7 +38,12 @@ pub fn run(args: &CopyArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<Rep
             .await
             .with_context(|| format!("reading {src}"))?;
         let source = Source::Registry(&client, &src.repository);
-        let graph = transfer::graph(source, root).await.with_context(|| format!("reading {src}"))?;
+        let graph = if dests.iter().all(|d| d.registry == src.registry && d.repository == src.repository) {
+            // A new tag in the same repository: only the root manifest moves.
+            transfer::Graph { manifests: vec![root], blobs: Vec::new() }
+        } else {
+            transfer::graph(source, root).await.with_context(|| format!("reading {src}"))?
+        };
         runner.info(&format!("copying {src} ({})", graph.root().digest));
         let reports =
             transfer::send_everywhere(&regs, source, &graph, &dests).await.context("copy failed")?;

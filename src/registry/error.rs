@@ -85,12 +85,6 @@ pub enum RegistryError {
         /// What went wrong (never a credential).
         reason: String,
     },
-    /// A registry is reachable only over plain HTTP, which is allowed for loopback or listed hosts.
-    #[error("{registry}: plain HTTP is refused; list it in `insecure-registries` if intended")]
-    InsecureRefused {
-        /// Registry host.
-        registry: String,
-    },
     /// A local file could not be read.
     #[error("reading {path}: {source}")]
     Io {

@@ -2,5 +2,6 @@
 
 mod registry;
 mod registry_faults;
+mod registry_skopeo;
 mod support;
 mod tags_action;
