@@ -9,7 +9,7 @@ use super::retry::{RetryPolicy, is_retryable_status, parse_retry_after};
 use reqwest::header::{AUTHORIZATION, RETRY_AFTER, WWW_AUTHENTICATE};
 use reqwest::{RequestBuilder, Response};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// Settings shared by every registry client of a run.
@@ -54,10 +54,33 @@ pub fn is_loopback(host: &str) -> bool {
         || name.parse::<std::net::Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
 }
 
-/// The clients of a run, one per registry host, sharing one connection pool.
+/// HTTP clients built on first use: loading the system's root certificates costs more than a
+/// whole `copy` to a loopback registry, so plain-HTTP runs never load them.
+#[derive(Debug, Default)]
+pub struct HttpClients {
+    plain: OnceLock<reqwest::Client>,
+    tls: OnceLock<reqwest::Client>,
+}
+
+impl HttpClients {
+    /// The client for `https` URLs (system roots) or plain `http` ones (no roots).
+    pub fn get(&self, https: bool) -> &reqwest::Client {
+        let cell = if https { &self.tls } else { &self.plain };
+        cell.get_or_init(|| {
+            let b = reqwest::Client::builder()
+                .user_agent(concat!("deploy-action/", env!("CARGO_PKG_VERSION")))
+                .connect_timeout(Duration::from_secs(15))
+                .read_timeout(Duration::from_secs(120));
+            let b = if https { b } else { b.tls_certs_only(Vec::new()) };
+            b.build().expect("HTTP client builds with static settings")
+        })
+    }
+}
+
+/// The clients of a run, one per registry host, sharing connection pools.
 #[derive(Debug)]
 pub struct Registries {
-    http: reqwest::Client,
+    http: Arc<HttpClients>,
     opts: ClientOptions,
     clients: Mutex<HashMap<String, Arc<RegistryClient>>>,
 }
@@ -65,13 +88,7 @@ pub struct Registries {
 impl Registries {
     /// A client set with these options.
     pub fn new(opts: ClientOptions) -> Self {
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("deploy-action/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_secs(15))
-            .read_timeout(Duration::from_secs(120))
-            .build()
-            .expect("HTTP client builds with static settings");
-        Registries { http, opts, clients: Mutex::new(HashMap::new()) }
+        Registries { http: Arc::default(), opts, clients: Mutex::new(HashMap::new()) }
     }
 
     /// The options in force.
@@ -116,7 +133,7 @@ impl Registries {
 pub struct RegistryClient {
     pub(super) registry: String,
     pub(super) base: url::Url,
-    pub(super) http: reqwest::Client,
+    http: Arc<HttpClients>,
     cred: Option<Credential>,
     auth: tokio::sync::Mutex<AuthState>,
     pub(super) retry: RetryPolicy,
@@ -196,7 +213,7 @@ impl RegistryClient {
         }
         if let Some(Challenge::Bearer { realm, service, .. }) = auth.challenge().cloned() {
             let (token, life) = fetch_token(
-                &self.http,
+                self.http.get(realm.starts_with("https:")),
                 &self.registry,
                 &realm,
                 service.as_deref(),
@@ -242,7 +259,7 @@ impl RegistryClient {
         let mut reauthenticated = false;
         loop {
             attempts += 1;
-            let mut req = build(&self.http);
+            let mut req = build(self.http.get(self.base.scheme() == "https"));
             let sent = self.auth_header(scopes).await?;
             if let Some(h) = &sent {
                 req = req.header(AUTHORIZATION, h);

@@ -88,8 +88,11 @@ pub async fn graph(source: Source<'_>, root: Manifest) -> Result<Graph, Registry
     Ok(Graph { manifests, blobs })
 }
 
-/// Sends one blob to `dst/repo`: skipped if present, mounted when `mount_from` (same
-/// registry) has it, else uploaded from disk or streamed from the source registry.
+/// Existence checks run this many at once: they are cheap, and a warm push is mostly them.
+const CHECK_CONCURRENCY: usize = 16;
+
+/// Sends one missing blob to `dst/repo`: mounted when `mount_from` (same registry) has it,
+/// else uploaded from disk or streamed from the source registry.
 async fn send_blob(
     regs: &Registries,
     source: Source<'_>,
@@ -98,9 +101,6 @@ async fn send_blob(
     mount_from: Option<&str>,
     blob: &Descriptor,
 ) -> Result<BlobOutcome, RegistryError> {
-    if dst.blob_exists(repo, &blob.digest).await?.is_some() {
-        return Ok(BlobOutcome::Exists);
-    }
     if let Some(from) = mount_from
         && from != repo
         && dst.mount_blob(repo, &blob.digest, from).await?
@@ -135,8 +135,15 @@ pub async fn send_graph(
     };
     let same_repo = matches!(source, Source::Registry(c, r) if c.registry() == dst.registry() && r == repo);
     if !same_repo {
+        let present: Vec<bool> = futures::stream::iter(graph.blobs.iter())
+            .map(|b| async move { dst.blob_exists(repo, &b.digest).await.map(|s| s.is_some()) })
+            .buffered(CHECK_CONCURRENCY)
+            .try_collect()
+            .await?;
+        report.existing = present.iter().filter(|p| **p).count();
+        let missing = graph.blobs.iter().zip(present).filter(|(_, p)| !p).map(|(b, _)| b);
         let outcomes: Vec<(BlobOutcome, u64)> =
-            futures::stream::iter(graph.blobs.iter())
+            futures::stream::iter(missing)
                 .map(|b| async move {
                     send_blob(regs, source, dst, repo, mount_from, b).await.map(|o| (o, b.size))
                 })
@@ -153,7 +160,9 @@ pub async fn send_graph(
                 }
             }
         }
-        for m in &graph.manifests {
+        // Children by digest; the root by digest only when no tag will carry it.
+        let children = graph.manifests.len() - usize::from(!tags.is_empty());
+        for m in &graph.manifests[..children] {
             dst.put_manifest(repo, &m.digest, m).await?;
         }
     }
