@@ -169,3 +169,41 @@ fn index_tar(path: &Path) -> Result<HashMap<String, (u64, u64)>, RegistryError> 
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::manifest::sha256_digest;
+
+    fn put(dir: &Path, bytes: &[u8]) -> String {
+        let d = sha256_digest(bytes);
+        let p = dir.join("blobs/sha256").join(d.trim_start_matches("sha256:"));
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, bytes).unwrap();
+        d
+    }
+
+    #[test]
+    fn selects_by_name_and_explains_what_is_wrong() {
+        let dir = tempfile::tempdir().unwrap();
+        let m1 =
+            br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","layers":[]}"#;
+        let m2 =
+            br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","layers":[] }"#;
+        let (d1, d2) = (put(dir.path(), m1), put(dir.path(), m2));
+        let entry = |d: &str, n: &str, size: usize| serde_json::json!({"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": d, "size": size, "annotations": {REF_NAME: n}});
+        let index = serde_json::json!({"schemaVersion": 2, "manifests": [entry(&d1, "a", m1.len()), entry(&d2, "b", m2.len())]});
+        std::fs::write(dir.path().join("index.json"), index.to_string()).unwrap();
+        let p = dir.path().display().to_string();
+
+        let err = OciLayout::open(&format!("oci:{p}")).unwrap_err().to_string();
+        assert!(err.contains("lists 2 images: name one as oci:PATH:NAME"), "{err}");
+        assert_eq!(OciLayout::open(&format!("oci:{p}:b")).unwrap().root.digest, d2);
+        let err = OciLayout::open(&format!("oci:{p}:c")).unwrap_err().to_string();
+        assert!(err.contains("has no image named \"c\""), "{err}");
+        let layout = OciLayout::open(&format!("oci:{p}:a")).unwrap();
+        let missing = format!("sha256:{}", "0".repeat(64));
+        assert!(layout.blob(&missing).unwrap_err().to_string().contains("is missing blob"));
+        assert!(OciLayout::open("oci:/nonexistent/dir").unwrap_err().to_string().contains("does not exist"));
+    }
+}

@@ -233,3 +233,39 @@ fn token_auth_enforces_scopes_caches_tokens_and_mounts() {
     assert_eq!(pull_and_verify(h, "team/web", "v1", Some(PUSHER)), img.digest);
     assert!(!out.log().contains(PUSHER.1));
 }
+
+#[test]
+fn one_push_to_two_registries_and_two_repositories() {
+    let a = TestRegistry::start(Auth::None);
+    let b = TestRegistry::start(Auth::None);
+    let tmp = tempfile::tempdir().unwrap();
+    let img = small_image(tmp.path());
+    let dests = [
+        format!("{}/one/app:v1", a.host),
+        format!("{}/two/app:v1", a.host),
+        format!("{}/one/app:v1", b.host),
+    ];
+    let out =
+        ActionRun::cli(["push", "--format", "json", &img.spec(), &dests[0], &dests[1], &dests[2]]).run();
+    assert_eq!(out.code, 0, "{}", out.log());
+    let json: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(json["digest"], img.digest.as_str());
+    let per_repo: Vec<(String, u64, u64)> = json["destinations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["repository"].as_str().unwrap().to_owned(),
+                d["uploaded"].as_u64().unwrap(),
+                d["mounted"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    // The second repository of a registry mounts from the first.
+    assert!(per_repo.contains(&(format!("{}/two/app", a.host), 0, 4)), "{per_repo:?}");
+    assert!(per_repo.contains(&(format!("{}/one/app", b.host), 4, 0)), "{per_repo:?}");
+    for (host, repo) in [(&a.host, "one/app"), (&a.host, "two/app"), (&b.host, "one/app")] {
+        assert_eq!(pull_and_verify(host, repo, "v1", None), img.digest);
+    }
+}
