@@ -29,7 +29,7 @@ pub enum RegistryError {
         body: String,
     },
     /// A manifest or tag does not exist.
-    #[error("{registry}/{repository}:{reference} does not exist")]
+    #[error("{registry}/{repository}{}{reference} does not exist", if reference.contains(':') { "@" } else { ":" })]
     NotFound {
         /// Registry host.
         registry: String,
