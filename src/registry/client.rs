@@ -259,12 +259,22 @@ impl RegistryClient {
         let mut reauthenticated = false;
         loop {
             attempts += 1;
-            let mut req = build(self.http.get(self.base.scheme() == "https"));
-            let sent = self.auth_header(scopes).await?;
-            if let Some(h) = &sent {
-                req = req.header(AUTHORIZATION, h);
+            let (http, req) = build(self.http.get(self.base.scheme() == "https")).build_split();
+            let mut req = req.map_err(|e| RegistryError::Transport {
+                registry: self.registry.clone(),
+                operation: op.to_owned(),
+                source: e,
+            })?;
+            // Credentials go to the registry's own origin only, never to a storage redirect.
+            let same_origin = req.url().origin() == self.base.origin();
+            let sent = if same_origin { self.auth_header(scopes).await? } else { None };
+            if let Some(h) = &sent
+                && let Ok(mut value) = reqwest::header::HeaderValue::from_str(h)
+            {
+                value.set_sensitive(true);
+                req.headers_mut().insert(AUTHORIZATION, value);
             }
-            let (last, retry_after) = match req.send().await {
+            let (last, retry_after) = match http.execute(req).await {
                 Ok(resp)
                     if resp.status() == 401
                         && !reauthenticated
