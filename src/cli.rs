@@ -43,6 +43,12 @@ pub enum Command {
     Record(crate::commands::record::RecordArgs),
     /// Dispatch a workflow (`on: workflow_dispatch`) with inputs; optionally wait for the run.
     Dispatch(crate::commands::dispatch::DispatchArgs),
+    /// Push an OCI image layout (directory or tar) to registries; prints the digest.
+    Push(crate::commands::push::PushArgs),
+    /// Copy an image to other tags, repositories or registries, digest unchanged.
+    Copy(crate::commands::copy::CopyArgs),
+    /// Print the digest of `image:tag`; exit 1 when it does not exist.
+    Inspect(crate::commands::inspect::InspectArgs),
 }
 
 impl Command {
@@ -54,6 +60,9 @@ impl Command {
             Command::Env(_) => "env",
             Command::Record(_) => "record",
             Command::Dispatch(_) => "dispatch",
+            Command::Push(_) => "push",
+            Command::Copy(_) => "copy",
+            Command::Inspect(_) => "inspect",
         }
     }
 }
@@ -85,6 +94,9 @@ fn subcommand_words(command: &str) -> Option<Vec<&'static str>> {
         "versions" | "env-versions" => vec!["env", "versions"],
         "record" => vec!["record"],
         "dispatch" => vec!["dispatch"],
+        "push" => vec!["push"],
+        "copy" => vec!["copy"],
+        "inspect" => vec!["inspect"],
         _ => return None,
     })
 }
@@ -97,7 +109,7 @@ pub fn args_from_inputs(env: &EnvMap) -> Result<Vec<OsString>, InputError> {
         InputError::new(
             "command",
             command,
-            "is not a known command: use tags, build, env-set, env-get, versions, record or dispatch",
+            "is not a known command: use tags, build, push, copy, inspect, env-set, env-get, versions, record or dispatch",
         )
     })?;
     let mut args: Vec<OsString> = vec!["deploy-action".into()];
@@ -107,7 +119,8 @@ pub fn args_from_inputs(env: &EnvMap) -> Result<Vec<OsString>, InputError> {
         cmd = cmd.find_subcommand(w).expect("subcommand exists").clone();
     }
     for arg in cmd.get_arguments() {
-        if arg.get_help_heading() == Some(CONTEXT_HEADING) || arg.is_global_set() {
+        // Context flags, global flags and hidden tuning flags are never action inputs.
+        if arg.get_help_heading() == Some(CONTEXT_HEADING) || arg.is_global_set() || arg.is_hide_set() {
             continue;
         }
         let name =

@@ -9,6 +9,7 @@ pub mod deploy;
 pub mod env;
 pub mod envfile;
 pub mod forge;
+pub mod registry;
 pub mod retry;
 pub mod runner;
 pub mod secret;
@@ -82,6 +83,9 @@ pub fn run(args: Vec<OsString>, env: &EnvMap, runner: &Runner) -> anyhow::Result
         Command::Env(args) => commands::env::run(args, env, runner)?,
         Command::Record(args) => commands::record::run(args, env, runner)?,
         Command::Dispatch(args) => commands::dispatch::run(args, env, runner)?,
+        Command::Push(args) => commands::push::run(args, env, runner)?,
+        Command::Copy(args) => commands::copy::run(args, env, runner)?,
+        Command::Inspect(args) => commands::inspect::run(args, env, runner)?,
     };
     runner.emit(&report, cli.format)?;
     Ok(())

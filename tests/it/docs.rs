@@ -39,7 +39,7 @@ fn every_cli_argument_is_an_action_input() {
     }
     for sub in &all {
         for arg in sub.get_arguments() {
-            if arg.get_help_heading() == Some(CONTEXT_HEADING) || arg.is_global_set() {
+            if arg.get_help_heading() == Some(CONTEXT_HEADING) || arg.is_global_set() || arg.is_hide_set() {
                 continue;
             }
             let name =

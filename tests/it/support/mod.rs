@@ -6,7 +6,10 @@ pub mod act;
 pub mod docker;
 pub mod fake_forge;
 pub mod http;
+pub mod proxy;
+pub mod registry;
 pub mod sshd;
+pub mod token;
 
 use deploy_action::runner::parse_output_file;
 use std::collections::BTreeMap;

@@ -1,0 +1,215 @@
+//! `push`: push an OCI image layout (directory or tar) to one or more references.
+//! Also holds the registry arguments shared by `push`, `copy` and `inspect`.
+
+use crate::env::EnvMap;
+use crate::registry::transfer::{self, DestinationReport, Source};
+use crate::registry::{ClientOptions, Credentials, OciLayout, Reference, Registries};
+use crate::runner::{Report, Runner};
+use crate::secret::Secret;
+use crate::settings::{InputError, split_list};
+use anyhow::Context as _;
+
+/// Registry access: credentials and plain-HTTP exceptions (inputs of the same names).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct RegistryArgs {
+    /// Registries the `username`/`password` lists belong to, paired by position.
+    /// Empty: the credentials apply to every registry of this command.
+    #[arg(long, value_name = "HOST")]
+    pub registry: Vec<String>,
+    /// User names (one, or one per `registry`).
+    #[arg(long, value_name = "USER")]
+    pub username: Vec<String>,
+    /// Passwords or tokens (one, or one per `registry`). Prefer the action input or
+    /// `~/.docker/config.json` to the command line.
+    #[arg(long, value_name = "SECRET", hide_env_values = true)]
+    pub password: Vec<String>,
+    /// Registries (`host:port`) reached over plain HTTP; loopback ones always are.
+    #[arg(long, value_name = "HOST")]
+    pub insecure_registries: Vec<String>,
+    /// Blobs transferred at once per repository.
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub concurrency: usize,
+    /// Blobs larger than this many bytes are uploaded in chunks of this size (tuning, tests).
+    #[arg(long, value_name = "BYTES", hide = true)]
+    pub chunk_size: Option<u64>,
+}
+
+fn list(values: &[String]) -> Vec<String> {
+    values.iter().flat_map(|v| split_list(v, false)).collect()
+}
+
+impl RegistryArgs {
+    /// Builds the clients: docker config and runner tokens first, explicit credentials over them.
+    /// `hosts` are the registries this command touches.
+    pub fn registries(
+        &self,
+        env: &EnvMap,
+        runner: &Runner,
+        hosts: &[&str],
+    ) -> Result<Registries, InputError> {
+        let mut credentials = Credentials::from_env(env);
+        let registries = list(&self.registry);
+        let users = list(&self.username);
+        let passwords: Vec<String> = self.password.iter().flat_map(|v| split_list(v, true)).collect();
+        for p in &passwords {
+            runner.mask(p);
+        }
+        if users.len() != passwords.len() {
+            return Err(InputError::new(
+                "username",
+                users.join(","),
+                "needs exactly one password per user name",
+            ));
+        }
+        let targets: Vec<String> =
+            if registries.is_empty() { hosts.iter().map(|h| (*h).to_owned()).collect() } else { registries };
+        match users.len() {
+            0 => {}
+            1 => {
+                for host in &targets {
+                    credentials.insert(host, &users[0], Secret::new(passwords[0].clone()));
+                }
+            }
+            n if n == targets.len() => {
+                for ((host, user), pass) in targets.iter().zip(&users).zip(&passwords) {
+                    credentials.insert(host, user, Secret::new(pass.clone()));
+                }
+            }
+            n => {
+                return Err(InputError::new(
+                    "registry",
+                    targets.join(","),
+                    format!(
+                        "lists {} registries for {n} user names: give one user name, or one per registry",
+                        targets.len()
+                    ),
+                ));
+            }
+        }
+        let mut opts = ClientOptions {
+            credentials,
+            insecure: list(&self.insecure_registries),
+            concurrency: self.concurrency.clamp(1, 32),
+            ..ClientOptions::default()
+        };
+        if let Some(size) = self.chunk_size {
+            opts.monolithic_max = size;
+            opts.chunk_size = size;
+        }
+        Ok(Registries::new(opts))
+    }
+}
+
+/// Arguments of `push` (and the inputs of `command: push`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct PushArgs {
+    /// The image: `oci:DIR[:NAME]`, `oci-archive:FILE[:NAME]`, or a directory or tar path.
+    #[arg(value_name = "SOURCE")]
+    pub source: String,
+    /// Destinations `registry/repository:tag` (one per line or comma); without a tag the
+    /// image is pushed by digest only.
+    #[arg(value_name = "REF", required = true)]
+    pub destinations: Vec<String>,
+    /// Registry access.
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+/// Parses destination references; a digest is refused (the content decides it).
+pub fn destinations(input: &str, raw: &[String]) -> Result<Vec<Reference>, InputError> {
+    let refs = list(raw)
+        .into_iter()
+        .map(|r| {
+            let parsed = Reference::parse(&r).map_err(|e| InputError::new(input, &r, e.to_string()))?;
+            if parsed.digest.is_some() {
+                return Err(InputError::new(
+                    input,
+                    &r,
+                    "must not contain a digest: the image's content decides it",
+                ));
+            }
+            Ok(parsed)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if refs.is_empty() {
+        return Err(InputError::new(input, "", "needs at least one image reference"));
+    }
+    Ok(refs)
+}
+
+/// A multi-threaded runtime for one command.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+/// Runs `push`.
+pub fn run(args: &PushArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<Report> {
+    let dests = destinations("destinations", &args.destinations)?;
+    let hosts: Vec<&str> = dests.iter().map(|d| d.registry.as_str()).collect();
+    let regs = args.registry.registries(env, runner, &hosts)?;
+    let layout = OciLayout::open(&args.source).context("reading the image to push")?;
+    runtime()?.block_on(async {
+        let graph = transfer::graph(Source::Layout(&layout), layout.root.clone()).await?;
+        runner.info(&format!(
+            "pushing {} ({} manifests, {} blobs)",
+            graph.root().digest,
+            graph.manifests.len(),
+            graph.blobs.len()
+        ));
+        let reports = transfer::send_everywhere(&regs, Source::Layout(&layout), &graph, &dests)
+            .await
+            .context("push failed")?;
+        Ok(report("push", &graph.root().digest, &graph.root().media_type, &dests, &reports))
+    })
+}
+
+/// The report of `push` and `copy`: outputs `digest`, `images`; a summary table; the digest last.
+pub fn report(
+    verb: &str,
+    digest: &str,
+    media_type: &str,
+    dests: &[Reference],
+    reports: &[DestinationReport],
+) -> Report {
+    let images: Vec<String> = dests.iter().map(|d| format!("{}@{digest}", d.name())).collect::<Vec<_>>();
+    let tagged: Vec<String> = dests.iter().map(ToString::to_string).collect();
+    let mut r = Report::default();
+    r.output("digest", digest);
+    r.output("images", tagged.join("\n"));
+    r.output("media-type", media_type);
+    let mut text = String::new();
+    let mut summary = format!(
+        "### Image {verb}\n\nDigest: `{digest}`\n\n| Repository | Tags | Uploaded | Mounted | Existing | Bytes uploaded |\n|---|---|---|---|---|---|\n"
+    );
+    for d in reports {
+        let tags = d.tags.join(", ");
+        text.push_str(&format!(
+            "{} {} [{}]: {} uploaded, {} mounted, {} existing\n",
+            verb, d.repository, tags, d.uploaded, d.mounted, d.existing
+        ));
+        summary.push_str(&format!(
+            "| `{}` | {} | {} | {} | {} | {} |\n",
+            super::tags::md_cell(&d.repository),
+            super::tags::md_cell(&tags),
+            d.uploaded,
+            d.mounted,
+            d.existing,
+            d.bytes_uploaded
+        ));
+    }
+    text.push_str(digest);
+    r.text = text;
+    r.summary = summary;
+    r.json = serde_json::json!({
+        "digest": digest,
+        "mediaType": media_type,
+        "images": tagged,
+        "pinned": images,
+        "destinations": reports,
+    });
+    r
+}

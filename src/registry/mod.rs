@@ -1,0 +1,23 @@
+//! OCI Distribution client: references, authentication, blobs with resumable uploads,
+//! manifests kept byte-exact, OCI layouts, and push/copy of whole images.
+//!
+//! Entry points: [`Registries`] (one client per registry), [`OciLayout::open`],
+//! [`transfer::graph`] + [`transfer::send_everywhere`] to push or copy, and
+//! [`RegistryClient::manifest_digest`] to check that a tag exists.
+
+pub mod auth;
+pub mod blob;
+pub mod client;
+pub mod error;
+pub mod layout;
+pub mod manifest;
+pub mod reference;
+pub mod retry;
+pub mod transfer;
+
+pub use auth::{Credential, Credentials};
+pub use client::{ClientOptions, Registries, RegistryClient};
+pub use error::RegistryError;
+pub use layout::OciLayout;
+pub use manifest::Manifest;
+pub use reference::Reference;
