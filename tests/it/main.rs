@@ -10,6 +10,7 @@ mod forge_commands;
 mod forge_ops;
 mod forge_update;
 mod health;
+mod metadata_action_diff;
 mod readme_conventions;
 mod registry;
 mod registry_faults;
