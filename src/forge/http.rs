@@ -7,50 +7,7 @@ use crate::secret::Secret;
 use reqwest::header::{HeaderMap, HeaderValue};
 use std::time::{Duration, Instant};
 
-/// How often and how long to retry; every loop is bounded in count and in time.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RetryPolicy {
-    /// Attempts in all (1 = no retry).
-    pub max_attempts: u32,
-    /// First backoff delay; doubles per attempt, plus random jitter.
-    pub base_delay: Duration,
-    /// Longest single wait (also caps a server's `Retry-After`).
-    pub max_delay: Duration,
-    /// Give up once this much time has passed.
-    pub max_total: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        RetryPolicy {
-            max_attempts: 5,
-            base_delay: Duration::from_millis(500),
-            max_delay: Duration::from_secs(60),
-            max_total: Duration::from_secs(180),
-        }
-    }
-}
-
-impl RetryPolicy {
-    /// For optimistic-concurrency updates: more attempts, shorter waits (each loser of a race
-    /// re-reads and tries again; several services may deploy at once).
-    pub fn for_updates() -> Self {
-        RetryPolicy {
-            max_attempts: 12,
-            base_delay: Duration::from_millis(200),
-            max_delay: Duration::from_secs(5),
-            max_total: Duration::from_secs(120),
-        }
-    }
-
-    /// The wait before attempt `attempt + 1`: exponential with full jitter, capped.
-    pub fn backoff(&self, attempt: u32) -> Duration {
-        let exp = self.base_delay.saturating_mul(1u32 << attempt.min(16));
-        let capped = exp.min(self.max_delay);
-        let jitter = capped.mul_f64(rand::random::<f64>());
-        (capped / 2 + jitter / 2).min(self.max_delay)
-    }
-}
+pub use crate::retry::RetryPolicy;
 
 /// Which failures a request may be retried on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -140,7 +97,7 @@ impl Http {
             base,
             client,
             token: token.filter(|t| !t.is_empty()),
-            retry: RetryPolicy::default(),
+            retry: RetryPolicy::for_forge(),
         })
     }
 
@@ -225,7 +182,7 @@ impl Http {
             };
             let delay = match server_wait {
                 Some(w) => w.min(self.retry.max_delay),
-                None => self.retry.backoff(attempt - 1),
+                None => self.retry.delay(attempt, None),
             };
             if attempt >= self.retry.max_attempts || started.elapsed() + delay > self.retry.max_total {
                 return match outcome {

@@ -82,7 +82,7 @@ pub async fn update_env_file<F: Forge>(
             Err(e) if e.is_retryable_write() => e,
             Err(e) => return Err(e.into()),
         };
-        let delay = policy.backoff(attempt - 1);
+        let delay = policy.delay(attempt, None);
         if attempt >= policy.max_attempts || started.elapsed() + delay > policy.max_total {
             return Err(UpdateError::GaveUp {
                 path: path.to_owned(),

@@ -3,7 +3,7 @@
 
 use super::client::{RegistryClient, pull_scope, push_scope};
 use super::error::RegistryError;
-use super::retry::RetryPolicy;
+use crate::retry::RetryPolicy;
 use bytes::Bytes;
 use futures::{Stream, TryStreamExt};
 use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, RANGE};
@@ -174,7 +174,7 @@ impl RegistryClient {
 
     fn worth_retrying(&self, err: &RegistryError, attempts: u32, start: Instant) -> bool {
         let transient = match err {
-            RegistryError::Status { status, .. } => super::retry::is_retryable_status(*status),
+            RegistryError::Status { status, .. } => crate::retry::is_retryable_status(*status),
             RegistryError::RetriesExhausted { .. } | RegistryError::Transport { .. } => true,
             _ => false,
         };

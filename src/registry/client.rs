@@ -5,7 +5,7 @@ use super::auth::{
     AuthState, Challenge, Credential, Credentials, fetch_token, normalize_host, parse_challenge,
 };
 use super::error::{RegistryError, summarize_body};
-use super::retry::{RetryPolicy, is_retryable_status, parse_retry_after};
+use crate::retry::{RetryPolicy, is_retryable_status, parse_retry_after};
 use reqwest::header::{AUTHORIZATION, RETRY_AFTER, WWW_AUTHENTICATE};
 use reqwest::{RequestBuilder, Response};
 use std::collections::HashMap;
@@ -121,7 +121,7 @@ impl Registries {
             http: self.http.clone(),
             cred: self.opts.credentials.get(registry).cloned(),
             auth: tokio::sync::Mutex::new(AuthState::default()),
-            retry: self.opts.retry.clone(),
+            retry: self.opts.retry,
         });
         clients.insert(registry.to_owned(), client.clone());
         Ok(client)
@@ -329,7 +329,7 @@ impl RegistryClient {
     where
         F: Fn(&reqwest::Client) -> RequestBuilder,
     {
-        let policy = self.retry.clone();
+        let policy = self.retry;
         self.send_with(&policy, repository, op, scopes, build).await
     }
 }

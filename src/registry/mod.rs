@@ -12,7 +12,6 @@ pub mod error;
 pub mod layout;
 pub mod manifest;
 pub mod reference;
-pub mod retry;
 pub mod transfer;
 
 pub use auth::{Credential, Credentials};
