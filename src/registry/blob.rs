@@ -44,10 +44,18 @@ pub fn file_stream(
                     f
                 }
             };
-            let mut buf = vec![0u8; remaining.min(READ_BUF) as usize];
-            f.read_exact(&mut buf).await?;
+            // Uninitialised capacity filled by reads: no zeroing of every buffer.
+            let want = remaining.min(READ_BUF);
+            let mut buf = bytes::BytesMut::with_capacity(want as usize);
+            let mut limited = (&mut f).take(want);
+            while (buf.len() as u64) < want {
+                if limited.read_buf(&mut buf).await? == 0 {
+                    let msg = format!("{} is shorter than expected", path.display());
+                    return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, msg));
+                }
+            }
             let n = buf.len() as u64;
-            Ok(Some((Bytes::from(buf), (Some(f), path, offset + n, remaining - n))))
+            Ok(Some((buf.freeze(), (Some(f), path, offset + n, remaining - n))))
         },
     )
 }

@@ -256,7 +256,8 @@ impl RegistryClient {
     {
         let start = Instant::now();
         let mut attempts = 0u32;
-        let mut reauthenticated = false;
+        // One 401 to learn the scheme, one more to replace a refused token.
+        let (mut discovered, mut refreshed) = (false, false);
         loop {
             attempts += 1;
             let (http, req) = build(self.http.get(self.base.scheme() == "https")).build_split();
@@ -277,10 +278,14 @@ impl RegistryClient {
             let (last, retry_after) = match http.execute(req).await {
                 Ok(resp)
                     if resp.status() == 401
-                        && !reauthenticated
+                        && !(if sent.is_some() { refreshed } else { discovered })
                         && self.challenged(&resp, sent.as_deref()).await =>
                 {
-                    reauthenticated = true;
+                    if sent.is_some() {
+                        refreshed = true;
+                    } else {
+                        discovered = true;
+                    }
                     attempts -= 1;
                     continue;
                 }
@@ -349,6 +354,21 @@ pub(super) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plain_http_only_for_loopback_and_listed_registries() {
+        let regs = Registries::new(ClientOptions {
+            insecure: vec!["10.1.2.3:5000".into()],
+            ..ClientOptions::default()
+        });
+        let scheme = |h: &str| regs.client(h).unwrap().base.scheme().to_owned();
+        assert_eq!(scheme("10.1.2.3:5000"), "http");
+        assert_eq!(scheme("127.0.0.1:5000"), "http");
+        assert_eq!(scheme("localhost:5000"), "http");
+        assert_eq!(scheme("10.1.2.3:5001"), "https");
+        assert_eq!(scheme("ghcr.io"), "https");
+        assert_eq!(regs.client("docker.io").unwrap().base.as_str(), "https://registry-1.docker.io/");
+    }
 
     #[test]
     fn loopback_hosts() {

@@ -269,3 +269,28 @@ fn one_push_to_two_registries_and_two_repositories() {
         assert_eq!(pull_and_verify(host, repo, "v1", None), img.digest);
     }
 }
+
+#[test]
+fn a_refused_token_is_fetched_again() {
+    let reg = TestRegistry::start(Auth::Token);
+    let token = reg.token.as_ref().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let img = small_image(tmp.path());
+    let mut args = vec!["push".to_owned(), img.spec(), format!("{}/stale/app:v1", reg.host)];
+    args.extend(["--username", PUSHER.0, "--password", PUSHER.1].map(String::from));
+    let out = ActionRun::cli(args).run();
+    assert_eq!(out.code, 0, "{}", out.log());
+    let before = token.issued();
+    token.issue_stale(1);
+    let out = ActionRun::cli([
+        "inspect",
+        "--username",
+        READER.0,
+        "--password",
+        READER.1,
+        &format!("{}/stale/app:v1", reg.host),
+    ])
+    .run();
+    assert_eq!((out.code, last_line(&out.stdout)), (0, img.digest.as_str()), "{}", out.log());
+    assert_eq!(token.issued() - before, 2, "the stale token was not replaced");
+}

@@ -83,11 +83,9 @@ fn cut_connection_mid_chunk_resumes_from_the_registry_offset() {
     // The session's progress is asked for, and the upload continues in the same session.
     let cut = log.iter().position(|l| l.contains("CutMidBody")).unwrap();
     let session = log[cut].split(' ').nth(1).unwrap().to_owned();
-    assert!(
-        log[cut + 1].starts_with(&format!("GET {session} ")) && log[cut + 1].ends_with("204"),
-        "{log:#?}"
-    );
-    assert!(log[cut + 2].starts_with(&format!("PATCH {session} ")), "{log:#?}");
+    let after: Vec<&String> = log[cut + 1..].iter().filter(|l| l.contains(&session)).collect();
+    assert!(after[0].starts_with(&format!("GET {session} ")) && after[0].ends_with("204"), "{log:#?}");
+    assert!(after[1].starts_with(&format!("PATCH {session} ")), "{log:#?}");
     // Nothing is sent twice: every accepted byte counts once.
     assert_eq!(patched_bytes(&log), size, "{log:#?}");
 }

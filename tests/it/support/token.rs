@@ -24,6 +24,7 @@ pub struct TokenServer {
     pub cert_path: PathBuf,
     issued: Arc<AtomicUsize>,
     scopes: Arc<Mutex<Vec<String>>>,
+    stale: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
 }
 
@@ -89,7 +90,8 @@ impl TokenServer {
         let issued = Arc::new(AtomicUsize::new(0));
         let scopes = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
-        let (i2, s2, st2) = (issued.clone(), scopes.clone(), stop.clone());
+        let stale = Arc::new(AtomicUsize::new(0));
+        let (i2, s2, st2, stale2) = (issued.clone(), scopes.clone(), stop.clone(), stale.clone());
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 if st2.load(Ordering::SeqCst) {
@@ -97,7 +99,10 @@ impl TokenServer {
                 }
                 let Ok(mut conn) = conn else { continue };
                 let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
-                let (status, body) = handle(&mut BufReader::new(&conn), &key, &x5c, &s2);
+                // A stale token claims 300 s of life but expired two minutes ago.
+                let expired =
+                    stale2.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
+                let (status, body) = handle(&mut BufReader::new(&conn), &key, &x5c, &s2, expired);
                 if status == 200 {
                     i2.fetch_add(1, Ordering::SeqCst);
                 }
@@ -108,7 +113,12 @@ impl TokenServer {
                 );
             }
         });
-        TokenServer { addr, cert_path: cert, issued, scopes, stop }
+        TokenServer { addr, cert_path: cert, issued, scopes, stale, stop }
+    }
+
+    /// The next `n` tokens are already expired (the registry refuses them).
+    pub fn issue_stale(&self, n: usize) {
+        self.stale.store(n, Ordering::SeqCst);
     }
 
     /// Tokens issued so far.
@@ -122,7 +132,13 @@ impl TokenServer {
     }
 }
 
-fn handle(reader: &mut impl BufRead, key: &Path, x5c: &str, seen: &Mutex<Vec<String>>) -> (u16, String) {
+fn handle(
+    reader: &mut impl BufRead,
+    key: &Path,
+    x5c: &str,
+    seen: &Mutex<Vec<String>>,
+    expired: bool,
+) -> (u16, String) {
     let mut line = String::new();
     if reader.read_line(&mut line).is_err() {
         return (400, "{}".into());
@@ -189,6 +205,7 @@ fn handle(reader: &mut impl BufRead, key: &Path, x5c: &str, seen: &Mutex<Vec<Str
         access.push(serde_json::json!({"type": "repository", "name": name, "actions": actions}));
     }
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let now = if expired { now - 900 } else { now };
     let header = serde_json::json!({"alg": "RS256", "typ": "JWT", "x5c": [x5c]});
     let claims = serde_json::json!({
         "iss": "test-issuer", "sub": subject, "aud": "test-registry",
