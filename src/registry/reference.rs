@@ -30,9 +30,13 @@ fn component_re() -> &'static Regex {
     RE.get_or_init(|| Regex::new(r"^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*$").unwrap())
 }
 
-fn tag_re() -> &'static Regex {
-    static RE: OnceLock<Regex> = OnceLock::new();
-    RE.get_or_init(|| Regex::new(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$").unwrap())
+/// True for a Docker image tag: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`. The one check of the tag
+/// grammar: tag computation, `.env.versions` values and references all use it.
+pub fn is_valid_tag(tag: &str) -> bool {
+    let mut chars = tag.chars();
+    tag.len() <= 128
+        && chars.next().is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
 }
 
 fn domain_re() -> &'static Regex {
@@ -84,7 +88,7 @@ impl Reference {
             None => (name_tag, None),
         };
         if let Some(t) = &tag
-            && !tag_re().is_match(t)
+            && !is_valid_tag(t)
         {
             return Err(bad("has an invalid tag (letters, digits, `_`, `.`, `-`; at most 128)"));
         }

@@ -4,7 +4,6 @@ use regex::Regex;
 use std::sync::LazyLock;
 
 static INVALID_TAG_CHARS: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"[^a-zA-Z0-9._-]+").unwrap());
-static TAG: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$").unwrap());
 static NAME: LazyLock<Regex> = LazyLock::new(|| {
     // distribution/reference: [domain/]component(/component)*
     let component = r"[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*";
@@ -18,10 +17,7 @@ pub fn sanitize_tag(tag: &str) -> String {
     INVALID_TAG_CHARS.replace_all(tag, "-").into_owned()
 }
 
-/// True when `tag` satisfies Docker's tag grammar `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
-pub fn is_valid_tag(tag: &str) -> bool {
-    TAG.is_match(tag)
-}
+pub use crate::registry::reference::is_valid_tag;
 
 /// Checks an image name against the distribution reference grammar; `Err` holds the rule broken.
 pub fn check_image_name(name: &str) -> Result<(), &'static str> {
