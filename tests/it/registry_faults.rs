@@ -200,3 +200,35 @@ fn corrupted_content_from_a_source_is_an_error_and_sets_no_tag() {
     let out = ActionRun::cli(["inspect", &format!("{}/copy/app:v1", dst.host)]).run();
     assert_eq!(out.code, 1, "a tag points at partial content: {}", out.log());
 }
+
+#[test]
+fn a_registry_failing_during_the_shared_read_is_caught_up() {
+    let a = TestRegistry::start(Auth::None);
+    let b = TestRegistry::start(Auth::None);
+    let proxy = FaultProxy::start(
+        &b.host,
+        vec![
+            Rule { method: "PUT", path: "/blobs/uploads/", nth: vec![1], fault: Fault::Status(503) },
+            Rule { method: "PUT", path: "/blobs/uploads/", nth: vec![2], fault: Fault::DropMidBody },
+        ],
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let img =
+        TestLayout::image(tmp.path(), &[layer(300_000, false), layer(200_000, false), layer(100, true)]);
+    let out = ActionRun::cli([
+        "push",
+        &img.spec(),
+        &format!("{}/fan/app:v1", a.host),
+        &format!("{}/fan/app:v1", proxy.host),
+    ])
+    .run();
+    assert_eq!(
+        (out.code, last_line(&out.stdout)),
+        (0, img.digest.as_str()),
+        "{}\n{:#?}",
+        out.log(),
+        proxy.log()
+    );
+    assert_eq!(pull_and_verify(&a.host, "fan/app", "v1", None), img.digest);
+    assert_eq!(pull_and_verify(&b.host, "fan/app", "v1", None), img.digest);
+}
