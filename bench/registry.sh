@@ -14,9 +14,11 @@ cd "$(dirname "$0")/.."
 BIN=${BIN:-target/release/deploy-action}
 [[ -x $BIN ]] || cargo build --release --quiet
 WORK=$(mktemp -d)
-PIDS=()
+# Registries start inside $(…) subshells: their pids go to a file, not an array.
 cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  if [[ -f $WORK/pids ]]; then
+    while read -r p; do kill "$p" 2>/dev/null || true; done <"$WORK/pids"
+  fi
   wait 2>/dev/null || true
   rm -rf "$WORK"
 }
@@ -44,8 +46,8 @@ http:
   addr: 127.0.0.1:$port
   secret: bench
 YAML
-  /usr/bin/docker-registry serve "$dir/config.yml" >"$dir/log" 2>&1 &
-  PIDS+=($!)
+  /usr/bin/docker-registry serve "$dir/config.yml" >"$dir/log" 2>&1 </dev/null &
+  echo $! >>"$WORK/pids"
   for _ in $(seq 1 200); do
     curl -sf "http://127.0.0.1:$port/v2/" >/dev/null && break
     sleep 0.05

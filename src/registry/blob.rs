@@ -116,7 +116,11 @@ impl RegistryClient {
     }
 
     /// Opens an upload session; returns its URL.
-    async fn start_upload(&self, repository: &str, digest: &str) -> Result<url::Url, RegistryError> {
+    pub(super) async fn start_upload(
+        &self,
+        repository: &str,
+        digest: &str,
+    ) -> Result<url::Url, RegistryError> {
         let url = self.url(&format!("{repository}/blobs/uploads/"));
         let op = format!("start upload of {digest}");
         let resp = self

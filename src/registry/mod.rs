@@ -9,6 +9,7 @@ pub mod auth;
 pub mod blob;
 pub mod client;
 pub mod error;
+pub mod fanout;
 pub mod layout;
 pub mod manifest;
 pub mod reference;

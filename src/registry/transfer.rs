@@ -195,6 +195,18 @@ pub async fn send_everywhere(
             tags.push(t.clone());
         }
     }
+    // Several registries from disk: blobs missing in more than one are read once for all.
+    let primed = match source {
+        Source::Layout(layout) if by_registry.len() > 1 => {
+            let firsts: Vec<(String, String)> = by_registry
+                .iter()
+                .filter_map(|(reg, repos)| repos.keys().next().map(|r| (reg.clone(), r.clone())))
+                .collect();
+            super::fanout::prime_registries(regs, layout, &graph.blobs, &firsts).await?
+        }
+        _ => Default::default(),
+    };
+    let primed = &primed;
     let jobs = by_registry.into_iter().map(|(registry, repos)| async move {
         let dst: Arc<RegistryClient> = regs.client(&registry)?;
         let mut mount_from = match source {
@@ -203,7 +215,17 @@ pub async fn send_everywhere(
         };
         let mut reports = Vec::new();
         for (repo, tags) in repos {
-            reports.push(send_graph(regs, source, graph, &dst, &repo, &tags, mount_from.as_deref()).await?);
+            let mut report =
+                send_graph(regs, source, graph, &dst, &repo, &tags, mount_from.as_deref()).await?;
+            if mount_from.is_none()
+                && let Some(&(n, bytes)) = primed.get(&registry)
+            {
+                // Uploaded by the shared read just before: count them as uploads here.
+                report.existing -= n.min(report.existing);
+                report.uploaded += n;
+                report.bytes_uploaded += bytes;
+            }
+            reports.push(report);
             mount_from.get_or_insert(repo);
         }
         Ok::<_, RegistryError>(reports)

@@ -160,3 +160,75 @@ fn corrupt_blob_is_an_error_and_sets_no_tag() {
     let out = ActionRun::cli(["inspect", &format!("{}/corrupt/app:v1", reg.host)]).run();
     assert_eq!(out.code, 1);
 }
+
+#[test]
+fn corrupted_content_from_a_source_is_an_error_and_sets_no_tag() {
+    let src = TestRegistry::start(Auth::None);
+    let dst = TestRegistry::start(Auth::None);
+    let tmp = tempfile::tempdir().unwrap();
+    let img = TestLayout::image(tmp.path(), &[layer(20_000, false)]);
+    let out = ActionRun::cli(["push", &img.spec(), &format!("{}/origin/app:v1", src.host)]).run();
+    assert_eq!(out.code, 0, "{}", out.log());
+
+    // A manifest whose bytes do not hash to the digest the registry announced.
+    let proxy = FaultProxy::start(
+        &src.host,
+        vec![Rule { method: "GET", path: "/manifests/", nth: vec![1], fault: Fault::CorruptResponse }],
+    );
+    let out = ActionRun::cli([
+        "copy",
+        &format!("{}/origin/app:v1", proxy.host),
+        &format!("{}/copy/app:v1", dst.host),
+    ])
+    .run();
+    assert_eq!(out.code, 1, "{}", out.log());
+    assert!(out.stderr.contains("digest mismatch for manifest v1"), "{}", out.stderr);
+
+    // A blob streamed through with rotten bytes: the destination refuses it.
+    let proxy = FaultProxy::start(
+        &src.host,
+        vec![Rule { method: "GET", path: "/blobs/", nth: (1..50).collect(), fault: Fault::CorruptResponse }],
+    );
+    let out = ActionRun::cli([
+        "copy",
+        &format!("{}/origin/app:v1", proxy.host),
+        &format!("{}/copy/app:v1", dst.host),
+    ])
+    .run();
+    assert_eq!(out.code, 1, "{}", out.log());
+    assert!(out.stderr.contains("DIGEST_INVALID"), "{}", out.stderr);
+    let out = ActionRun::cli(["inspect", &format!("{}/copy/app:v1", dst.host)]).run();
+    assert_eq!(out.code, 1, "a tag points at partial content: {}", out.log());
+}
+
+#[test]
+fn a_registry_failing_during_the_shared_read_is_caught_up() {
+    let a = TestRegistry::start(Auth::None);
+    let b = TestRegistry::start(Auth::None);
+    let proxy = FaultProxy::start(
+        &b.host,
+        vec![
+            Rule { method: "PUT", path: "/blobs/uploads/", nth: vec![1], fault: Fault::Status(503) },
+            Rule { method: "PUT", path: "/blobs/uploads/", nth: vec![2], fault: Fault::DropMidBody },
+        ],
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let img =
+        TestLayout::image(tmp.path(), &[layer(300_000, false), layer(200_000, false), layer(100, true)]);
+    let out = ActionRun::cli([
+        "push",
+        &img.spec(),
+        &format!("{}/fan/app:v1", a.host),
+        &format!("{}/fan/app:v1", proxy.host),
+    ])
+    .run();
+    assert_eq!(
+        (out.code, last_line(&out.stdout)),
+        (0, img.digest.as_str()),
+        "{}\n{:#?}",
+        out.log(),
+        proxy.log()
+    );
+    assert_eq!(pull_and_verify(&a.host, "fan/app", "v1", None), img.digest);
+    assert_eq!(pull_and_verify(&b.host, "fan/app", "v1", None), img.digest);
+}

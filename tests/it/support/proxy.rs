@@ -19,6 +19,8 @@ pub enum Fault {
     DropMidBody,
     /// Read half the body, forward nothing, close the client's connection (a network cut).
     CutMidBody,
+    /// Forward the request; change the first byte of the response body (bit rot).
+    CorruptResponse,
 }
 
 /// Injects `fault` into the `nth` (1-based) requests with `method` whose path contains `path`.
@@ -173,7 +175,18 @@ fn serve(conn: TcpStream, shared: &Shared) -> std::io::Result<()> {
     {
         entry.push_str(&format!(" -> {}", status.split(' ').nth(1).unwrap_or("?")));
     }
-    std::io::copy(&mut response, &mut out)?;
+    if let Some(Fault::CorruptResponse) = fault {
+        let mut rest = Vec::new();
+        response.read_to_end(&mut rest)?;
+        if let Some(at) = rest.windows(4).position(|w| w == b"\r\n\r\n")
+            && let Some(b) = rest.get_mut(at + 4)
+        {
+            *b = if *b == b' ' { b'\n' } else { b' ' };
+        }
+        out.write_all(&rest)?;
+    } else {
+        std::io::copy(&mut response, &mut out)?;
+    }
     let _ = out.shutdown(Shutdown::Both);
     Ok(())
 }

@@ -63,8 +63,6 @@ impl TestRegistry {
     /// Starts `docker-registry` with `auth`.
     pub fn start(auth: Auth) -> TestRegistry {
         let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let host = format!("127.0.0.1:{port}");
         let mut token = None;
         let auth_yaml = match auth {
             Auth::None => String::new(),
@@ -91,29 +89,44 @@ impl TestRegistry {
                 yaml
             }
         };
-        let config = format!(
-            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {host}\n  secret: test-http-secret\n{auth_yaml}",
-            dir.path().join("data").display()
+        // Another test may grab the free port first: then our registry exits, and we retry.
+        for _ in 0..5 {
+            let host = format!("127.0.0.1:{}", free_port());
+            let mut child = spawn_registry(dir.path(), &host, &auth_yaml);
+            wait_listening(&host);
+            std::thread::sleep(Duration::from_millis(100));
+            if child.try_wait().unwrap().is_none() {
+                return TestRegistry { child, host, token, dir };
+            }
+        }
+        panic!(
+            "docker-registry did not start: {}",
+            std::fs::read_to_string(dir.path().join("registry.log")).unwrap_or_default()
         );
-        let config_path = dir.path().join("config.yml");
-        std::fs::write(&config_path, config).unwrap();
-        let log = std::fs::File::create(dir.path().join("registry.log")).unwrap();
-        let child = Command::new("/usr/bin/docker-registry")
-            .arg("serve")
-            .arg(&config_path)
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("docker-registry is installed");
-        wait_listening(&host);
-        TestRegistry { child, host, token, dir }
     }
 
     /// The registry's log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default()
     }
+}
+
+fn spawn_registry(dir: &Path, host: &str, auth_yaml: &str) -> Child {
+    let config = format!(
+        "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {host}\n  secret: test-http-secret\n{auth_yaml}",
+        dir.join("data").display()
+    );
+    let config_path = dir.join("config.yml");
+    std::fs::write(&config_path, config).unwrap();
+    let log = std::fs::File::create(dir.join("registry.log")).unwrap();
+    Command::new("/usr/bin/docker-registry")
+        .arg("serve")
+        .arg(&config_path)
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("docker-registry is installed")
 }
 
 /// A tar.gz layer holding one file of `size` random (or, if `text`, repetitive) bytes.
