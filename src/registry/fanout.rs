@@ -6,7 +6,7 @@ use super::blob::{BlobSource, file_stream};
 use super::client::{Registries, RegistryClient, push_scope};
 use super::error::RegistryError;
 use super::manifest::Descriptor;
-use super::retry::RetryPolicy;
+use crate::retry::RetryPolicy;
 use bytes::Bytes;
 use futures::channel::mpsc;
 use futures::{SinkExt, StreamExt};
