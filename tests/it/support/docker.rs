@@ -66,7 +66,8 @@ impl Dockerd {
         let script = format!(
             "dockerd --storage-driver=vfs --iptables=false --ip-masq=false --bridge=none \
              --data-root {r}/data --exec-root {r}/exec --pidfile {r}/docker.pid -H unix://{s} \
-             >{r}/dockerd.log 2>&1 & pid=$!; read _; kill $pid; wait $pid; rm -rf {r}",
+             >{r}/dockerd.log 2>&1 & pid=$!; read _; kill $pid; wait $pid; \
+             awk '$2 ~ \"^{r}/\" {{print $2}}' /proc/mounts | sort -r | xargs -r umount -l; rm -rf {r}",
             r = root.display(),
             s = sock.display()
         );
