@@ -15,6 +15,15 @@ pub enum ForgeKind {
     Forgejo,
 }
 
+impl std::fmt::Display for ForgeKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ForgeKind::Github => "GitHub",
+            ForgeKind::Forgejo => "Forgejo",
+        })
+    }
+}
+
 /// Everything the action knows about the run that invoked it.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct RunContext {

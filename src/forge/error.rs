@@ -30,7 +30,7 @@ pub enum Op {
 pub enum ForgeError {
     /// 401: the token is missing, malformed, expired or revoked.
     #[error(
-        "{forge:?} rejected the token (401) while {target}: {server}. Fix: set a valid token; the secret may be empty, expired or revoked"
+        "{forge} rejected the token (401) while {target}: {server}. Fix: set a valid token; the secret may be empty, expired or revoked"
     )]
     Unauthorized {
         /// Which forge.
@@ -42,7 +42,7 @@ pub enum ForgeError {
     },
     /// 401/403/404 on a request sent without a token.
     #[error(
-        "{forge:?} answered {status} while {target}, and no token was given: {server}. Fix: pass a token (the `token` input) that can access {repo}"
+        "{forge} answered {status} while {target}, and no token was given: {server}. Fix: pass a token (the `token` input) that can access {repo}"
     )]
     NoToken {
         /// Which forge.
@@ -57,7 +57,7 @@ pub enum ForgeError {
         server: String,
     },
     /// 403 (not a rate limit): the token lacks a permission.
-    #[error("{forge:?} refused the token (403) while {target}: {server}. Fix: {fix}")]
+    #[error("{forge} refused the token (403) while {target}: {server}. Fix: {fix}")]
     Forbidden {
         /// Which forge.
         forge: ForgeKind,
@@ -69,7 +69,7 @@ pub enum ForgeError {
         fix: String,
     },
     /// 404: the repository, file, branch or workflow does not exist or is not visible.
-    #[error("{forge:?} answered {status} (not found or not visible) while {target}: {server}. Fix: {fix}")]
+    #[error("{forge} answered {status} (not found or not visible) while {target}: {server}. Fix: {fix}")]
     NotFound {
         /// Which forge.
         forge: ForgeKind,
@@ -83,7 +83,7 @@ pub enum ForgeError {
         fix: String,
     },
     /// 400/422: the request was refused as invalid (undeclared input, unknown ref, …).
-    #[error("{forge:?} refused the request as invalid ({status}) while {target}: {server}. Fix: {fix}")]
+    #[error("{forge} refused the request as invalid ({status}) while {target}: {server}. Fix: {fix}")]
     Invalid {
         /// Which forge.
         forge: ForgeKind,
@@ -97,7 +97,7 @@ pub enum ForgeError {
         fix: String,
     },
     /// 409 (or a create that found the file): the file changed since it was read.
-    #[error("{forge:?}: {path} changed since it was read (stale blob sha): {server}")]
+    #[error("{forge}: {path} changed since it was read (stale blob sha): {server}")]
     Conflict {
         /// Which forge.
         forge: ForgeKind,
@@ -107,7 +107,7 @@ pub enum ForgeError {
         server: String,
     },
     /// 429, or 403 with rate-limit headers, still refused after waiting.
-    #[error("{forge:?} rate-limited the token while {target} (status {status}{}): {server}. Fix: wait, or use a token with a higher limit", retry_after.map(|d| format!(", retry after {}s", d.as_secs())).unwrap_or_default())]
+    #[error("{forge} rate-limited the token while {target} (status {status}{}): {server}. Fix: wait, or use a token with a higher limit", retry_after.map(|d| format!(", retry after {}s", d.as_secs())).unwrap_or_default())]
     RateLimited {
         /// Which forge.
         forge: ForgeKind,
@@ -121,7 +121,7 @@ pub enum ForgeError {
         server: String,
     },
     /// 5xx or another unexpected status.
-    #[error("{forge:?} failed with HTTP {status} while {target}: {server}")]
+    #[error("{forge} failed with HTTP {status} while {target}: {server}")]
     Server {
         /// Which forge.
         forge: ForgeKind,
@@ -133,7 +133,7 @@ pub enum ForgeError {
         server: String,
     },
     /// The connection failed or was dropped.
-    #[error("could not reach {forge:?} while {target}: {reason}")]
+    #[error("could not reach {forge} while {target}: {reason}")]
     Transport {
         /// Which forge.
         forge: ForgeKind,
@@ -143,7 +143,7 @@ pub enum ForgeError {
         reason: String,
     },
     /// The answer did not have the expected shape.
-    #[error("unexpected answer from {forge:?} while {target}: {reason}")]
+    #[error("unexpected answer from {forge} while {target}: {reason}")]
     Protocol {
         /// Which forge.
         forge: ForgeKind,
@@ -153,7 +153,7 @@ pub enum ForgeError {
         reason: String,
     },
     /// The forge answered but did not do it (GitHub deployments: 202 auto-merge, 409 checks).
-    #[error("{forge:?} did not {target} (HTTP {status}): {server}. Fix: {fix}")]
+    #[error("{forge} did not {target} (HTTP {status}): {server}. Fix: {fix}")]
     Refused {
         /// Which forge.
         forge: ForgeKind,
@@ -167,7 +167,7 @@ pub enum ForgeError {
         fix: String,
     },
     /// The forge has no such operation.
-    #[error("{forge:?} does not support {what}. Fix: {fix}")]
+    #[error("{forge} does not support {what}. Fix: {fix}")]
     Unsupported {
         /// Which forge.
         forge: ForgeKind,
