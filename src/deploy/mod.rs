@@ -1,3 +1,4 @@
-//! Orchestration: health checks now; release, rollback, promote, approval and targets later.
+//! Orchestration: targets and health checks; release, rollback, promote and approval.
 
 pub mod health;
+pub mod target;
