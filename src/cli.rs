@@ -49,6 +49,9 @@ pub enum Command {
     Copy(crate::commands::copy::CopyArgs),
     /// Print the digest of `image:tag`; exit 1 when it does not exist.
     Inspect(crate::commands::inspect::InspectArgs),
+    /// Release new tags to an environment: verify, gate, record, deploy, health-check, report;
+    /// roll back automatically on failure.
+    Release(crate::commands::release::ReleaseArgs),
 }
 
 impl Command {
@@ -63,6 +66,7 @@ impl Command {
             Command::Push(_) => "push",
             Command::Copy(_) => "copy",
             Command::Inspect(_) => "inspect",
+            Command::Release(_) => "release",
         }
     }
 }
@@ -97,6 +101,7 @@ fn subcommand_words(command: &str) -> Option<Vec<&'static str>> {
         "push" => vec!["push"],
         "copy" => vec!["copy"],
         "inspect" => vec!["inspect"],
+        "release" => vec!["release"],
         _ => return None,
     })
 }
@@ -109,7 +114,7 @@ pub fn args_from_inputs(env: &EnvMap) -> Result<Vec<OsString>, InputError> {
         InputError::new(
             "command",
             command,
-            "is not a known command: use tags, build, push, copy, inspect, env-set, env-get, versions, record or dispatch",
+            "is not a known command: use tags, build, push, copy, inspect, env-set, env-get, versions, record, dispatch or release",
         )
     })?;
     let mut args: Vec<OsString> = vec!["deploy-action".into()];

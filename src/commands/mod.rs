@@ -8,4 +8,5 @@ pub mod forge_args;
 pub mod inspect;
 pub mod push;
 pub mod record;
+pub mod release;
 pub mod tags;

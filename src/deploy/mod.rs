@@ -1,4 +1,9 @@
-//! Orchestration: targets and health checks; release, rollback, promote and approval.
+//! Orchestration: plan a release, gate production, record, deploy to a target, check health,
+//! roll back. Pure planning lives in `plan` and `approval`; I/O goes through the Forge and
+//! Target traits and the registry client.
 
+pub mod approval;
 pub mod health;
+pub mod plan;
+pub mod release;
 pub mod target;

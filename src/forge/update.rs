@@ -18,6 +18,8 @@ pub struct EnvUpdate {
     pub changes: Vec<Change>,
     /// Write attempts made (1 when nothing raced).
     pub attempts: u32,
+    /// The file's text after the update (as written, or as found when nothing changed).
+    pub text: String,
 }
 
 /// Why an update failed; nothing was written unless a write's answer was lost.
@@ -68,17 +70,20 @@ pub async fn update_env_file<F: Forge>(
         let mut file = EnvFile::parse(text);
         let changes = file.apply(edits)?;
         if changes.is_empty() && current.is_some() {
-            return Ok(EnvUpdate { commit: None, changes, attempts: attempt });
+            return Ok(EnvUpdate { commit: None, changes, attempts: attempt, text: file.render() });
         }
+        let rendered = file.render();
         let write = FileWrite {
             path: path.to_owned(),
             branch: branch.to_owned(),
-            text: file.render(),
+            text: rendered.clone(),
             message: message(&changes),
             sha,
         };
         let err = match forge.write_file(repo, &write).await {
-            Ok(commit) => return Ok(EnvUpdate { commit: Some(commit), changes, attempts: attempt }),
+            Ok(commit) => {
+                return Ok(EnvUpdate { commit: Some(commit), changes, attempts: attempt, text: rendered });
+            }
             Err(e) if e.is_retryable_write() => e,
             Err(e) => return Err(e.into()),
         };

@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod blob;
 pub mod client;
+mod config;
 pub mod error;
 pub mod fanout;
 pub mod layout;

@@ -15,6 +15,7 @@ mod readme_conventions;
 mod registry;
 mod registry_faults;
 mod registry_skopeo;
+mod release;
 mod runner_act;
 mod runner_fixtures;
 mod sshd_harness;

@@ -1,0 +1,377 @@
+//! `release`: verify the requested tags, gate production, record `.env.versions`, deploy,
+//! check health and report; roll back automatically on failure. Also the arguments and the
+//! wiring shared by `rollback`, `promote` and `approve`.
+
+use super::forge_args::{ForgeArgs, repo_arg};
+use super::push::{RegistryArgs, runtime};
+use crate::cli::CONTEXT_HEADING;
+use crate::context::RunContext;
+use crate::deploy::approval::{ApprovalPolicy, Waiting};
+use crate::deploy::health::HealthCheck;
+use crate::deploy::plan::{ImageMap, TagRules};
+use crate::deploy::release::{self, Applied, Approval, ApprovalMode, Checked, Gate, Gated, Kind, Settings};
+use crate::deploy::target::{Rollout, Target, TargetError};
+use crate::env::EnvMap;
+use crate::forge::{AnyForge, Issue};
+use crate::registry::Registries;
+use crate::runner::{Report, Runner};
+use crate::settings::{InputError, parse_bool, split_list};
+use crate::versions::{DeployMeta, TagEdit};
+use std::time::Duration;
+
+/// What `release`, `rollback`, `promote` and `approve` share: where the versions live, the
+/// registry, the gate, the deploy target and the health checks.
+#[derive(Debug, Clone, clap::Args)]
+pub struct OrchestrationArgs {
+    /// `owner/name` of the orchestration repository (default: this repository).
+    #[arg(long = "repository", visible_alias = "repo", value_name = "OWNER/NAME")]
+    pub repo: Option<String>,
+    /// Branch the versions file is committed to.
+    #[arg(long, value_name = "BRANCH", default_value = "main")]
+    pub branch: String,
+    /// Path of the versions file in the repository; `{environment}` is replaced by the
+    /// environment (`deploy/{environment}/.env.versions`).
+    #[arg(long = "env-file", value_name = "PATH", default_value = ".env.versions")]
+    pub file: String,
+    /// Image of each service, `service=registry/repository` per line, or one
+    /// `registry/org/{service}` template; every requested tag is verified there.
+    #[arg(long, value_name = "SERVICE=IMAGE")]
+    pub images: Vec<String>,
+    /// URLs polled after the deploy until they answer `health-status` (one per line).
+    #[arg(long, value_name = "URL")]
+    pub health_url: Vec<String>,
+    /// Seconds each health URL may take to become healthy.
+    #[arg(long, value_name = "SECONDS", default_value_t = 120)]
+    pub health_timeout: u64,
+    /// The HTTP status that means healthy.
+    #[arg(long, value_name = "CODE", default_value_t = 200)]
+    pub health_status: u16,
+    /// Text the health response body must contain (e.g. the version).
+    #[arg(long, value_name = "TEXT")]
+    pub health_body: Option<String>,
+    /// Deploy an image built from an older commit than the running one.
+    #[arg(long)]
+    pub allow_downgrade: bool,
+    /// Deploy a protected environment that has no protection (no reviewers, no approvers).
+    #[arg(long)]
+    pub allow_unprotected: bool,
+    /// Restore the previous versions when the deploy or a health check fails (`true`/`false`).
+    #[arg(long, value_name = "BOOL", default_value = "true")]
+    pub rollback_on_failure: String,
+    /// URL of the deployed application, shown on the deployment.
+    #[arg(long, value_name = "URL")]
+    pub environment_url: Option<String>,
+    /// How protected environments are gated: `auto` (the forge's environment protection
+    /// where it exists, else the approval issue), `environment`, `issue` or `none`.
+    #[arg(long, value_name = "MODE", default_value = "auto")]
+    pub approval: String,
+    /// `wait`: the step polls the approval issue; `resume`: the step ends and
+    /// `command: approve` (on `issue_comment`) continues the release.
+    #[arg(long, value_name = "MODE", default_value = "wait")]
+    pub approval_mode: String,
+    /// Logins that may `/approve` or `/deny` (comma or newline separated).
+    #[arg(long, value_name = "LOGIN")]
+    pub approvers: Vec<String>,
+    /// Seconds to wait for an approver (`approval-mode: wait`).
+    #[arg(long, value_name = "SECONDS", default_value_t = 3600)]
+    pub approval_timeout: u64,
+    /// Seconds between polls while waiting.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    pub poll_interval: u64,
+    /// Let the actor who triggered a release approve it.
+    #[arg(long)]
+    pub allow_self_approval: bool,
+    /// Environments that must be protected (comma or newline separated).
+    #[arg(long, value_name = "ENV", default_value = "production")]
+    pub protected_environments: Vec<String>,
+    /// Tags each environment accepts, `environment=glob` per line (`production=v*`).
+    #[arg(long, value_name = "ENV=GLOB")]
+    pub allowed_tags: Vec<String>,
+    /// Who deploys (default: `GITHUB_ACTOR`).
+    #[arg(long, value_name = "LOGIN", help_heading = CONTEXT_HEADING)]
+    pub actor: Option<String>,
+    /// Web URL of the deploying run (default: this run's URL).
+    #[arg(long, value_name = "URL", help_heading = CONTEXT_HEADING)]
+    pub run_url: Option<String>,
+    /// Forge API and token.
+    #[command(flatten)]
+    pub forge: ForgeArgs,
+    /// Registry access.
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+/// Arguments of `release` (and the inputs of `command: release`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct ReleaseArgs {
+    /// Environment to deploy to (`staging`, `production`).
+    #[arg(long, value_name = "ENV")]
+    pub environment: String,
+    /// `service=tag` items; in a runner, inputs named `<service>_image_tag` count too.
+    #[arg(long, value_name = "SERVICE=TAG")]
+    pub versions: Vec<String>,
+    /// Shared orchestration arguments.
+    #[command(flatten)]
+    pub common: OrchestrationArgs,
+}
+
+fn items(raw: &[String]) -> Vec<String> {
+    raw.iter().flat_map(|r| split_list(r, false)).collect()
+}
+
+fn choice<T: Copy>(input: &str, raw: &str, options: &[(&str, T)]) -> Result<T, InputError> {
+    let raw = raw.trim();
+    options.iter().find(|(n, _)| *n == raw).map(|(_, v)| *v).ok_or_else(|| {
+        let names: Vec<&str> = options.iter().map(|(n, _)| *n).collect();
+        InputError::new(input, raw, format!("must be one of {}", names.join(", ")))
+    })
+}
+
+impl OrchestrationArgs {
+    /// The versions file path for `environment`.
+    pub fn env_file(&self, environment: &str) -> String {
+        self.file.replace("{environment}", environment)
+    }
+
+    /// Validated settings; nothing is contacted.
+    pub fn settings(
+        &self,
+        kind: Kind,
+        environment: &str,
+        tags: Vec<TagEdit>,
+        ctx: &RunContext,
+        env: &EnvMap,
+    ) -> Result<Settings, InputError> {
+        let environment = environment.trim();
+        if environment.is_empty()
+            || !environment.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        {
+            return Err(InputError::new(
+                "environment",
+                environment,
+                "must be a name of letters, digits, -, _ or .",
+            ));
+        }
+        let images = ImageMap::parse("images", &items(&self.images))?;
+        if images.is_empty() {
+            return Err(InputError::new(
+                "images",
+                "",
+                "is empty: name each service's image (api=ghcr.io/org/api) so its tag can be verified",
+            ));
+        }
+        let approval = choice(
+            "approval",
+            &self.approval,
+            &[
+                ("auto", Approval::Auto),
+                ("environment", Approval::Environment),
+                ("issue", Approval::Issue),
+                ("none", Approval::None),
+            ],
+        )?;
+        let mode = choice(
+            "approval-mode",
+            &self.approval_mode,
+            &[("wait", ApprovalMode::Wait), ("resume", ApprovalMode::Resume)],
+        )?;
+        let health = items(&self.health_url)
+            .into_iter()
+            .map(|u| {
+                url::Url::parse(&u).map_err(|_| InputError::new("health-url", &u, "is not a URL"))?;
+                let mut check = HealthCheck::new(u, Duration::from_secs(self.health_timeout));
+                check.expect_status = self.health_status;
+                check.body_contains = self.health_body.clone().filter(|b| !b.is_empty());
+                Ok(check)
+            })
+            .collect::<Result<Vec<_>, InputError>>()?;
+        let actor = self.actor.clone().unwrap_or_else(|| ctx.actor.clone());
+        Ok(Settings {
+            kind,
+            environment: environment.to_owned(),
+            tags,
+            images,
+            repo: repo_arg("repository", self.repo.as_deref(), ctx)?,
+            branch: self.branch.trim().to_owned(),
+            env_file: self.env_file(environment),
+            meta: DeployMeta {
+                actor: actor.clone(),
+                run_url: self.run_url.clone().unwrap_or_else(|| ctx.run_url()),
+                now: super::tags::options(env)
+                    .map_err(|e| InputError::new("SOURCE_DATE_EPOCH", "", e.to_string()))?
+                    .now,
+            },
+            allow_downgrade: self.allow_downgrade,
+            rollback_on_failure: parse_bool("rollback-on-failure", &self.rollback_on_failure)?,
+            tag_rules: TagRules::parse("allowed-tags", &items(&self.allowed_tags))?,
+            gate: Gate {
+                approval,
+                mode,
+                protected: items(&self.protected_environments),
+                policy: ApprovalPolicy {
+                    approvers: items(&self.approvers)
+                        .into_iter()
+                        .map(|a| a.trim_start_matches('@').to_owned())
+                        .collect(),
+                    actor,
+                    allow_self: self.allow_self_approval,
+                },
+                waiting: Waiting {
+                    timeout: Duration::from_secs(self.approval_timeout),
+                    interval: Duration::from_secs(self.poll_interval.max(1)),
+                },
+                allow_unprotected: self.allow_unprotected,
+            },
+            health,
+            environment_url: self.environment_url.clone().filter(|u| !u.is_empty()),
+        })
+    }
+
+    /// The forge client, the registry clients and the deploy target.
+    pub fn connect(
+        &self,
+        s: &Settings,
+        ctx: &RunContext,
+        env: &EnvMap,
+        runner: &Runner,
+    ) -> anyhow::Result<(AnyForge, Registries, RecordOnly)> {
+        let forge = self.forge.connect(ctx, env)?;
+        let hosts: Vec<String> = s
+            .tags
+            .iter()
+            .filter_map(|t| s.images.image_for(&t.service))
+            .filter_map(|i| crate::registry::Reference::parse(&format!("{i}:x")).ok().map(|r| r.registry))
+            .collect();
+        let hosts: Vec<&str> = hosts.iter().map(String::as_str).collect();
+        let registries = self.registry.registries(env, runner, &hosts)?;
+        Ok((forge, registries, RecordOnly))
+    }
+}
+
+/// Placeholder target until the deploy targets are wired: records only.
+#[derive(Debug, Clone, Copy)]
+pub struct RecordOnly;
+
+impl Target for RecordOnly {
+    fn name(&self) -> &'static str {
+        "none"
+    }
+    async fn deploy(&self, _: &Rollout, progress: &mut (dyn FnMut(&str) + Send)) -> Result<(), TargetError> {
+        progress("target none: recorded only, nothing deployed");
+        Ok(())
+    }
+}
+
+/// Runs `release`.
+pub fn run(args: &ReleaseArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<Report> {
+    let ctx = RunContext::from_env(env)?;
+    let tags = super::record::tag_edits(&args.versions, env)?;
+    let s = args.common.settings(Kind::Release, &args.environment, tags, &ctx, env)?;
+    let (forge, registries, target) = args.common.connect(&s, &ctx, env, runner)?;
+    runtime()?.block_on(execute(&forge, &registries, &target, &s, runner))
+}
+
+/// Verify → gate → apply, reporting each step; shared by `release`, `rollback` and `promote`.
+pub async fn execute<T: Target>(
+    forge: &AnyForge,
+    registries: &Registries,
+    target: &T,
+    s: &Settings,
+    runner: &Runner,
+) -> anyhow::Result<Report> {
+    let progress = |line: &str| runner.info(line);
+    runner.group(&format!("Verify {} for {}", release::describe(s.kind, &[]).trim(), s.environment));
+    let checked = release::check(forge, registries, s, &progress).await;
+    runner.end_group();
+    let checked = checked?;
+    let gated = release::gate(forge, s, &checked, &progress).await?;
+    let protection = match gated {
+        Gated::Proceed(why) => why,
+        Gated::Awaiting(issue) => return Ok(awaiting_report(s, &checked, &issue)),
+    };
+    runner.info(&format!("{}: {protection}", s.environment));
+    runner.group(&format!("Deploy to {} ({})", s.environment, target.name()));
+    let applied = release::apply(forge, target, s, &checked, protection, &progress).await;
+    runner.end_group();
+    Ok(applied_report(s, &checked, &applied?))
+}
+
+fn awaiting_report(s: &Settings, checked: &Checked, issue: &Issue) -> Report {
+    let mut r = Report::default();
+    r.output("state", "awaiting-approval");
+    r.output("approval-issue", issue.number.to_string());
+    r.output("approval-url", issue.html_url.clone());
+    r.text = format!("awaiting approval: {}\n", issue.html_url);
+    r.summary = format!(
+        "### Waiting for approval to {}\n\n{}\n\nApprove or deny in {}\n",
+        s.environment,
+        table(checked, &checked.changes),
+        issue.html_url
+    );
+    r.json = serde_json::json!({"state": "awaiting-approval", "environment": s.environment,
+        "approval_issue": issue.number, "approval_url": issue.html_url});
+    r
+}
+
+/// Markdown table of services, old → new tags and digests.
+fn table(checked: &Checked, changes: &[crate::deploy::target::ServiceChange]) -> String {
+    let mut t = String::from("| service | from | to | digest |\n|---|---|---|---|\n");
+    for (c, d) in changes.iter().zip(&checked.digests) {
+        let image = c.image.as_deref().map(|i| format!("{i}:")).unwrap_or_default();
+        t.push_str(&format!(
+            "| {} | `{}` | `{image}{}` | `{d}` |\n",
+            c.service,
+            c.old.as_deref().unwrap_or("—"),
+            c.new
+        ));
+    }
+    t
+}
+
+fn applied_report(s: &Settings, checked: &Checked, a: &Applied) -> Report {
+    let mut r = Report::default();
+    let previous: serde_json::Map<String, serde_json::Value> =
+        a.changes.iter().map(|c| (c.service.clone(), c.old.clone().into())).collect();
+    let versions: serde_json::Map<String, serde_json::Value> =
+        a.changes.iter().map(|c| (c.service.clone(), c.new.clone().into())).collect();
+    let images: Vec<String> = a
+        .changes
+        .iter()
+        .zip(&checked.digests)
+        .filter_map(|(c, d)| c.image.as_ref().map(|i| format!("{i}@{d}")))
+        .collect();
+    r.output("state", "success");
+    r.output("commit-sha", a.commit_sha.clone());
+    r.output("previous", serde_json::Value::Object(previous.clone()).to_string());
+    r.output("versions", serde_json::Value::Object(versions.clone()).to_string());
+    r.output("images", images.join("\n"));
+    if let Some(id) = a.deployment {
+        r.output("deployment-id", id.to_string());
+    }
+    let line = release::describe(s.kind, &a.changes);
+    r.text = format!("{line} to {}: healthy\n", s.environment);
+    let mut summary = format!(
+        "### {} to {}\n\n{}\n",
+        capitalized(s.kind.name()),
+        s.environment,
+        table(checked, &a.changes)
+    );
+    summary.push_str(&format!("\nProtection: {}\n", a.protection));
+    if !a.commit_sha.is_empty() {
+        summary.push_str(&format!("\n`{}` commit: `{}`\n", s.env_file, a.commit_sha));
+    }
+    if let Some(url) = &s.environment_url {
+        summary.push_str(&format!("\nEnvironment: {url}\n"));
+    }
+    r.summary = summary;
+    r.json = serde_json::json!({
+        "state": "success", "environment": s.environment, "commit_sha": a.commit_sha,
+        "deployment_id": a.deployment, "previous": previous, "versions": versions, "images": images,
+    });
+    r
+}
+
+fn capitalized(s: &str) -> String {
+    let mut c = s.chars();
+    c.next().map(|f| f.to_ascii_uppercase().to_string() + c.as_str()).unwrap_or_default()
+}

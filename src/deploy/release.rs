@@ -1,0 +1,695 @@
+//! A release, in order, stopping at the first failure with nothing half-done:
+//! [`check`] (every tag exists; no silent downgrade; tag rules) → [`gate`] (production is
+//! protected by the forge or by the approval issue) → [`apply`] (record `.env.versions`, open
+//! the deployment, deploy, health-check, report; on failure roll back automatically).
+
+use super::approval::{
+    self, ApprovalError, ApprovalPolicy, Decision, PendingRelease, PlannedChange, Waiting,
+};
+use super::health::{HealthCheck, wait_healthy};
+use super::plan::{self, ImageMap, Provenance, TagRules};
+use super::target::{Rollout, ServiceChange, Target};
+use crate::envfile::EnvFile;
+use crate::forge::{
+    CommitStatus, DeployState, DeploymentRequest, DeploymentStatus, Forge, ForgeError, Issue, RepoId,
+    RetryPolicy, UpdateError, update_env_file,
+};
+use crate::registry::{Reference, Registries, RegistryError};
+use crate::versions::{self, DeployMeta, TagEdit};
+
+/// Which command runs the release (it changes the guard and the messages).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// New versions.
+    Release,
+    /// Older versions on purpose: no downgrade guard.
+    Rollback,
+    /// Versions live on another environment.
+    Promote,
+}
+
+impl Kind {
+    /// The command's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Release => "release",
+            Kind::Rollback => "rollback",
+            Kind::Promote => "promote",
+        }
+    }
+}
+
+/// How production is protected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Approval {
+    /// The forge's environment protection where it has one, else the approval issue.
+    Auto,
+    /// The forge's environment protection (GitHub required reviewers or wait timer).
+    Environment,
+    /// The approval issue.
+    Issue,
+    /// No gate (a protected environment then needs `allow-unprotected`).
+    None,
+}
+
+/// Whether the approval issue is waited for in the step or answered by `approve`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ApprovalMode {
+    /// The step polls the issue until decided.
+    Wait,
+    /// The step ends after opening the issue; `command: approve` continues.
+    Resume,
+}
+
+/// The production gate's settings.
+#[derive(Clone, Debug)]
+pub struct Gate {
+    /// How.
+    pub approval: Approval,
+    /// Wait or resume.
+    pub mode: ApprovalMode,
+    /// Environments that need protection.
+    pub protected: Vec<String>,
+    /// Who may approve the issue.
+    pub policy: ApprovalPolicy,
+    /// How long and how often to poll.
+    pub waiting: Waiting,
+    /// Deploy a protected environment without protection.
+    pub allow_unprotected: bool,
+}
+
+/// Validated settings of one release.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// The command.
+    pub kind: Kind,
+    /// Target environment.
+    pub environment: String,
+    /// The requested tags.
+    pub tags: Vec<TagEdit>,
+    /// Where each service's image lives.
+    pub images: ImageMap,
+    /// The orchestration repository.
+    pub repo: RepoId,
+    /// Its branch.
+    pub branch: String,
+    /// The versions file in it.
+    pub env_file: String,
+    /// Who and which run.
+    pub meta: DeployMeta,
+    /// Deploy an image built from an older commit than the running one.
+    pub allow_downgrade: bool,
+    /// Restore the previous versions when the deploy or health check fails.
+    pub rollback_on_failure: bool,
+    /// Tags each environment accepts.
+    pub tag_rules: TagRules,
+    /// The production gate.
+    pub gate: Gate,
+    /// Health checks after the deploy.
+    pub health: Vec<HealthCheck>,
+    /// URL of the deployed application (deployment status).
+    pub environment_url: Option<String>,
+}
+
+impl Settings {
+    /// Whether this environment needs protection.
+    pub fn is_protected(&self) -> bool {
+        self.gate.protected.iter().any(|p| p == &self.environment)
+    }
+}
+
+/// Why a release stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ReleaseError {
+    /// A requested image tag is not in its registry; nothing was changed.
+    #[error("{service}: {reference} does not exist in the registry; nothing was changed")]
+    MissingImage {
+        /// Service.
+        service: String,
+        /// `registry/repo:tag`.
+        reference: String,
+    },
+    /// No image is known for a service, so its tag cannot be verified.
+    #[error("{service}: no image is known for it: add `{service}=registry/repository` to `images`")]
+    UnknownImage {
+        /// Service.
+        service: String,
+    },
+    /// The tag is not allowed in this environment.
+    #[error("{service}: {tag}: {rule}; nothing was changed")]
+    TagRule {
+        /// Service.
+        service: String,
+        /// Tag.
+        tag: String,
+        /// The rule.
+        rule: String,
+    },
+    /// The requested image is older than the running one.
+    #[error(
+        "{service}: {old} → {new} is a downgrade: {why}. Use `command: rollback` or `allow-downgrade: true` if this is intended; nothing was changed"
+    )]
+    Downgrade {
+        /// Service.
+        service: String,
+        /// Running tag.
+        old: String,
+        /// Requested tag.
+        new: String,
+        /// The labels' story.
+        why: String,
+    },
+    /// A protected environment has no protection and none was allowed.
+    #[error("{environment} is protected but {why}; nothing was changed. {fix}")]
+    Unprotected {
+        /// Environment.
+        environment: String,
+        /// What is missing.
+        why: String,
+        /// How to fix it.
+        fix: String,
+    },
+    /// An approver denied the release.
+    #[error("denied by {by}{}: {url}", if .reason.is_empty() { String::new() } else { format!(" ({})", .reason) })]
+    Denied {
+        /// Who.
+        by: String,
+        /// Why.
+        reason: String,
+        /// The issue.
+        url: String,
+    },
+    /// Waiting for approval failed.
+    #[error(transparent)]
+    Approval(#[from] ApprovalError),
+    /// The registry failed.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    /// The forge failed.
+    #[error(transparent)]
+    Forge(#[from] ForgeError),
+    /// Recording `.env.versions` failed.
+    #[error(transparent)]
+    Record(#[from] UpdateError),
+    /// The deploy or health check failed; the previous versions were restored.
+    #[error("{reason}; rolled back to {restored}")]
+    RolledBack {
+        /// What failed.
+        reason: String,
+        /// What runs now.
+        restored: String,
+    },
+    /// The deploy or health check failed and was not (or could not be) rolled back.
+    #[error("{reason}{}", .rollback.as_ref().map(|r| format!("; {r}")).unwrap_or_default())]
+    Failed {
+        /// What failed.
+        reason: String,
+        /// What happened to the rollback, if one was tried or skipped for a reason.
+        rollback: Option<String>,
+    },
+}
+
+/// The verified plan.
+#[derive(Clone, Debug)]
+pub struct Checked {
+    /// The services that change, with their running tags.
+    pub changes: Vec<ServiceChange>,
+    /// The digest each requested tag resolves to, by position.
+    pub digests: Vec<String>,
+}
+
+impl Checked {
+    /// The plan as the approval issue carries it.
+    pub fn planned(&self) -> Vec<PlannedChange> {
+        self.changes.iter().zip(&self.digests).map(|(c, d)| PlannedChange::new(c, Some(d.clone()))).collect()
+    }
+}
+
+/// Progress lines for the job log.
+pub type Progress<'a> = &'a (dyn Fn(&str) + Sync);
+
+/// Steps 1–2: every requested tag exists, is allowed here and is no silent downgrade.
+pub async fn check<F: Forge>(
+    forge: &F,
+    registries: &Registries,
+    s: &Settings,
+    progress: Progress<'_>,
+) -> Result<Checked, ReleaseError> {
+    let current = forge.get_file(&s.repo, &s.env_file, Some(&s.branch)).await?;
+    let current = EnvFile::parse(current.as_ref().map(|f| f.text.as_str()).unwrap_or_default());
+    let changes = plan::changes(&current, &s.tags, &s.images);
+    let mut digests = Vec::new();
+    for c in &changes {
+        s.tag_rules.check(&s.environment, &c.new).map_err(|rule| ReleaseError::TagRule {
+            service: c.service.clone(),
+            tag: c.new.clone(),
+            rule,
+        })?;
+        let image =
+            c.image.as_deref().ok_or_else(|| ReleaseError::UnknownImage { service: c.service.clone() })?;
+        let reference = Reference::parse(&format!("{image}:{}", c.new))?;
+        let client = registries.client(&reference.registry)?;
+        let Some(digest) = client.manifest_digest(&reference.repository, &c.new).await? else {
+            return Err(ReleaseError::MissingImage {
+                service: c.service.clone(),
+                reference: reference.to_string(),
+            });
+        };
+        progress(&format!("{}: {reference} exists ({digest})", c.service));
+        digests.push(digest);
+        let Some(old) = c.old.as_deref().filter(|o| *o != c.new) else { continue };
+        if s.kind == Kind::Rollback || s.allow_downgrade {
+            continue;
+        }
+        let running = match client.image_config(&reference.repository, old).await? {
+            Some(cfg) => Provenance::from_config(&cfg),
+            None => {
+                progress(&format!(
+                    "{}: the running tag {old} is no longer in the registry; downgrade check skipped",
+                    c.service
+                ));
+                continue;
+            }
+        };
+        let requested = client.image_config(&reference.repository, &c.new).await?.unwrap_or_default();
+        if let Some(why) = plan::downgrade(&running, &Provenance::from_config(&requested)) {
+            return Err(ReleaseError::Downgrade {
+                service: c.service.clone(),
+                old: old.to_owned(),
+                new: c.new.clone(),
+                why,
+            });
+        }
+    }
+    Ok(Checked { changes, digests })
+}
+
+/// What the gate decided.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Gated {
+    /// Go on; the text says what protects (or did not need to protect) the environment.
+    Proceed(String),
+    /// An approval issue is open; `command: approve` continues the release.
+    Awaiting(Issue),
+}
+
+/// Step 3: a protected environment is protected by the forge, or by an approver's answer.
+pub async fn gate<F: Forge>(
+    forge: &F,
+    s: &Settings,
+    checked: &Checked,
+    progress: Progress<'_>,
+) -> Result<Gated, ReleaseError> {
+    if !s.is_protected() {
+        return Ok(Gated::Proceed(format!("{} is not a protected environment", s.environment)));
+    }
+    let unprotected = |why: String, fix: &str| {
+        if s.gate.allow_unprotected {
+            progress(&format!(
+                "warning: {} is protected but {why}; deploying anyway (allow-unprotected)",
+                s.environment
+            ));
+            Ok(Gated::Proceed(format!("unprotected ({why}), allowed by allow-unprotected")))
+        } else {
+            Err(ReleaseError::Unprotected { environment: s.environment.clone(), why, fix: fix.to_owned() })
+        }
+    };
+    let use_environment = match s.gate.approval {
+        Approval::None => {
+            return unprotected("`approval` is none".into(), "Set `approval: auto` or `issue`.");
+        }
+        Approval::Environment => true,
+        Approval::Issue => false,
+        Approval::Auto => forge.capabilities().environments,
+    };
+    if use_environment {
+        match environment_protection(forge, &s.repo, &s.environment).await? {
+            Some((true, summary)) => {
+                return Ok(Gated::Proceed(format!("environment protection: {summary}")));
+            }
+            found => {
+                let why = if found.is_some() {
+                    "its environment has neither required reviewers nor a wait timer".to_owned()
+                } else {
+                    "the repository has no such environment".to_owned()
+                };
+                if s.gate.approval == Approval::Environment || s.gate.policy.approvers.is_empty() {
+                    return unprotected(
+                        why,
+                        "Add required reviewers to the environment (Settings → Environments) and set the job's `environment:`, or give `approvers` to use the approval issue.",
+                    );
+                }
+                progress(&format!("{}: {why}; using the approval issue", s.environment));
+            }
+        }
+    }
+    if s.gate.policy.approvers.is_empty() {
+        return unprotected(
+            "no `approvers` are set for the approval issue".into(),
+            "Set `approvers` to the logins that may `/approve`.",
+        );
+    }
+    let pending = PendingRelease {
+        environment: s.environment.clone(),
+        changes: checked.planned(),
+        actor: s.meta.actor.clone(),
+        run_url: s.meta.run_url.clone(),
+        command: s.kind.name().into(),
+    };
+    let issue = approval::open(forge, &s.repo, &pending, &s.gate.policy.approvers).await?;
+    progress(&format!("approval requested: {}", issue.html_url));
+    if s.gate.mode == ApprovalMode::Resume {
+        return Ok(Gated::Awaiting(issue));
+    }
+    let decision = approval::wait(forge, &s.repo, &issue, &s.gate.policy, s.gate.waiting, progress).await;
+    match decision {
+        Ok(Decision::Approved { by }) => {
+            approval::conclude(
+                forge,
+                &s.repo,
+                &issue,
+                &format!("Approved by @{by}; deploying ([run]({})).", s.meta.run_url),
+            )
+            .await?;
+            Ok(Gated::Proceed(format!("approved by {by} in {}", issue.html_url)))
+        }
+        Ok(Decision::Denied { by, reason }) => {
+            approval::conclude(forge, &s.repo, &issue, &format!("Denied by @{by}; nothing was deployed."))
+                .await?;
+            Err(ReleaseError::Denied { by, reason, url: issue.html_url })
+        }
+        Ok(Decision::Pending) => unreachable!("wait returns only decisions"),
+        Err(e) => {
+            let _ = approval::conclude(forge, &s.repo, &issue, &format!("{e}; nothing was deployed.")).await;
+            Err(e.into())
+        }
+    }
+}
+
+/// Whether the forge protects `environment` (and how), `None` when it does not exist.
+async fn environment_protection<F: Forge>(
+    _forge: &F,
+    _repo: &RepoId,
+    _environment: &str,
+) -> Result<Option<(bool, String)>, ForgeError> {
+    // Replaced by Forge::get_environment when the forge branch is merged.
+    Ok(None)
+}
+
+/// What a successful release did.
+#[derive(Clone, Debug)]
+pub struct Applied {
+    /// The `.env.versions` commit (empty when the file already held these tags).
+    pub commit_sha: String,
+    /// The services changed, with their previous tags as recorded.
+    pub changes: Vec<ServiceChange>,
+    /// The GitHub deployment id, if any.
+    pub deployment: Option<u64>,
+    /// What the gate said.
+    pub protection: String,
+}
+
+/// Where the deployment's state is reported: a GitHub deployment, or a commit status.
+enum Record {
+    Deployment(u64),
+    Status(String),
+}
+
+/// Steps 4–7: record, open the deployment, deploy, check health, report; roll back on failure.
+pub async fn apply<F: Forge, T: Target>(
+    forge: &F,
+    target: &T,
+    s: &Settings,
+    checked: &Checked,
+    protection: String,
+    progress: Progress<'_>,
+) -> Result<Applied, ReleaseError> {
+    let deployment = if forge.capabilities().deployments {
+        let payload = serde_json::json!({
+            "command": s.kind.name(),
+            "versions": checked.changes.iter().map(|c| (c.service.clone(), c.new.clone().into())).collect::<serde_json::Map<_, _>>(),
+            "digests": checked.changes.iter().zip(&checked.digests).map(|(c, d)| (c.service.clone(), d.clone().into())).collect::<serde_json::Map<_, _>>(),
+        });
+        let d = forge
+            .create_deployment(
+                &s.repo,
+                &DeploymentRequest {
+                    git_ref: s.branch.clone(),
+                    environment: s.environment.clone(),
+                    description: describe(s.kind, &checked.changes),
+                    payload,
+                    production: s.is_protected(),
+                },
+            )
+            .await?;
+        progress(&format!("deployment {} opened for {}", d.id, s.environment));
+        Some(d.id)
+    } else {
+        None
+    };
+    let edits = versions::deploy_edits(&s.tags, &s.meta);
+    let kind = s.kind;
+    let tags = s.tags.clone();
+    let meta = s.meta.clone();
+    let recorded = update_env_file(
+        forge,
+        &s.repo,
+        &s.branch,
+        &s.env_file,
+        &edits,
+        |changes| message(kind, &tags, changes, &meta),
+        &RetryPolicy::for_updates(),
+    )
+    .await;
+    let update = match recorded {
+        Ok(u) => u,
+        Err(e) => {
+            if let Some(id) = deployment {
+                report(
+                    forge,
+                    s,
+                    &Record::Deployment(id),
+                    DeployState::Error,
+                    &format!("recording failed: {e}"),
+                    progress,
+                )
+                .await;
+            }
+            return Err(e.into());
+        }
+    };
+    let commit_sha = update.commit.as_ref().map(|c| c.commit_sha.clone()).unwrap_or_default();
+    progress(&format!(
+        "{}@{}: {}",
+        s.repo,
+        s.branch,
+        if commit_sha.is_empty() {
+            "already records these tags".to_owned()
+        } else {
+            format!("recorded in {commit_sha}")
+        }
+    ));
+    let record = match deployment {
+        Some(id) => Record::Deployment(id),
+        None => Record::Status(commit_sha.clone()),
+    };
+    report(forge, s, &record, DeployState::InProgress, &describe(s.kind, &checked.changes), progress).await;
+    let changes: Vec<ServiceChange> = checked
+        .changes
+        .iter()
+        .map(|c| {
+            let old = update
+                .changes
+                .iter()
+                .find(|u| u.key == c.key)
+                .map(|u| u.old.clone())
+                .unwrap_or(c.old.clone());
+            ServiceChange { old: old.filter(|o| !o.is_empty()), ..c.clone() }
+        })
+        .collect();
+    let rollout = Rollout {
+        environment: s.environment.clone(),
+        versions: EnvFile::parse(&update.text).entries().map(|(k, v)| (k.to_owned(), v.to_owned())).collect(),
+        changed: changes.clone(),
+        rollback: s.kind == Kind::Rollback,
+    };
+    match deploy_and_check(target, s, &rollout, progress).await {
+        Ok(()) => {
+            report(
+                forge,
+                s,
+                &record,
+                DeployState::Success,
+                &format!("{} healthy", describe(s.kind, &changes)),
+                progress,
+            )
+            .await;
+            Ok(Applied { commit_sha, changes, deployment, protection })
+        }
+        Err(reason) => {
+            progress(&format!("failed: {reason}"));
+            let err = roll_back(forge, target, s, &changes, &reason, progress).await;
+            report(forge, s, &record, DeployState::Failure, &err.to_string(), progress).await;
+            Err(err)
+        }
+    }
+}
+
+/// Deploys to the target, then runs every health check; the error says which failed.
+async fn deploy_and_check<T: Target>(
+    target: &T,
+    s: &Settings,
+    rollout: &Rollout,
+    progress: Progress<'_>,
+) -> Result<(), String> {
+    let mut log = |line: &str| progress(line);
+    target.deploy(rollout, &mut log).await.map_err(|e| format!("deploy failed: {e}"))?;
+    let client = reqwest::Client::builder().build().map_err(|e| format!("health check client: {e}"))?;
+    for check in &s.health {
+        let healthy = wait_healthy(&client, check, |line| progress(line))
+            .await
+            .map_err(|e| format!("health check failed: {e}"))?;
+        progress(&format!(
+            "{} healthy after {} check(s) in {:.1?}",
+            check.url, healthy.attempts, healthy.elapsed
+        ));
+    }
+    Ok(())
+}
+
+/// Restores the previous tags (one commit), redeploys them and checks health: the error to
+/// fail with, `RolledBack` when that worked, `Failed` when it did not or was not possible.
+async fn roll_back<F: Forge, T: Target>(
+    forge: &F,
+    target: &T,
+    s: &Settings,
+    changes: &[ServiceChange],
+    reason: &str,
+    progress: Progress<'_>,
+) -> ReleaseError {
+    let failed = |rollback: String| ReleaseError::Failed { reason: reason.into(), rollback: Some(rollback) };
+    if !s.rollback_on_failure {
+        return failed("rollback-on-failure is off".into());
+    }
+    let restore: Vec<TagEdit> = changes
+        .iter()
+        .filter_map(|c| {
+            let old = c.old.clone()?;
+            (old != c.new).then(|| TagEdit {
+                service: c.service.clone(),
+                key: c.key.clone(),
+                tag: old,
+                input: "rollback".into(),
+            })
+        })
+        .collect();
+    if restore.is_empty() {
+        return failed("there were no previous versions to restore".into());
+    }
+    progress(&format!(
+        "rolling back: {}",
+        restore.iter().map(|t| format!("{} → {}", t.service, t.tag)).collect::<Vec<_>>().join(", ")
+    ));
+    let meta = s.meta.clone();
+    let edits = versions::deploy_edits(&restore, &meta);
+    let why = reason.to_owned();
+    let update = match update_env_file(
+        forge,
+        &s.repo,
+        &s.branch,
+        &s.env_file,
+        &edits,
+        |c| {
+            let m = message(Kind::Rollback, &restore, c, &meta);
+            let (subject, body) = m.split_once('\n').unwrap_or((&m, ""));
+            format!("{subject} (automatic: {why})\n{body}")
+        },
+        &RetryPolicy::for_updates(),
+    )
+    .await
+    {
+        Ok(u) => u,
+        Err(e) => return failed(format!("the rollback could not be recorded: {e}")),
+    };
+    let back: Vec<ServiceChange> = changes
+        .iter()
+        .filter_map(|c| Some(ServiceChange { old: Some(c.new.clone()), new: c.old.clone()?, ..c.clone() }))
+        .collect();
+    let rollout = Rollout {
+        environment: s.environment.clone(),
+        versions: EnvFile::parse(&update.text).entries().map(|(k, v)| (k.to_owned(), v.to_owned())).collect(),
+        changed: back.clone(),
+        rollback: true,
+    };
+    let restored = back.iter().map(|c| format!("{} {}", c.service, c.new)).collect::<Vec<_>>().join(", ");
+    match deploy_and_check(target, s, &rollout, progress).await {
+        Ok(()) => {
+            progress(&format!("rolled back to {restored}; healthy"));
+            ReleaseError::RolledBack { reason: reason.into(), restored }
+        }
+        Err(e) => failed(format!("the rollback to {restored} failed too: {e}")),
+    }
+}
+
+/// Reports a state on the deployment or the commit status; failures only warn (the
+/// deployment itself is what matters).
+async fn report<F: Forge>(
+    forge: &F,
+    s: &Settings,
+    record: &Record,
+    state: DeployState,
+    description: &str,
+    progress: Progress<'_>,
+) {
+    let description: String = description.chars().take(140).collect();
+    let result = match record {
+        Record::Deployment(id) => {
+            let status = DeploymentStatus {
+                state,
+                description,
+                environment_url: s.environment_url.clone(),
+                log_url: Some(s.meta.run_url.clone()).filter(|u| !u.is_empty()),
+            };
+            forge.create_deployment_status(&s.repo, *id, &status).await
+        }
+        Record::Status(sha) if sha.is_empty() => Ok(()),
+        Record::Status(sha) => {
+            let status = CommitStatus {
+                sha: sha.clone(),
+                context: format!("deploy/{}", s.environment),
+                state,
+                description,
+                target_url: s
+                    .environment_url
+                    .clone()
+                    .or_else(|| Some(s.meta.run_url.clone()).filter(|u| !u.is_empty())),
+            };
+            forge.create_commit_status(&s.repo, &status).await
+        }
+    };
+    if let Err(e) = result {
+        progress(&format!("warning: could not report {state:?} for {}: {e}", s.environment));
+    }
+}
+
+/// One line for deployment descriptions: `release api v1 → v2, web v3`.
+pub fn describe(kind: Kind, changes: &[ServiceChange]) -> String {
+    let parts: Vec<String> = changes
+        .iter()
+        .map(|c| match &c.old {
+            Some(old) if *old != c.new => format!("{} {old} → {}", c.service, c.new),
+            _ => format!("{} {}", c.service, c.new),
+        })
+        .collect();
+    format!("{} {}", kind.name(), parts.join(", "))
+}
+
+/// The commit message of a release (rollbacks say so in the subject).
+fn message(kind: Kind, tags: &[TagEdit], changes: &[crate::envfile::Change], meta: &DeployMeta) -> String {
+    let m = versions::commit_message(tags, changes, meta);
+    match kind {
+        Kind::Release => m,
+        Kind::Rollback => m.replacen("deploy:", "rollback:", 1),
+        Kind::Promote => m.replacen("deploy:", "promote:", 1),
+    }
+}
