@@ -52,6 +52,12 @@ pub enum Command {
     /// Release new tags to an environment: verify, gate, record, deploy, health-check, report;
     /// roll back automatically on failure.
     Release(crate::commands::release::ReleaseArgs),
+    /// Roll an environment back to the versions before the last change (or named ones).
+    Rollback(crate::commands::rollback::RollbackArgs),
+    /// Release the versions live on one environment (staging) to another (production).
+    Promote(crate::commands::promote::PromoteArgs),
+    /// On `issue_comment`: continue a release waiting for approval (`approval-mode: resume`).
+    Approve(crate::commands::approve::ApproveArgs),
 }
 
 impl Command {
@@ -67,6 +73,9 @@ impl Command {
             Command::Copy(_) => "copy",
             Command::Inspect(_) => "inspect",
             Command::Release(_) => "release",
+            Command::Rollback(_) => "rollback",
+            Command::Promote(_) => "promote",
+            Command::Approve(_) => "approve",
         }
     }
 }
@@ -102,6 +111,9 @@ fn subcommand_words(command: &str) -> Option<Vec<&'static str>> {
         "copy" => vec!["copy"],
         "inspect" => vec!["inspect"],
         "release" => vec!["release"],
+        "rollback" => vec!["rollback"],
+        "promote" => vec!["promote"],
+        "approve" => vec!["approve"],
         _ => return None,
     })
 }
@@ -114,7 +126,7 @@ pub fn args_from_inputs(env: &EnvMap) -> Result<Vec<OsString>, InputError> {
         InputError::new(
             "command",
             command,
-            "is not a known command: use tags, build, push, copy, inspect, env-set, env-get, versions, record, dispatch or release",
+            "is not a known command: use tags, build, push, copy, inspect, env-set, env-get, versions, record, dispatch, release, rollback, promote or approve",
         )
     })?;
     let mut args: Vec<OsString> = vec!["deploy-action".into()];

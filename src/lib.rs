@@ -87,6 +87,9 @@ pub fn run(args: Vec<OsString>, env: &EnvMap, runner: &Runner) -> anyhow::Result
         Command::Copy(args) => commands::copy::run(args, env, runner)?,
         Command::Inspect(args) => commands::inspect::run(args, env, runner)?,
         Command::Release(args) => commands::release::run(args, env, runner)?,
+        Command::Rollback(args) => commands::rollback::run(args, env, runner)?,
+        Command::Promote(args) => commands::promote::run(args, env, runner)?,
+        Command::Approve(args) => commands::approve::run(args, env, runner)?,
     };
     runner.emit(&report, cli.format)?;
     Ok(())

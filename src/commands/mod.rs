@@ -1,12 +1,15 @@
 //! One module per command: arguments -> settings -> modules -> [`Report`](crate::runner::Report).
 
+pub mod approve;
 pub mod build;
 pub mod copy;
 pub mod dispatch;
 pub mod env;
 pub mod forge_args;
 pub mod inspect;
+pub mod promote;
 pub mod push;
 pub mod record;
 pub mod release;
+pub mod rollback;
 pub mod tags;

@@ -268,26 +268,56 @@ pub fn run(args: &ReleaseArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<
     let tags = super::record::tag_edits(&args.versions, env)?;
     let s = args.common.settings(Kind::Release, &args.environment, tags, &ctx, env)?;
     let (forge, registries, target) = args.common.connect(&s, &ctx, env, runner)?;
-    runtime()?.block_on(execute(&forge, &registries, &target, &s, runner))
+    runtime()?.block_on(execute(&forge, &registries, &target, &s, runner, None))
 }
 
-/// Verify → gate → apply, reporting each step; shared by `release`, `rollback` and `promote`.
+/// An approval already given (`approve`): who, where, and the digests that were approved.
+#[derive(Clone, Debug)]
+pub struct Approved {
+    /// The approver.
+    pub by: String,
+    /// The approval issue.
+    pub url: String,
+    /// `(service, digest)` as shown in the issue.
+    pub digests: Vec<(String, Option<String>)>,
+}
+
+/// Verify → gate → apply, reporting each step; shared by `release`, `rollback`, `promote`
+/// and `approve` (which passes the approval it checked instead of gating again).
 pub async fn execute<T: Target>(
     forge: &AnyForge,
     registries: &Registries,
     target: &T,
     s: &Settings,
     runner: &Runner,
+    approved: Option<Approved>,
 ) -> anyhow::Result<Report> {
     let progress = |line: &str| runner.info(line);
     runner.group(&format!("Verify {} for {}", release::describe(s.kind, &[]).trim(), s.environment));
     let checked = release::check(forge, registries, s, &progress).await;
     runner.end_group();
     let checked = checked?;
-    let gated = release::gate(forge, s, &checked, &progress).await?;
-    let protection = match gated {
-        Gated::Proceed(why) => why,
-        Gated::Awaiting(issue) => return Ok(awaiting_report(s, &checked, &issue)),
+    let protection = match approved {
+        Some(a) => {
+            for (c, digest) in checked.changes.iter().zip(&checked.digests) {
+                let shown =
+                    a.digests.iter().find(|(svc, _)| *svc == c.service).and_then(|(_, d)| d.as_deref());
+                if shown.is_some_and(|d| d != digest) {
+                    anyhow::bail!(
+                        "{}: {} now points to {digest}, not to the {} that was approved in {}; nothing was changed: release again",
+                        c.service,
+                        c.new,
+                        shown.unwrap_or_default(),
+                        a.url
+                    );
+                }
+            }
+            format!("approved by {} in {}", a.by, a.url)
+        }
+        None => match release::gate(forge, s, &checked, &progress).await? {
+            Gated::Proceed(why) => why,
+            Gated::Awaiting(issue) => return Ok(awaiting_report(s, &checked, &issue)),
+        },
     };
     runner.info(&format!("{}: {protection}", s.environment));
     runner.group(&format!("Deploy to {} ({})", s.environment, target.name()));

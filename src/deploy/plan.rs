@@ -153,6 +153,44 @@ fn short(rev: Option<&str>) -> String {
     rev.map(|r| r.chars().take(7).collect()).unwrap_or_else(|| "an unknown commit".into())
 }
 
+/// Marker in the subject of an automatic rollback's commit; the commit before it failed.
+pub const AUTOMATIC_ROLLBACK: &str = "(automatic:";
+
+/// The image tags of a versions file as `(service, key, tag)`, in file order.
+pub fn image_tags(file: &EnvFile) -> Vec<(String, String, String)> {
+    file.entries()
+        .filter_map(|(k, v)| {
+            let service = k.strip_suffix("_IMAGE_TAG")?;
+            (!service.is_empty() && !v.is_empty())
+                .then(|| (service.to_ascii_lowercase(), k.to_owned(), v.to_owned()))
+        })
+        .collect()
+}
+
+/// The versions to restore for `to: previous`: walking the file's history (newest first,
+/// `(commit message, file text)`), the first version whose tags differ from the newest one,
+/// skipping releases that were rolled back automatically. `None` when history has none.
+pub fn previous_versions(history: &[(String, String)]) -> Option<Vec<TagEdit>> {
+    let (_, newest) = history.first()?;
+    let now = EnvFile::parse(newest);
+    for (i, (_, text)) in history.iter().enumerate().skip(1) {
+        let newer_message = &history[i - 1].0;
+        if newer_message.lines().next().unwrap_or_default().contains(AUTOMATIC_ROLLBACK) {
+            continue;
+        }
+        let then = EnvFile::parse(text);
+        let edits: Vec<TagEdit> = image_tags(&then)
+            .into_iter()
+            .filter(|(_, key, tag)| now.get(key) != Some(tag.as_str()))
+            .map(|(service, key, tag)| TagEdit { service, key, tag, input: "to".into() })
+            .collect();
+        if !edits.is_empty() {
+            return Some(edits);
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,6 +239,28 @@ mod tests {
         assert!(downgrade(&old, &new).is_none());
         assert!(downgrade(&new, &p("2025-01-01T00:00:00Z", "bbbbbbbbb")).is_none());
         assert!(downgrade(&new, &Provenance::default()).is_none());
+    }
+
+    #[test]
+    fn previous_skips_automatically_rolled_back_releases() {
+        let h = |m: &str, t: &str| (m.to_owned(), t.to_owned());
+        let history = [
+            h(
+                "rollback: api v3 → v2 (automatic: health check failed)",
+                "API_IMAGE_TAG=v2\nWEB_IMAGE_TAG=w1\n",
+            ),
+            h("deploy: api v2 → v3", "API_IMAGE_TAG=v3\nWEB_IMAGE_TAG=w1\n"),
+            h("deploy: LAST_DEPLOY only", "API_IMAGE_TAG=v2\nWEB_IMAGE_TAG=w1\n"),
+            h("deploy: api v1 → v2", "API_IMAGE_TAG=v2\nWEB_IMAGE_TAG=w1\n"),
+            h("deploy: api v1", "API_IMAGE_TAG=v1\nWEB_IMAGE_TAG=w1\n"),
+        ];
+        let edits = previous_versions(&history).unwrap();
+        assert_eq!(edits.len(), 1);
+        assert_eq!((edits[0].service.as_str(), edits[0].tag.as_str()), ("api", "v1"));
+        assert_eq!(previous_versions(&history[..1]), None);
+        let plain =
+            [h("deploy: api v2 → v3", "API_IMAGE_TAG=v3\n"), h("deploy: api v2", "API_IMAGE_TAG=v2\n")];
+        assert_eq!(previous_versions(&plain).unwrap()[0].tag, "v2");
     }
 
     #[test]

@@ -16,6 +16,7 @@ mod registry;
 mod registry_faults;
 mod registry_skopeo;
 mod release;
+mod rollback;
 mod runner_act;
 mod runner_fixtures;
 mod sshd_harness;

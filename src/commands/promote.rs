@@ -1,0 +1,117 @@
+//! `promote`: take the versions live on one environment (its versions file) and release them
+//! to another through the gate, optionally retagging each image first (`staging-abc1234` →
+//! `v1.2.3`) with the registry client, without rebuilding (the digest does not change).
+
+use super::push::runtime;
+use super::release::{OrchestrationArgs, execute};
+use crate::context::RunContext;
+use crate::deploy::plan::image_tags;
+use crate::deploy::release::Kind;
+use crate::env::EnvMap;
+use crate::envfile::EnvFile;
+use crate::forge::Forge;
+use crate::registry::{Reference, RegistryError};
+use crate::runner::{Report, Runner};
+use crate::settings::{InputError, split_list};
+use crate::versions::TagEdit;
+
+/// Arguments of `promote` (and the inputs of `command: promote`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct PromoteArgs {
+    /// Environment to promote to.
+    #[arg(long, value_name = "ENV", default_value = "production")]
+    pub environment: String,
+    /// Environment whose live versions are promoted.
+    #[arg(long, value_name = "ENV", default_value = "staging")]
+    pub from_environment: String,
+    /// Versions file of the source environment (default: `env-file` with `{environment}`
+    /// replaced by `from-environment`).
+    #[arg(long, value_name = "PATH")]
+    pub from_env_file: Option<String>,
+    /// Services to promote (default: every `*_IMAGE_TAG` of the source file).
+    #[arg(long = "promote-services", value_name = "SERVICE")]
+    pub services: Vec<String>,
+    /// Tag each promoted image with this tag first (`v1.2.3`) and deploy that tag.
+    #[arg(long, value_name = "TAG")]
+    pub promote_tag: Option<String>,
+    /// Shared orchestration arguments.
+    #[command(flatten)]
+    pub common: OrchestrationArgs,
+}
+
+/// Runs `promote`.
+pub fn run(args: &PromoteArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<Report> {
+    let ctx = RunContext::from_env(env)?;
+    let from = args.from_environment.trim();
+    let source = args
+        .from_env_file
+        .clone()
+        .filter(|f| !f.trim().is_empty())
+        .unwrap_or_else(|| args.common.env_file(from));
+    let dest = args.common.env_file(args.environment.trim());
+    if source == dest {
+        return Err(InputError::new(
+            "from-env-file",
+            &source,
+            format!(
+                "is also the versions file of {}: give each environment its own file (env-file: deploy/{{environment}}/.env.versions) or set from-env-file",
+                args.environment.trim()
+            ),
+        )
+        .into());
+    }
+    let promote_tag = args.promote_tag.as_deref().map(str::trim).filter(|t| !t.is_empty());
+    if let Some(t) = promote_tag {
+        crate::envfile::validate("promote-tag", "TAG", t)?;
+    }
+    let wanted: Vec<String> =
+        args.services.iter().flat_map(|s| split_list(s, false)).map(|s| s.to_ascii_lowercase()).collect();
+    let mut s = args.common.settings(Kind::Promote, &args.environment, Vec::new(), &ctx, env)?;
+    let forge = args.common.forge.connect(&ctx, env)?;
+    runtime()?.block_on(async {
+        let text =
+            forge.get_file(&s.repo, &source, Some(&s.branch)).await?.map(|f| f.text).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "{}: {source} does not exist on {}: nothing is live on {from} to promote",
+                    s.repo,
+                    s.branch
+                )
+            })?;
+        let live = image_tags(&EnvFile::parse(&text));
+        for w in &wanted {
+            if !live.iter().any(|(service, _, _)| service == w) {
+                return Err(InputError::new("promote-services", w, format!("is not in {source}")).into());
+            }
+        }
+        s.tags = live
+            .into_iter()
+            .filter(|(service, _, _)| wanted.is_empty() || wanted.contains(service))
+            .map(|(service, key, tag)| TagEdit { service, key, tag, input: "from-environment".into() })
+            .collect();
+        if s.tags.is_empty() {
+            anyhow::bail!("{source} names no image tags to promote");
+        }
+        let (forge, registries, target) = args.common.connect(&s, &ctx, env, runner)?;
+        if let Some(new_tag) = promote_tag {
+            for t in &mut s.tags {
+                let image = s.images.image_for(&t.service).ok_or_else(|| {
+                    InputError::new("images", "", format!("names no image for {}", t.service))
+                })?;
+                let src = Reference::parse(&format!("{image}:{}", t.tag))?;
+                let client = registries.client(&src.registry)?;
+                let manifest = client.get_manifest(&src.repository, &t.tag).await.map_err(|e| match e {
+                    RegistryError::NotFound { .. } => {
+                        anyhow::anyhow!("{}: {src} does not exist; nothing was changed", t.service)
+                    }
+                    e => e.into(),
+                })?;
+                client.put_manifest(&src.repository, new_tag, &manifest).await?;
+                runner.info(&format!("{}: tagged {src} as {new_tag} ({})", t.service, manifest.digest));
+                t.tag = new_tag.to_owned();
+            }
+        }
+        let list: Vec<String> = s.tags.iter().map(|t| format!("{} {}", t.service, t.tag)).collect();
+        runner.info(&format!("promoting from {from} to {}: {}", s.environment, list.join(", ")));
+        execute(&forge, &registries, &target, &s, runner, None).await
+    })
+}

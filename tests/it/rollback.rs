@@ -1,0 +1,136 @@
+//! `rollback`, `promote` and `approve` through the real binary against the real registry and
+//! the fake forge.
+
+use crate::forge_ops::{FILE, OPS, TOKEN, setup};
+use crate::release::registry_with_versions;
+use crate::support::fake_forge::{FakeForge, Flavor};
+use crate::support::registry::TestRegistry;
+use crate::support::{ActionRun, Outcome};
+
+fn action(fake: &FakeForge, reg: &TestRegistry, command: &str) -> ActionRun {
+    ActionRun::action()
+        .env("GITHUB_API_URL", &fake.api_url())
+        .input("command", command)
+        .input("repository", OPS)
+        .input("token", TOKEN)
+        .input("images", &format!("{}/org/{{service}}", reg.host))
+}
+
+async fn run(action: ActionRun) -> Outcome {
+    tokio::task::spawn_blocking(move || action.run()).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollback_restores_the_previous_versions_from_history() {
+    let reg = tokio::task::spawn_blocking(registry_with_versions).await.unwrap();
+    for flavor in [Flavor::Github, Flavor::Forgejo] {
+        let (fake, _, _) = setup(flavor).await;
+        fake.put_file(OPS, FILE, "API_IMAGE_TAG=v1\n");
+        let fj = |a: ActionRun| if flavor == Flavor::Forgejo { a.env("FORGEJO_ACTIONS", "true") } else { a };
+        let out = run(fj(action(&fake, &reg, "release"))
+            .input("environment", "staging")
+            .input("api_image_tag", "v2"))
+        .await;
+        assert_eq!(out.code, 0, "{}", out.log());
+        let out = run(fj(action(&fake, &reg, "rollback")).input("environment", "staging")).await;
+        assert_eq!(out.code, 0, "{flavor:?}: {}", out.log());
+        assert!(out.log().contains("previous versions of .env.versions: api v1"), "{}", out.log());
+        assert!(fake.file(OPS, FILE).unwrap().starts_with("API_IMAGE_TAG=v1\n"));
+        assert_eq!(fake.history(OPS, FILE)[0].lines().next().unwrap(), "rollback: api v2 → v1");
+        assert_eq!(out.output("previous"), r#"{"api":"v2"}"#);
+        if flavor == Flavor::Github {
+            assert_eq!(fake.deployments(OPS).len(), 2);
+        }
+
+        // A named version, verified first: a missing one changes nothing.
+        let out =
+            run(fj(action(&fake, &reg, "rollback")).input("environment", "staging").input("to", "api=v0"))
+                .await;
+        assert_eq!(out.code, 1, "{}", out.log());
+        assert!(out.stdout.contains("org/api:v0 does not exist"), "{}", out.stdout);
+        assert!(fake.file(OPS, FILE).unwrap().starts_with("API_IMAGE_TAG=v1\n"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollback_without_history_says_how_to_name_versions() {
+    let reg = tokio::task::spawn_blocking(registry_with_versions).await.unwrap();
+    let (fake, _, _) = setup(Flavor::Github).await;
+    fake.put_file(OPS, FILE, "API_IMAGE_TAG=v1\n");
+    let out = run(action(&fake, &reg, "rollback").input("environment", "staging")).await;
+    assert_eq!(out.code, 1, "{}", out.log());
+    assert!(out.stdout.contains("has no earlier versions to roll back to"), "{}", out.stdout);
+    assert!(out.stdout.contains("to: service=tag"), "{}", out.stdout);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn promote_retags_without_rebuilding_and_releases_to_production() {
+    let reg = tokio::task::spawn_blocking(registry_with_versions).await.unwrap();
+    let (fake, _, _) = setup(Flavor::Github).await;
+    fake.put_file(OPS, "deploy/staging/.env.versions", "API_IMAGE_TAG=v2\n");
+    let out = run(action(&fake, &reg, "promote")
+        .input("env-file", "deploy/{environment}/.env.versions")
+        .input("promote-tag", "v2.0.0")
+        .input("allow-unprotected", "true"))
+    .await;
+    assert_eq!(out.code, 0, "{}", out.log());
+    let prod = fake.file(OPS, "deploy/production/.env.versions").unwrap();
+    assert!(prod.starts_with("API_IMAGE_TAG=v2.0.0\n"), "{prod}");
+    let host = reg.host.clone();
+    let (v2, promoted) = tokio::task::spawn_blocking(move || {
+        use crate::support::registry::pull_and_verify;
+        (pull_and_verify(&host, "org/api", "v2", None), pull_and_verify(&host, "org/api", "v2.0.0", None))
+    })
+    .await
+    .unwrap();
+    assert_eq!(v2, promoted, "promotion changed the digest");
+    assert_eq!(
+        fake.history(OPS, "deploy/production/.env.versions")[0].lines().next().unwrap(),
+        "promote: api (new) → v2.0.0"
+    );
+
+    let out = run(action(&fake, &reg, "promote")).await;
+    assert_eq!(out.code, 2, "{}", out.log());
+    assert!(out.stdout.contains("from-env-file"), "{}", out.stdout);
+}
+
+fn comment_event(fake: &FakeForge, login: &str, body: &str) -> serde_json::Value {
+    let issue = &fake.issues(OPS)[0];
+    serde_json::json!({
+        "action": "created",
+        "issue": {"number": 1, "state": "open", "body": issue.body, "html_url": "https://example.test/org/ops/issues/1"},
+        "comment": {"id": 7, "body": body, "user": {"login": login}},
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approve_continues_a_release_in_resume_mode() {
+    let reg = tokio::task::spawn_blocking(registry_with_versions).await.unwrap();
+    let (fake, _, _) = setup(Flavor::Forgejo).await;
+    fake.put_file(OPS, FILE, "API_IMAGE_TAG=v1\n");
+    let gate = |a: ActionRun| {
+        a.env("FORGEJO_ACTIONS", "true").input("approvers", "carol").input("approval-mode", "resume")
+    };
+    let out = run(gate(action(&fake, &reg, "release"))
+        .input("environment", "production")
+        .input("api_image_tag", "v2"))
+    .await;
+    assert_eq!(out.output("state"), "awaiting-approval", "{}", out.log());
+
+    let ev = comment_event(&fake, "mallory", "/approve");
+    let out = run(gate(action(&fake, &reg, "approve")).event("issue_comment", &ev)).await;
+    assert_eq!(out.code, 0, "{}", out.log());
+    assert_eq!(out.output("state"), "ignored");
+    assert_eq!(fake.file(OPS, FILE).unwrap(), "API_IMAGE_TAG=v1\n");
+    assert!(fake.issues(OPS)[0].comments.last().unwrap().1.contains("mallory is not an approver"));
+
+    let ev = comment_event(&fake, "carol", "/approve");
+    let out = run(gate(action(&fake, &reg, "approve")).event("issue_comment", &ev)).await;
+    assert_eq!(out.code, 0, "{}", out.log());
+    assert_eq!(out.output("state"), "success");
+    assert!(fake.file(OPS, FILE).unwrap().starts_with("API_IMAGE_TAG=v2\n"));
+    assert!(out.summary.contains("approved by carol"), "{}", out.summary);
+    let comments = &fake.issues(OPS)[0].comments;
+    assert!(comments.iter().any(|c| c.1.starts_with("Approved by @carol")), "{comments:?}");
+    assert!(comments.last().unwrap().1.starts_with("Deployed to production"), "{comments:?}");
+}
