@@ -36,10 +36,10 @@ pub fn run(args: &RollbackArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result
     let ctx = RunContext::from_env(env)?;
     let to = args.to.trim();
     let explicit = if to == "previous" || to.is_empty() {
-        match super::record::tag_edits(&[], env) {
-            Ok(tags) => Some(tags),
-            Err(_) => None,
-        }
+        // `<service>_image_tag` inputs name versions too; invalid ones are still refused.
+        let inputs: Vec<(String, String)> = env.inputs().map(|(n, v)| (n, v.to_owned())).collect();
+        let named = crate::versions::edits_from_inputs(inputs.iter().map(|(n, v)| (n.as_str(), v.as_str())))?;
+        (!named.is_empty()).then_some(named)
     } else {
         Some(super::record::tag_edits(&[to.to_owned()], env).map_err(|e| rename(e, "to"))?)
     };
