@@ -49,6 +49,9 @@ pub enum Command {
     Copy(crate::commands::copy::CopyArgs),
     /// Print the digest of `image:tag`; exit 1 when it does not exist.
     Inspect(crate::commands::inspect::InspectArgs),
+    /// Deploy versions to a target (compose over SSH, Dokploy, a command) without any forge:
+    /// reads the local versions file for the old tags, writes nothing.
+    Deploy(crate::commands::deploy::DeployArgs),
 }
 
 impl Command {
@@ -63,6 +66,7 @@ impl Command {
             Command::Push(_) => "push",
             Command::Copy(_) => "copy",
             Command::Inspect(_) => "inspect",
+            Command::Deploy(_) => "deploy",
         }
     }
 }
@@ -97,6 +101,7 @@ fn subcommand_words(command: &str) -> Option<Vec<&'static str>> {
         "push" => vec!["push"],
         "copy" => vec!["copy"],
         "inspect" => vec!["inspect"],
+        "deploy" => vec!["deploy"],
         _ => return None,
     })
 }
@@ -109,7 +114,7 @@ pub fn args_from_inputs(env: &EnvMap) -> Result<Vec<OsString>, InputError> {
         InputError::new(
             "command",
             command,
-            "is not a known command: use tags, build, push, copy, inspect, env-set, env-get, versions, record or dispatch",
+            "is not a known command: use tags, build, push, copy, inspect, env-set, env-get, versions, record, dispatch or deploy",
         )
     })?;
     let mut args: Vec<OsString> = vec!["deploy-action".into()];

@@ -2,6 +2,7 @@
 
 pub mod build;
 pub mod copy;
+pub mod deploy;
 pub mod dispatch;
 pub mod env;
 pub mod forge_args;
