@@ -82,6 +82,24 @@ pub enum CliError {
     Clap(#[from] clap::Error),
 }
 
+/// Masks the values of secret flags on the command line (`--ssh-key K`, `--api-key=K`) before
+/// parsing, so that not even a usage error can print them.
+pub fn mask_secret_args(args: &[OsString], runner: &crate::runner::Runner) {
+    let args: Vec<String> = args.iter().map(|a| a.to_string_lossy().into_owned()).collect();
+    for (i, arg) in args.iter().enumerate() {
+        for name in SECRET_INPUTS {
+            let flag = format!("--{name}");
+            if let Some(value) = arg.strip_prefix(&format!("{flag}=")) {
+                runner.mask(value);
+            } else if *arg == flag
+                && let Some(value) = args.get(i + 1)
+            {
+                runner.mask(value);
+            }
+        }
+    }
+}
+
 /// Parses the process arguments; in a runner with no arguments, builds them from inputs.
 pub fn parse(args: Vec<OsString>, env: &EnvMap) -> Result<Cli, CliError> {
     let args = if args.len() <= 1 && env.in_runner() { args_from_inputs(env)? } else { args };
@@ -172,6 +190,16 @@ mod tests {
         assert!(args.contains(&OsString::from("--images=ghcr.io/org/api")));
         assert!(args.contains(&OsString::from("--sep-tags=,")));
         assert!(!args.iter().any(|a| a.to_string_lossy().starts_with("--tags")));
+    }
+
+    #[test]
+    fn secret_flags_are_masked_before_parsing() {
+        let args: Vec<OsString> =
+            ["deploy-action", "deploy", "--api-key", "cli-secret-one", "--ssh-key=cli-secret-two"]
+                .map(OsString::from)
+                .into();
+        mask_secret_args(&args, &crate::runner::Runner::cli());
+        assert_eq!(crate::secret::redact("cli-secret-one cli-secret-two"), "*** ***");
     }
 
     #[test]

@@ -65,6 +65,7 @@ pub fn run(args: Vec<OsString>, env: &EnvMap, runner: &Runner) -> anyhow::Result
             runner.mask(value);
         }
     }
+    cli::mask_secret_args(&args, runner);
     let cli = match cli::parse(args, env) {
         Ok(cli) => cli,
         Err(CliError::Clap(e)) if !e.use_stderr() => {
