@@ -60,20 +60,22 @@ pub fn run(args: &DeployArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<R
         .map(|c| format!("{} {} → {}", c.service, c.old.as_deref().unwrap_or("(new)"), c.new))
         .collect();
     let what = if changes.is_empty() { "no tag changed".to_owned() } else { changes.join(", ") };
-    let mut r = Report::default();
-    r.text = format!("deployed to {environment} via {} in {elapsed:.1?}: {what}\n", target.name());
     let rows: String = rollout
         .changed
         .iter()
         .map(|c| format!("| {} | {} | {} |\n", c.service, c.old.as_deref().unwrap_or("(new)"), c.new))
         .collect();
-    r.summary = format!(
-        "### Deployed to `{environment}` via `{}`\n\n| Service | Old | New |\n|---|---|---|\n{rows}",
-        target.name()
-    );
-    r.json = serde_json::json!({
-        "environment": environment, "target": target.name(), "rollout": rollout,
-        "seconds": elapsed.as_secs_f64(),
-    });
+    let name = target.name();
+    let r = Report {
+        text: format!("deployed to {environment} via {name} in {elapsed:.1?}: {what}\n"),
+        summary: format!(
+            "### Deployed to `{environment}` via `{name}`\n\n| Service | Old | New |\n|---|---|---|\n{rows}"
+        ),
+        json: serde_json::json!({
+            "environment": environment, "target": name, "rollout": rollout,
+            "seconds": elapsed.as_secs_f64(),
+        }),
+        ..Report::default()
+    };
     Ok(r)
 }

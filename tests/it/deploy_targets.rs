@@ -69,7 +69,7 @@ impl Vm {
         let (api_port, web_port) = (free_port(), free_port());
         let service = |svc: &str, key: &str, port: u16| {
             format!(
-                "  {svc}:\n    image: \"{}/deploytest/{svc}:${{{key}}}\"\n    network_mode: host\n    \
+                "  {svc}:\n    image: \"{}/deploytest/{svc}:${{{key}}}\"\n    network_mode: host\n    init: true\n    \
                  command: [\"httpd\", \"-f\", \"-p\", \"127.0.0.1:{port}\", \"-h\", \"/www\"]\n",
                 registry.host
             )
