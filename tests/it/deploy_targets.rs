@@ -184,6 +184,23 @@ fn compose_ssh_deploys_changed_services_only_and_refuses_a_wrong_host_key() {
     assert_eq!(env_file, "API_IMAGE_TAG=B\nWEB_IMAGE_TAG=W1\n");
     eprintln!("compose-ssh deploy wall time: first (2 services) {t1:.2?}, second (1 service) {t2:.2?}");
 
+    // A tag the registry lacks: the pull fails, compose's stderr is quoted, and neither the
+    // live env file nor the running containers change.
+    let (missing, _) = vm.deploy("api=NOPE", &pin);
+    assert_eq!(missing.code, 1, "{}", missing.log());
+    assert!(missing.log().contains("compose-ssh: the deploy script in"), "{}", missing.log());
+    assert!(missing.log().contains("failed (exit status 1):"), "{}", missing.log());
+    assert!(
+        missing.log().contains("ERROR: for api  manifest for ")
+            && missing.log().contains("api:NOPE not found"),
+        "the stderr tail quotes compose: {}",
+        missing.log()
+    );
+    assert_eq!(std::fs::read_to_string(vm.project.join(".env.versions")).unwrap(), env_file);
+    assert_eq!(vm.containers(), after);
+    let leftovers: Vec<_> = std::fs::read_dir(&vm.project).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(leftovers.len(), 2, "temporary env file left on the host: {leftovers:?}");
+
     // A host key that is not the pinned one: refused before anything runs on the host.
     let other = Sshd::start();
     vm.record("API_IMAGE_TAG=B\nWEB_IMAGE_TAG=W1\n");

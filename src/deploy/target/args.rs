@@ -63,6 +63,15 @@ pub struct TargetArgs {
     pub deploy_command: Option<String>,
 }
 
+/// Masks `value` unless it is masked already (a secret input is masked before parsing; masking
+/// again would only repeat the `::add-mask::` lines).
+fn mask_once(runner: &Runner, value: &str) {
+    let covered = crate::secret::redact(value).chars().all(|c| c == '*' || c.is_whitespace());
+    if !covered {
+        runner.mask(value);
+    }
+}
+
 fn given(v: &Option<String>) -> Option<&str> {
     v.as_deref().map(str::trim).filter(|v| !v.is_empty())
 }
@@ -195,7 +204,7 @@ impl TargetArgs {
                     return Err(InputError::new("dokploy-url", url, "is not an http(s):// URL"));
                 }
                 let key = needed(&self.api_key, "api-key", name, "a Dokploy API key")?;
-                runner.mask(key);
+                mask_once(runner, key);
                 let composes = compose_ids(&self.dokploy_compose_ids)?;
                 let d = Dokploy::new(url, Secret::new(key), composes).map_err(|e| {
                     InputError::new("dokploy-url", url, format!("cannot make an HTTP client: {e}"))
@@ -227,9 +236,9 @@ impl TargetArgs {
         let host = ssh_word("ssh-host", needed(&self.ssh_host, "ssh-host", t, "the host to SSH to")?)?;
         let user = ssh_word("ssh-user", self.ssh_user.trim())?;
         let raw_key = needed(&self.ssh_key, "ssh-key", t, "a private key (a masked secret)")?;
-        runner.mask(raw_key);
+        mask_once(runner, raw_key);
         let key = private_key(raw_key)?;
-        runner.mask(&key);
+        mask_once(runner, &key);
         let known_hosts = known_hosts(given(&self.ssh_known_hosts))?;
         let dir = needed(&self.compose_dir, "compose-dir", t, "the compose project directory on the host")?;
         let env_file = self.compose_env_file.trim();

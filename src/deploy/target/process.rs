@@ -73,6 +73,9 @@ pub async fn run_streamed(
                 Ok(Some(l)) => {
                     let l = crate::secret::redact(&l);
                     progress(&format!("{prefix}{l}"));
+                    if l.trim().is_empty() {
+                        continue;
+                    }
                     if tail.len() == STDERR_TAIL {
                         tail.pop_front();
                     }
