@@ -88,6 +88,7 @@ impl Vm {
         let run = ActionRun::action()
             .env("PATH", &path())
             .env("GITHUB_WORKSPACE", &self.workspace.path().display().to_string())
+            .env("TMPDIR", &self.tmp().display().to_string())
             .input("command", "deploy")
             .input("environment", "staging")
             .input("versions", versions)
@@ -100,7 +101,17 @@ impl Vm {
             .input("compose-dir", &self.project.display().to_string());
         let start = Instant::now();
         let out = run.run();
-        (out, start.elapsed())
+        let elapsed = start.elapsed();
+        let left: Vec<_> = std::fs::read_dir(self.tmp()).unwrap().map(|e| e.unwrap().path()).collect();
+        assert!(left.is_empty(), "key or known_hosts file left behind: {left:?}");
+        (out, elapsed)
+    }
+
+    /// The binary's temporary directory: the key file must be gone from it after each run.
+    fn tmp(&self) -> std::path::PathBuf {
+        let dir = self.workspace.path().join("tmp");
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
     }
 
     /// Records what was deployed in the local versions file, as `record` would.

@@ -281,6 +281,14 @@ mod tests {
     }
 
     #[test]
+    fn private_files_are_0600() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let p = private_file(dir.path(), "id", "k\n").unwrap();
+        assert_eq!(std::fs::metadata(p).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+
+    #[test]
     fn keys_get_a_final_newline() {
         assert_eq!(
             normalize_key("-----BEGIN X-----\r\nabc\r\n-----END X-----"),
