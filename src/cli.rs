@@ -58,6 +58,9 @@ pub enum Command {
     Promote(crate::commands::promote::PromoteArgs),
     /// On `issue_comment`: continue a release waiting for approval (`approval-mode: resume`).
     Approve(crate::commands::approve::ApproveArgs),
+    /// Deploy versions to a target (compose over SSH, Dokploy, a command) without any forge:
+    /// reads the local versions file for the old tags, writes nothing.
+    Deploy(crate::commands::deploy::DeployArgs),
 }
 
 impl Command {
@@ -76,6 +79,7 @@ impl Command {
             Command::Rollback(_) => "rollback",
             Command::Promote(_) => "promote",
             Command::Approve(_) => "approve",
+            Command::Deploy(_) => "deploy",
         }
     }
 }
@@ -89,6 +93,24 @@ pub enum CliError {
     /// clap rejected the arguments (or printed help/version: `is_exit_ok`).
     #[error("{0}")]
     Clap(#[from] clap::Error),
+}
+
+/// Masks the values of secret flags on the command line (`--ssh-key K`, `--api-key=K`) before
+/// parsing, so that not even a usage error can print them.
+pub fn mask_secret_args(args: &[OsString], runner: &crate::runner::Runner) {
+    let args: Vec<String> = args.iter().map(|a| a.to_string_lossy().into_owned()).collect();
+    for (i, arg) in args.iter().enumerate() {
+        for name in SECRET_INPUTS {
+            let flag = format!("--{name}");
+            if let Some(value) = arg.strip_prefix(&format!("{flag}=")) {
+                runner.mask(value);
+            } else if *arg == flag
+                && let Some(value) = args.get(i + 1)
+            {
+                runner.mask(value);
+            }
+        }
+    }
 }
 
 /// Parses the process arguments; in a runner with no arguments, builds them from inputs.
@@ -114,6 +136,7 @@ fn subcommand_words(command: &str) -> Option<Vec<&'static str>> {
         "rollback" => vec!["rollback"],
         "promote" => vec!["promote"],
         "approve" => vec!["approve"],
+        "deploy" => vec!["deploy"],
         _ => return None,
     })
 }
@@ -126,7 +149,7 @@ pub fn args_from_inputs(env: &EnvMap) -> Result<Vec<OsString>, InputError> {
         InputError::new(
             "command",
             command,
-            "is not a known command: use tags, build, push, copy, inspect, env-set, env-get, versions, record, dispatch, release, rollback, promote or approve",
+            "is not a known command: use tags, build, push, copy, inspect, env-set, env-get, versions, record, dispatch, release, rollback, promote, approve or deploy",
         )
     })?;
     let mut args: Vec<OsString> = vec!["deploy-action".into()];
@@ -184,6 +207,16 @@ mod tests {
         assert!(args.contains(&OsString::from("--images=ghcr.io/org/api")));
         assert!(args.contains(&OsString::from("--sep-tags=,")));
         assert!(!args.iter().any(|a| a.to_string_lossy().starts_with("--tags")));
+    }
+
+    #[test]
+    fn secret_flags_are_masked_before_parsing() {
+        let args: Vec<OsString> =
+            ["deploy-action", "deploy", "--api-key", "cli-secret-one", "--ssh-key=cli-secret-two"]
+                .map(OsString::from)
+                .into();
+        mask_secret_args(&args, &crate::runner::Runner::cli());
+        assert_eq!(crate::secret::redact("cli-secret-one cli-secret-two"), "*** ***");
     }
 
     #[test]

@@ -64,6 +64,11 @@ impl EnvMap {
         self.get(&vars::input(name))
     }
 
+    /// Every variable, sorted by name (for a child process's environment).
+    pub fn vars(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
     /// All `INPUT_*` variables as (lower-case input name, value).
     pub fn inputs(&self) -> impl Iterator<Item = (String, &str)> {
         self.0

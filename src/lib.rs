@@ -65,6 +65,7 @@ pub fn run(args: Vec<OsString>, env: &EnvMap, runner: &Runner) -> anyhow::Result
             runner.mask(value);
         }
     }
+    cli::mask_secret_args(&args, runner);
     let cli = match cli::parse(args, env) {
         Ok(cli) => cli,
         Err(CliError::Clap(e)) if !e.use_stderr() => {
@@ -90,6 +91,7 @@ pub fn run(args: Vec<OsString>, env: &EnvMap, runner: &Runner) -> anyhow::Result
         Command::Rollback(args) => commands::rollback::run(args, env, runner)?,
         Command::Promote(args) => commands::promote::run(args, env, runner)?,
         Command::Approve(args) => commands::approve::run(args, env, runner)?,
+        Command::Deploy(args) => commands::deploy::run(args, env, runner)?,
     };
     runner.emit(&report, cli.format)?;
     Ok(())

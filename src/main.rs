@@ -13,7 +13,8 @@ fn main() -> ExitCode {
             match err.downcast_ref::<CliError>() {
                 // clap formats its own usage errors.
                 Some(CliError::Clap(e)) if runner.mode() == deploy_action::runner::Mode::Cli => {
-                    let _ = e.print();
+                    // clap quotes the offending argument, which may be a secret flag's value.
+                    eprint!("{}", deploy_action::secret::redact(&e.render().ansi().to_string()));
                 }
                 _ => {
                     let title = if exit == deploy_action::Exit::Usage {

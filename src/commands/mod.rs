@@ -3,6 +3,7 @@
 pub mod approve;
 pub mod build;
 pub mod copy;
+pub mod deploy;
 pub mod dispatch;
 pub mod env;
 pub mod forge_args;

@@ -10,7 +10,8 @@ use crate::deploy::approval::{ApprovalPolicy, Waiting};
 use crate::deploy::health::HealthCheck;
 use crate::deploy::plan::{ImageMap, TagRules};
 use crate::deploy::release::{self, Applied, Approval, ApprovalMode, Checked, Gate, Gated, Kind, Settings};
-use crate::deploy::target::{Rollout, Target, TargetError};
+use crate::deploy::target::args::TargetArgs;
+use crate::deploy::target::{AnyTarget, Target};
 use crate::env::EnvMap;
 use crate::forge::{AnyForge, Issue};
 use crate::registry::Registries;
@@ -99,6 +100,9 @@ pub struct OrchestrationArgs {
     /// Registry access.
     #[command(flatten)]
     pub registry: RegistryArgs,
+    /// Where to deploy.
+    #[command(flatten)]
+    pub target: TargetArgs,
 }
 
 /// Arguments of `release` (and the inputs of `command: release`).
@@ -234,7 +238,12 @@ impl OrchestrationArgs {
         ctx: &RunContext,
         env: &EnvMap,
         runner: &Runner,
-    ) -> anyhow::Result<(AnyForge, Registries, RecordOnly)> {
+    ) -> anyhow::Result<(AnyForge, Registries, AnyTarget)> {
+        let mut target = self.target.target(env, runner)?;
+        let mut template = HealthCheck::new("", Duration::from_secs(self.health_timeout));
+        template.expect_status = self.health_status;
+        template.body_contains = self.health_body.clone().filter(|b| !b.is_empty());
+        target.set_health(template);
         let forge = self.forge.connect(ctx, env)?;
         let hosts: Vec<String> = s
             .tags
@@ -244,21 +253,7 @@ impl OrchestrationArgs {
             .collect();
         let hosts: Vec<&str> = hosts.iter().map(String::as_str).collect();
         let registries = self.registry.registries(env, runner, &hosts)?;
-        Ok((forge, registries, RecordOnly))
-    }
-}
-
-/// Placeholder target until the deploy targets are wired: records only.
-#[derive(Debug, Clone, Copy)]
-pub struct RecordOnly;
-
-impl Target for RecordOnly {
-    fn name(&self) -> &'static str {
-        "none"
-    }
-    async fn deploy(&self, _: &Rollout, progress: &mut (dyn FnMut(&str) + Send)) -> Result<(), TargetError> {
-        progress("target none: recorded only, nothing deployed");
-        Ok(())
+        Ok((forge, registries, target))
     }
 }
 

@@ -3,6 +3,7 @@
 mod build_act;
 mod build_docker;
 mod build_files;
+mod deploy_targets;
 mod docs;
 mod envfile_cli;
 mod envfile_fixtures;

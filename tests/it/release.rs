@@ -44,6 +44,7 @@ fn release(fake: &FakeForge, reg: &TestRegistry, flavor: Flavor, environment: &s
         .env("GITHUB_API_URL", &fake.api_url())
         .env("SOURCE_DATE_EPOCH", "1700000000")
         .input("command", "release")
+        .input("target", "none")
         .input("repository", OPS)
         .input("token", TOKEN)
         .input("environment", environment)

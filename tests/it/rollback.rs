@@ -11,6 +11,7 @@ fn action(fake: &FakeForge, reg: &TestRegistry, command: &str) -> ActionRun {
     ActionRun::action()
         .env("GITHUB_API_URL", &fake.api_url())
         .input("command", command)
+        .input("target", "none")
         .input("repository", OPS)
         .input("token", TOKEN)
         .input("images", &format!("{}/org/{{service}}", reg.host))

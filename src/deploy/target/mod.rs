@@ -1,5 +1,17 @@
 //! Deploy targets: where a rollout goes once `.env.versions` is recorded. One small trait,
-//! one implementation per `target` input value (`compose-ssh`, `dokploy`, `command`, `none`).
+//! one implementation per `target` input value (`compose-ssh`, `dokploy`, `command`, `none`),
+//! and [`AnyTarget`], the one the inputs chose ([`args::TargetArgs::target`]).
+
+pub mod args;
+pub mod command;
+pub mod compose_ssh;
+pub mod dokploy;
+pub mod none;
+pub mod process;
+
+use crate::envfile::EnvFile;
+use crate::settings::InputError;
+use crate::versions::TagEdit;
 
 /// One service whose image tag changes in a rollout.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -42,6 +54,48 @@ pub enum TargetError {
     },
 }
 
+impl TargetError {
+    /// A [`TargetError::Failed`] of `target`; `message` is redacted here.
+    pub fn failed(target: &'static str, message: impl Into<String>) -> Self {
+        TargetError::Failed { target, message: crate::secret::redact(&message.into()) }
+    }
+}
+
+impl Rollout {
+    /// The rollout of `tags` onto the versions file `current` (read, not written): `versions`
+    /// is the file after the edits, `changed` the tags that differ from the file's.
+    pub fn from_tags(
+        environment: &str,
+        current: &EnvFile,
+        tags: &[TagEdit],
+        rollback: bool,
+    ) -> Result<Rollout, InputError> {
+        let mut after = current.clone();
+        let edits: Vec<(&str, &str)> = tags.iter().map(|t| (t.key.as_str(), t.tag.as_str())).collect();
+        after.apply(&edits)?;
+        let changed = tags
+            .iter()
+            .filter(|t| current.get(&t.key) != Some(t.tag.as_str()))
+            .map(|t| ServiceChange {
+                service: t.service.clone(),
+                key: t.key.clone(),
+                old: current.get(&t.key).map(str::to_owned),
+                new: t.tag.clone(),
+                image: None,
+            })
+            .collect();
+        let mut versions: Vec<(String, String)> = Vec::new();
+        for (k, v) in after.entries() {
+            // Last occurrence wins, as in the file's own reading; keep the first position.
+            match versions.iter_mut().find(|(key, _)| key == k) {
+                Some(entry) => entry.1 = v.to_owned(),
+                None => versions.push((k.to_owned(), v.to_owned())),
+            }
+        }
+        Ok(Rollout { environment: environment.to_owned(), versions, changed, rollback })
+    }
+}
+
 /// A place a rollout can be deployed to.
 #[allow(async_fn_in_trait)]
 pub trait Target {
@@ -54,4 +108,69 @@ pub trait Target {
         rollout: &Rollout,
         progress: &mut (dyn FnMut(&str) + Send),
     ) -> Result<(), TargetError>;
+}
+
+/// The target the inputs chose.
+#[derive(Clone, Debug)]
+pub enum AnyTarget {
+    /// `compose-ssh`.
+    ComposeSsh(compose_ssh::ComposeSsh),
+    /// `dokploy`.
+    Dokploy(dokploy::Dokploy),
+    /// `command`.
+    Command(command::CommandTarget),
+    /// `none`.
+    None(none::NoTarget),
+}
+
+impl AnyTarget {
+    /// Sets the expected status, body, timeout and interval of the per-app health checks a
+    /// target runs itself (dokploy's `id=URL` lines); other targets ignore it.
+    pub fn set_health(&mut self, template: crate::deploy::health::HealthCheck) {
+        if let AnyTarget::Dokploy(d) = self {
+            d.health = template;
+        }
+    }
+}
+
+impl Target for AnyTarget {
+    fn name(&self) -> &'static str {
+        match self {
+            AnyTarget::ComposeSsh(t) => t.name(),
+            AnyTarget::Dokploy(t) => t.name(),
+            AnyTarget::Command(t) => t.name(),
+            AnyTarget::None(t) => t.name(),
+        }
+    }
+
+    async fn deploy(
+        &self,
+        rollout: &Rollout,
+        progress: &mut (dyn FnMut(&str) + Send),
+    ) -> Result<(), TargetError> {
+        match self {
+            AnyTarget::ComposeSsh(t) => t.deploy(rollout, progress).await,
+            AnyTarget::Dokploy(t) => t.deploy(rollout, progress).await,
+            AnyTarget::Command(t) => t.deploy(rollout, progress).await,
+            AnyTarget::None(t) => t.deploy(rollout, progress).await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rollout_lists_all_versions_and_only_changed_services() {
+        let file = EnvFile::parse("# tags\nAPI_IMAGE_TAG=1.0\nWEB_IMAGE_TAG=2.0\n");
+        let tags = crate::versions::edits_from_map("versions", "api=1.1, web=2.0, worker=0.1").unwrap();
+        let r = Rollout::from_tags("staging", &file, &tags, false).unwrap();
+        let keys: Vec<&str> = r.versions.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["API_IMAGE_TAG", "WEB_IMAGE_TAG", "WORKER_IMAGE_TAG"]);
+        assert_eq!(r.versions[0].1, "1.1");
+        let changed: Vec<(&str, Option<&str>)> =
+            r.changed.iter().map(|c| (c.service.as_str(), c.old.as_deref())).collect();
+        assert_eq!(changed, [("api", Some("1.0")), ("worker", None)]);
+    }
 }

@@ -23,12 +23,32 @@ impl Canned {
     }
 }
 
+/// One request as it arrived.
+#[derive(Clone, Debug)]
+pub struct Recorded {
+    /// Request line (`POST /api/compose.deploy HTTP/1.1`).
+    pub line: String,
+    /// Headers, names lower-cased, in order.
+    pub headers: Vec<(String, String)>,
+    /// Body as text.
+    pub body: String,
+}
+
+impl Recorded {
+    /// The first header named `name` (lower case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+}
+
 /// The running server.
 pub struct ScriptedServer {
     /// `http://127.0.0.1:port`.
     pub url: String,
     /// Request lines seen (`GET /health`).
     pub seen: Arc<Mutex<Vec<String>>>,
+    /// Whole requests seen, in arrival order.
+    pub requests: Arc<Mutex<Vec<Recorded>>>,
 }
 
 impl ScriptedServer {
@@ -37,16 +57,17 @@ impl ScriptedServer {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let seen = Arc::new(Mutex::new(Vec::new()));
+        let requests = Arc::new(Mutex::new(Vec::new()));
         let script = Arc::new(Mutex::new(script));
-        let seen2 = seen.clone();
+        let (seen2, requests2) = (seen.clone(), requests.clone());
         thread::spawn(move || {
             for stream in listener.incoming().take(10_000) {
                 let Ok(stream) = stream else { continue };
-                let (seen, script) = (seen2.clone(), script.clone());
-                thread::spawn(move || serve(stream, &seen, &script));
+                let (seen, requests, script) = (seen2.clone(), requests2.clone(), script.clone());
+                thread::spawn(move || serve(stream, &seen, &requests, &script));
             }
         });
-        ScriptedServer { url, seen }
+        ScriptedServer { url, seen, requests }
     }
 
     /// How many requests arrived.
@@ -55,7 +76,12 @@ impl ScriptedServer {
     }
 }
 
-fn serve(stream: TcpStream, seen: &Mutex<Vec<String>>, script: &Mutex<Vec<Canned>>) {
+fn serve(
+    stream: TcpStream,
+    seen: &Mutex<Vec<String>>,
+    requests: &Mutex<Vec<Recorded>>,
+    script: &Mutex<Vec<Canned>>,
+) {
     stream.set_read_timeout(Some(Duration::from_secs(5))).ok();
     let mut reader = BufReader::new(stream.try_clone().unwrap());
     let mut line = String::new();
@@ -63,10 +89,14 @@ fn serve(stream: TcpStream, seen: &Mutex<Vec<String>>, script: &Mutex<Vec<Canned
         return;
     }
     let mut len = 0usize;
+    let mut headers = Vec::new();
     loop {
         let mut h = String::new();
         if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
             break;
+        }
+        if let Some((n, v)) = h.split_once(':') {
+            headers.push((n.trim().to_ascii_lowercase(), v.trim().to_owned()));
         }
         if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
             len = v.trim().parse().unwrap_or(0);
@@ -74,7 +104,16 @@ fn serve(stream: TcpStream, seen: &Mutex<Vec<String>>, script: &Mutex<Vec<Canned
     }
     let mut body = vec![0; len];
     let _ = reader.read_exact(&mut body);
-    seen.lock().unwrap().push(line.trim().to_owned());
+    // Under one lock with `seen`'s push, so both keep the same order.
+    {
+        let mut seen = seen.lock().unwrap();
+        seen.push(line.trim().to_owned());
+        requests.lock().unwrap().push(Recorded {
+            line: line.trim().to_owned(),
+            headers,
+            body: String::from_utf8_lossy(&body).into_owned(),
+        });
+    }
     let answer = {
         let mut s = script.lock().unwrap();
         if s.len() > 1 { s.remove(0) } else { s[0].clone() }

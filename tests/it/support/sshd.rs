@@ -35,6 +35,17 @@ pub fn free_port() -> u16 {
 impl Sshd {
     /// Starts sshd for the current user (root in CI), key authentication only.
     pub fn start() -> Sshd {
+        Sshd::start_with_config("")
+    }
+
+    /// Starts sshd whose sessions get `DOCKER_HOST` (sshd's `SetEnv`): the "VM" runs its
+    /// containers on the test engine.
+    pub fn start_with_docker(docker_host: &str) -> Sshd {
+        Sshd::start_with_config(&format!("SetEnv DOCKER_HOST={docker_host}\n"))
+    }
+
+    /// Starts sshd with `extra` lines appended to its config.
+    pub fn start_with_config(extra: &str) -> Sshd {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         keygen(&d.join("host_ed25519"));
@@ -44,7 +55,7 @@ impl Sshd {
         let config = format!(
             "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_ed25519\nAuthorizedKeysFile {d}/authorized_keys\n\
              PidFile {d}/sshd.pid\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nPubkeyAuthentication yes\n\
-             PermitRootLogin prohibit-password\nStrictModes no\nUsePAM no\nSubsystem sftp internal-sftp\n",
+             PermitRootLogin prohibit-password\nStrictModes no\nUsePAM no\nSubsystem sftp internal-sftp\n{extra}",
             d = d.display()
         );
         std::fs::write(d.join("sshd_config"), config).unwrap();
@@ -72,6 +83,16 @@ impl Sshd {
             std::thread::sleep(Duration::from_millis(50));
         }
         sshd
+    }
+
+    /// The client's private key, as a secret input carries it.
+    pub fn client_key_text(&self) -> String {
+        std::fs::read_to_string(&self.client_key).unwrap()
+    }
+
+    /// This server's host key line, pinned for `other`'s address: a wrong key for `other`.
+    pub fn forged_line_for(&self, other: &Sshd) -> String {
+        self.known_hosts_line.replace(&format!(":{}", self.port), &format!(":{}", other.port))
     }
 
     /// sshd's own log.

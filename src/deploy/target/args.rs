@@ -1,0 +1,344 @@
+//! The deploy target's inputs (`target` and the target's own), flattened into the arguments of
+//! every command that deploys, and their validation into an [`AnyTarget`].
+
+use super::AnyTarget;
+use super::command::CommandTarget;
+use super::compose_ssh::ComposeSsh;
+use super::dokploy::{Dokploy, DokployCompose};
+use super::none::NoTarget;
+use crate::env::EnvMap;
+use crate::runner::Runner;
+use crate::secret::Secret;
+use crate::settings::{InputError, parse_bool, split_list};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// Where a rollout goes, and how to reach it.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct TargetArgs {
+    /// `compose-ssh`, `dokploy`, `command` or `none` (record only).
+    #[arg(long = "target", value_name = "TARGET")]
+    pub target: Option<String>,
+    /// compose-ssh: the host to SSH to.
+    #[arg(long, value_name = "HOST")]
+    pub ssh_host: Option<String>,
+    /// compose-ssh: SSH port.
+    #[arg(long, value_name = "PORT", default_value_t = 22)]
+    pub ssh_port: u16,
+    /// compose-ssh: login on the host.
+    #[arg(long, value_name = "USER", default_value = "root")]
+    pub ssh_user: String,
+    /// compose-ssh: the private key (OpenSSH format; masked). On the CLI also a path to it.
+    #[arg(long, value_name = "KEY", hide_env_values = true)]
+    pub ssh_key: Option<String>,
+    /// compose-ssh: `known_hosts` line(s) pinning the host key (`ssh-keyscan -p PORT HOST`).
+    #[arg(long, value_name = "LINES")]
+    pub ssh_known_hosts: Option<String>,
+    /// compose-ssh: the compose project directory on the host.
+    #[arg(long, value_name = "DIR")]
+    pub compose_dir: Option<String>,
+    /// compose-ssh: compose file(s) relative to `compose-dir` (default: compose's own).
+    #[arg(long, value_name = "FILE")]
+    pub compose_file: Vec<String>,
+    /// compose-ssh: the env file (relative to `compose-dir`) the compose file reads tags from.
+    #[arg(long, value_name = "FILE", default_value = ".env.versions")]
+    pub compose_env_file: String,
+    /// compose-ssh: `docker image prune -f` after the deploy (`true`/`false`).
+    #[arg(long, value_name = "BOOL", default_value = "false")]
+    pub compose_prune: String,
+    /// compose-ssh: `service=composeService` lines where the compose service is named differently.
+    #[arg(long, value_name = "SERVICE=NAME")]
+    pub compose_services: Vec<String>,
+    /// dokploy: base URL of the Dokploy instance.
+    #[arg(long, value_name = "URL")]
+    pub dokploy_url: Option<String>,
+    /// dokploy: API key (masked).
+    #[arg(long, value_name = "KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+    /// dokploy: compose ids in deploy order, `id` or `id=healthURL` per line.
+    #[arg(long, value_name = "ID[=URL]")]
+    pub dokploy_compose_ids: Vec<String>,
+    /// command: the shell command to run in the workspace.
+    #[arg(long, value_name = "COMMAND")]
+    pub deploy_command: Option<String>,
+}
+
+/// Masks `value` unless it is masked already (a secret input is masked before parsing; masking
+/// again would only repeat the `::add-mask::` lines).
+fn mask_once(runner: &Runner, value: &str) {
+    let covered = crate::secret::redact(value).chars().all(|c| c == '*' || c.is_whitespace());
+    if !covered {
+        runner.mask(value);
+    }
+}
+
+fn given(v: &Option<String>) -> Option<&str> {
+    v.as_deref().map(str::trim).filter(|v| !v.is_empty())
+}
+
+fn needed<'a>(v: &'a Option<String>, input: &str, target: &str, what: &str) -> Result<&'a str, InputError> {
+    given(v).ok_or_else(|| InputError::new(input, "", format!("is empty: target {target} needs {what}")))
+}
+
+/// Host names and users reach ssh's command line: no options, no spaces, no shell.
+fn ssh_word(input: &str, v: &str) -> Result<String, InputError> {
+    let ok = !v.starts_with('-')
+        && v.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':' | '[' | ']' | '%'));
+    if !ok {
+        return Err(InputError::new(
+            input,
+            v,
+            "must be a host name, address or login (letters, digits, `.-_:`)",
+        ));
+    }
+    Ok(v.to_owned())
+}
+
+const KEYSCAN_HINT: &str = "get the line with `ssh-keyscan -p PORT HOST` from a trusted network and verify \
+     its fingerprint (`ssh-keygen -lf -`) against the host's own (`ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub`)";
+
+fn known_hosts(raw: Option<&str>) -> Result<String, InputError> {
+    let Some(raw) = raw else {
+        return Err(InputError::new(
+            "ssh-known-hosts",
+            "",
+            format!("is empty: compose-ssh pins the host key and never trusts on first use; {KEYSCAN_HINT}"),
+        ));
+    };
+    for line in raw.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+        if line.split_whitespace().count() < 3 {
+            return Err(InputError::new(
+                "ssh-known-hosts",
+                line,
+                format!("is not a known_hosts line (`HOST KEYTYPE KEY`); {KEYSCAN_HINT}"),
+            ));
+        }
+    }
+    Ok(raw.trim().to_owned())
+}
+
+fn private_key(raw: &str) -> Result<String, InputError> {
+    if raw.contains("PRIVATE KEY") {
+        return Ok(raw.to_owned());
+    }
+    // The CLI may name a key file instead of passing the key.
+    match std::fs::read_to_string(raw) {
+        Ok(k) if k.contains("PRIVATE KEY") => Ok(k),
+        _ => Err(InputError::new(
+            "ssh-key",
+            crate::secret::REDACTED,
+            "is not a private key (`-----BEGIN OPENSSH PRIVATE KEY-----` …) nor a key file",
+        )),
+    }
+}
+
+fn name_map(input: &str, items: &[String]) -> Result<BTreeMap<String, String>, InputError> {
+    let mut map = BTreeMap::new();
+    for item in items.iter().flat_map(|i| split_list(i, false)) {
+        let Some((service, name)) = item.split_once('=') else {
+            return Err(InputError::new(input, item, "must be service=composeService"));
+        };
+        let name = name.trim();
+        let ok = name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
+        if !ok {
+            return Err(InputError::new(
+                input,
+                item,
+                "names a compose service with characters other than `a-z0-9._-`",
+            ));
+        }
+        map.insert(service.trim().to_owned(), name.to_owned());
+    }
+    Ok(map)
+}
+
+fn compose_ids(items: &[String]) -> Result<Vec<DokployCompose>, InputError> {
+    let input = "dokploy-compose-ids";
+    let mut out = Vec::new();
+    for item in items.iter().flat_map(|i| split_list(i, true)) {
+        let (id, url) = match item.split_once('=') {
+            Some((id, url)) => (id.trim(), Some(url.trim())),
+            None => (item.as_str(), None),
+        };
+        if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_')) {
+            return Err(InputError::new(
+                input,
+                &item,
+                "must be `id` or `id=healthURL` (ids are letters, digits, `-_`)",
+            ));
+        }
+        if let Some(u) = url
+            && !matches!(url::Url::parse(u).map(|u| u.scheme().to_owned()).as_deref(), Ok("http" | "https"))
+        {
+            return Err(InputError::new(input, &item, "has a health URL that is not http(s)://…"));
+        }
+        out.push(DokployCompose { id: id.to_owned(), health_url: url.map(str::to_owned) });
+    }
+    if out.is_empty() {
+        return Err(InputError::new(input, "", "is empty: target dokploy needs the compose id(s) to deploy"));
+    }
+    Ok(out)
+}
+
+impl TargetArgs {
+    /// Validates the inputs of the chosen target, masks its secrets and builds it. Nothing is
+    /// contacted yet.
+    pub fn target(&self, env: &EnvMap, runner: &Runner) -> Result<AnyTarget, InputError> {
+        let name = given(&self.target).ok_or_else(|| {
+            InputError::new(
+                "target",
+                "",
+                "is empty: choose compose-ssh, dokploy, command or none (record only)",
+            )
+        })?;
+        match name {
+            "compose-ssh" => self.compose_ssh(runner).map(AnyTarget::ComposeSsh),
+            "dokploy" => {
+                let url = needed(&self.dokploy_url, "dokploy-url", name, "the Dokploy URL")?;
+                if !matches!(
+                    url::Url::parse(url).map(|u| u.scheme().to_owned()).as_deref(),
+                    Ok("http" | "https")
+                ) {
+                    return Err(InputError::new("dokploy-url", url, "is not an http(s):// URL"));
+                }
+                let key = needed(&self.api_key, "api-key", name, "a Dokploy API key")?;
+                mask_once(runner, key);
+                let composes = compose_ids(&self.dokploy_compose_ids)?;
+                let d = Dokploy::new(url, Secret::new(key), composes).map_err(|e| {
+                    InputError::new("dokploy-url", url, format!("cannot make an HTTP client: {e}"))
+                })?;
+                Ok(AnyTarget::Dokploy(d))
+            }
+            "command" => {
+                let command = needed(&self.deploy_command, "deploy-command", name, "the command to run")?;
+                let workdir = env
+                    .runner_var("WORKSPACE")
+                    .map(PathBuf::from)
+                    .or_else(|| std::env::current_dir().ok())
+                    .unwrap_or_else(|| PathBuf::from("."));
+                // Inputs (secrets among them) stay out of the command's environment.
+                let base_env = env
+                    .vars()
+                    .filter(|(k, _)| !k.starts_with("INPUT_"))
+                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                    .collect();
+                Ok(AnyTarget::Command(CommandTarget { command: command.to_owned(), workdir, base_env }))
+            }
+            "none" => Ok(AnyTarget::None(NoTarget)),
+            other => Err(InputError::new("target", other, "must be compose-ssh, dokploy, command or none")),
+        }
+    }
+
+    fn compose_ssh(&self, runner: &Runner) -> Result<ComposeSsh, InputError> {
+        let t = "compose-ssh";
+        let host = ssh_word("ssh-host", needed(&self.ssh_host, "ssh-host", t, "the host to SSH to")?)?;
+        let user = ssh_word("ssh-user", self.ssh_user.trim())?;
+        let raw_key = needed(&self.ssh_key, "ssh-key", t, "a private key (a masked secret)")?;
+        mask_once(runner, raw_key);
+        let key = private_key(raw_key)?;
+        mask_once(runner, &key);
+        let known_hosts = known_hosts(given(&self.ssh_known_hosts))?;
+        let dir = needed(&self.compose_dir, "compose-dir", t, "the compose project directory on the host")?;
+        let env_file = self.compose_env_file.trim();
+        if env_file.is_empty() {
+            return Err(InputError::new(
+                "compose-env-file",
+                "",
+                "is empty: name the env file the compose file reads",
+            ));
+        }
+        Ok(ComposeSsh {
+            host,
+            port: self.ssh_port,
+            user,
+            key: Secret::new(key),
+            known_hosts,
+            dir: dir.to_owned(),
+            files: self.compose_file.iter().flat_map(|f| split_list(f, false)).collect(),
+            env_file: env_file.to_owned(),
+            prune: parse_bool("compose-prune", &self.compose_prune)?,
+            services: name_map("compose-services", &self.compose_services)?,
+            ssh_program: PathBuf::from("ssh"),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ssh_args() -> TargetArgs {
+        TargetArgs {
+            target: Some("compose-ssh".into()),
+            ssh_host: Some("vm.example".into()),
+            ssh_port: 22,
+            ssh_user: "root".into(),
+            ssh_key: Some(
+                "-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n-----END OPENSSH PRIVATE KEY-----".into(),
+            ),
+            ssh_known_hosts: Some("vm.example ssh-ed25519 AAAAC3Nza".into()),
+            compose_dir: Some("/srv/app".into()),
+            compose_env_file: ".env.versions".into(),
+            compose_prune: "false".into(),
+            ..TargetArgs::default()
+        }
+    }
+
+    fn err(a: &TargetArgs) -> InputError {
+        a.target(&EnvMap::default(), &Runner::cli()).unwrap_err()
+    }
+
+    #[test]
+    fn each_missing_input_is_named() {
+        assert_eq!(err(&TargetArgs::default()).input, "target");
+        assert_eq!(err(&TargetArgs { ssh_host: None, ..ssh_args() }).input, "ssh-host");
+        assert_eq!(err(&TargetArgs { ssh_key: None, ..ssh_args() }).input, "ssh-key");
+        assert_eq!(err(&TargetArgs { compose_dir: None, ..ssh_args() }).input, "compose-dir");
+        let kh = err(&TargetArgs { ssh_known_hosts: None, ..ssh_args() });
+        assert_eq!(kh.input, "ssh-known-hosts");
+        assert!(kh.rule.contains("ssh-keyscan -p PORT HOST"), "{kh}");
+        let dok = TargetArgs { target: Some("dokploy".into()), ..TargetArgs::default() };
+        assert_eq!(err(&dok).input, "dokploy-url");
+        let dok = TargetArgs { dokploy_url: Some("https://dok.example".into()), ..dok };
+        assert_eq!(err(&dok).input, "api-key");
+        let dok = TargetArgs { api_key: Some("dok-key-123".into()), ..dok };
+        assert_eq!(err(&dok).input, "dokploy-compose-ids");
+        let cmd = TargetArgs { target: Some("command".into()), ..TargetArgs::default() };
+        assert_eq!(err(&cmd).input, "deploy-command");
+        assert_eq!(err(&TargetArgs { target: Some("k8s".into()), ..TargetArgs::default() }).input, "target");
+    }
+
+    #[test]
+    fn option_injection_and_bad_lines_are_refused() {
+        assert_eq!(
+            err(&TargetArgs { ssh_host: Some("-oProxyCommand=x".into()), ..ssh_args() }).input,
+            "ssh-host"
+        );
+        assert_eq!(
+            err(&TargetArgs { ssh_known_hosts: Some("ssh-ed25519 AAAA".into()), ..ssh_args() }).input,
+            "ssh-known-hosts"
+        );
+        let e = err(&TargetArgs { ssh_key: Some("not-a-key-secret".into()), ..ssh_args() });
+        assert!(!e.to_string().contains("not-a-key-secret"), "{e}");
+        let e = err(&TargetArgs { compose_services: vec!["api=$(id)".into()], ..ssh_args() });
+        assert_eq!(e.input, "compose-services");
+    }
+
+    #[test]
+    fn dokploy_ids_take_optional_health_urls() {
+        let ids = compose_ids(&["abc-1\nxyz_2=http://127.0.0.1:8080/health".into()]).unwrap();
+        assert_eq!(ids[0], DokployCompose { id: "abc-1".into(), health_url: None });
+        assert_eq!(ids[1].health_url.as_deref(), Some("http://127.0.0.1:8080/health"));
+        assert!(compose_ids(&["a=ftp://x".into()]).is_err());
+    }
+
+    #[test]
+    fn a_valid_compose_ssh_target_is_built() {
+        let AnyTarget::ComposeSsh(t) = ssh_args().target(&EnvMap::default(), &Runner::cli()).unwrap() else {
+            panic!("not compose-ssh")
+        };
+        assert_eq!(t.destination(), "root@vm.example:22");
+    }
+}

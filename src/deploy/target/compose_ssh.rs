@@ -1,0 +1,298 @@
+//! `compose-ssh`: deploy to a host running docker compose, over the system OpenSSH client.
+//! The key and the pinned host keys go to private temporary files; the versions go to the
+//! host on stdin; only the changed services are pulled and recreated.
+
+use super::process::{Finished, run_streamed, shell_quote};
+use super::{Rollout, Target, TargetError};
+use crate::secret::Secret;
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+const NAME: &str = "compose-ssh";
+
+/// Where and how to reach the compose project.
+#[derive(Clone, Debug)]
+pub struct ComposeSsh {
+    /// Host name or address.
+    pub host: String,
+    /// SSH port.
+    pub port: u16,
+    /// Login on the host.
+    pub user: String,
+    /// Private key (OpenSSH or PEM format).
+    pub key: Secret,
+    /// `known_hosts` lines pinning the host's key(s).
+    pub known_hosts: String,
+    /// Compose project directory on the host.
+    pub dir: String,
+    /// Compose files (`-f`), relative to `dir`; empty: compose's default.
+    pub files: Vec<String>,
+    /// Env file the compose file reads the tags from, relative to `dir`.
+    pub env_file: String,
+    /// Run `docker image prune -f` afterwards.
+    pub prune: bool,
+    /// Service name → compose service name, where they differ.
+    pub services: BTreeMap<String, String>,
+    /// The ssh program (default `ssh` on PATH).
+    pub ssh_program: PathBuf,
+}
+
+impl ComposeSsh {
+    /// `user@host:port`, for messages.
+    pub fn destination(&self) -> String {
+        format!("{}@{}:{}", self.user, self.host, self.port)
+    }
+
+    /// The compose service names to pull and recreate, in rollout order.
+    pub fn compose_services(&self, rollout: &Rollout) -> Vec<String> {
+        rollout
+            .changed
+            .iter()
+            .map(|c| self.services.get(&c.service).cloned().unwrap_or_else(|| c.service.clone()))
+            .collect()
+    }
+
+    /// The script the host's `sh` runs; every value in it is quoted. The versions arrive on
+    /// stdin and replace the env file only after the pull succeeded.
+    pub fn remote_script(&self, rollout: &Rollout) -> String {
+        let q = |s: &str| shell_quote(s);
+        let services: Vec<String> = self.compose_services(rollout).iter().map(|s| q(s)).collect();
+        let files: String = self.files.iter().map(|f| format!(" -f {}", q(f))).collect();
+        let env_file = q(&self.env_file);
+        let mut s = String::from("set -eu\n");
+        s += &format!("cd {}\n", q(&self.dir));
+        s += &format!("tmp={env_file}.deploy-action.$$\n");
+        s += "trap 'rm -f \"$tmp\"' EXIT\n";
+        s += "cat > \"$tmp\"\n";
+        s += "if docker compose version >/dev/null 2>&1; then dc() { docker compose \"$@\"; }\n";
+        s += "elif command -v docker-compose >/dev/null 2>&1; then dc() { docker-compose \"$@\"; }\n";
+        s += "else echo 'neither `docker compose` nor `docker-compose` is installed on this host' >&2; exit 127; fi\n";
+        if services.is_empty() {
+            s += "echo 'no service changed: versions written, nothing pulled or recreated'\n";
+            s += &format!("mv -f \"$tmp\" {env_file}\n");
+        } else {
+            let list = services.join(" ");
+            s += &format!("dc --env-file \"$tmp\"{files} pull {list}\n");
+            s += &format!("mv -f \"$tmp\" {env_file}\n");
+            s += &format!("dc --env-file {env_file}{files} up -d {list}\n");
+        }
+        if self.prune {
+            s += "docker image prune -f\n";
+        }
+        s
+    }
+
+    fn ssh_command(&self, key: &Path, known_hosts: &Path, script: &str) -> tokio::process::Command {
+        let mut c = tokio::process::Command::new(&self.ssh_program);
+        c.arg("-i").arg(key);
+        for opt in [
+            "StrictHostKeyChecking=yes",
+            "BatchMode=yes",
+            "IdentitiesOnly=yes",
+            "GlobalKnownHostsFile=/dev/null",
+            "UpdateHostKeys=no",
+            "ConnectTimeout=30",
+            "ServerAliveInterval=15",
+            "ServerAliveCountMax=4",
+            "LogLevel=ERROR",
+        ] {
+            c.arg("-o").arg(opt);
+        }
+        c.arg("-o").arg(format!("UserKnownHostsFile={}", known_hosts.display()));
+        c.arg("-p").arg(self.port.to_string()).arg("-l").arg(&self.user);
+        c.arg("--").arg(&self.host).arg(format!("sh -c {}", shell_quote(script)));
+        c
+    }
+
+    fn failure(&self, done: &Finished) -> TargetError {
+        let stderr = done.stderr_tail.join("\n");
+        let message = if stderr.contains("Host key verification failed")
+            || stderr.contains("REMOTE HOST IDENTIFICATION HAS CHANGED")
+        {
+            format!(
+                "the host key of {} does not match `ssh-known-hosts`; nothing was changed. If the \
+                 host was rebuilt, get its key with `ssh-keyscan -p {} {}`, verify the fingerprint \
+                 (`ssh-keygen -lf -`) against the host's console, and update the input{}",
+                self.destination(),
+                self.port,
+                self.host,
+                done.tail_block()
+            )
+        } else if done.status.code() == Some(255) {
+            format!("ssh to {} failed ({}){}", self.destination(), done.describe_status(), done.tail_block())
+        } else {
+            format!(
+                "the deploy script in {} on {} failed ({}){}",
+                self.dir,
+                self.destination(),
+                done.describe_status(),
+                done.tail_block()
+            )
+        };
+        TargetError::failed(NAME, message)
+    }
+}
+
+/// The env file's content: every `KEY=VALUE` of the rollout, one per line.
+pub fn env_file_content(rollout: &Rollout) -> String {
+    rollout.versions.iter().map(|(k, v)| format!("{k}={v}\n")).collect()
+}
+
+fn private_file(dir: &Path, name: &str, content: &str) -> std::io::Result<PathBuf> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let path = dir.join(name);
+    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path)?;
+    f.write_all(content.as_bytes())?;
+    Ok(path)
+}
+
+/// A private key as OpenSSH reads it: LF line ends and a final newline (a pasted secret often
+/// lacks it, and ssh then calls the key "invalid format").
+fn normalize_key(key: &str) -> String {
+    let mut k = key.replace("\r\n", "\n").trim().to_owned();
+    k.push('\n');
+    k
+}
+
+impl Target for ComposeSsh {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    async fn deploy(
+        &self,
+        rollout: &Rollout,
+        progress: &mut (dyn FnMut(&str) + Send),
+    ) -> Result<(), TargetError> {
+        let io = |what: &str, e: std::io::Error| TargetError::failed(NAME, format!("{what}: {e}"));
+        // Deleted when dropped, on every path out of this function.
+        let tmp = tempfile::Builder::new()
+            .prefix("deploy-action-ssh-")
+            .tempdir()
+            .map_err(|e| io("cannot create a temporary directory", e))?;
+        let key = private_file(tmp.path(), "id", &normalize_key(self.key.expose()))
+            .map_err(|e| io("cannot write the key file", e))?;
+        let known = private_file(tmp.path(), "known_hosts", &format!("{}\n", self.known_hosts.trim()))
+            .map_err(|e| io("cannot write the known_hosts file", e))?;
+        let services = self.compose_services(rollout);
+        progress(&format!(
+            "compose-ssh: {} in {}: write {}, pull and up -d {}",
+            self.destination(),
+            self.dir,
+            self.env_file,
+            if services.is_empty() { "(no changed service)".to_owned() } else { services.join(" ") }
+        ));
+        let cmd = self.ssh_command(&key, &known, &self.remote_script(rollout));
+        let done = run_streamed(cmd, Some(env_file_content(rollout).as_bytes()), "remote: ", progress)
+            .await
+            .map_err(|e| io(&format!("cannot run {}", self.ssh_program.display()), e))?;
+        drop(tmp);
+        if !done.status.success() {
+            return Err(self.failure(&done));
+        }
+        progress(&format!("compose-ssh: {} up to date", self.destination()));
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::deploy::target::ServiceChange;
+
+    fn target() -> ComposeSsh {
+        ComposeSsh {
+            host: "vm.example".into(),
+            port: 22,
+            user: "deploy".into(),
+            key: Secret::new("k"),
+            known_hosts: String::new(),
+            dir: "/srv/my app".into(),
+            files: vec!["compose.yml".into()],
+            env_file: ".env.versions".into(),
+            prune: true,
+            services: [("api".to_owned(), "api-server".to_owned())].into(),
+            ssh_program: "ssh".into(),
+        }
+    }
+
+    fn rollout() -> Rollout {
+        Rollout {
+            environment: "staging".into(),
+            versions: vec![("API_IMAGE_TAG".into(), "1.2.4".into()), ("WEB_IMAGE_TAG".into(), "2.0".into())],
+            changed: vec![ServiceChange {
+                service: "api".into(),
+                key: "API_IMAGE_TAG".into(),
+                old: Some("1.2.3".into()),
+                new: "1.2.4".into(),
+                image: None,
+            }],
+            rollback: false,
+        }
+    }
+
+    #[test]
+    fn script_quotes_values_and_touches_only_changed_services() {
+        let s = target().remote_script(&rollout());
+        assert!(s.contains("cd '/srv/my app'\n"), "{s}");
+        assert!(s.contains("dc --env-file \"$tmp\" -f compose.yml pull api-server\n"), "{s}");
+        assert!(s.contains("dc --env-file .env.versions -f compose.yml up -d api-server\n"), "{s}");
+        assert!(s.contains("docker-compose \"$@\""), "{s}");
+        assert!(s.ends_with("docker image prune -f\n"), "{s}");
+        // The versions never appear in the command line.
+        assert!(!s.contains("1.2.4"), "{s}");
+        assert_eq!(env_file_content(&rollout()), "API_IMAGE_TAG=1.2.4\nWEB_IMAGE_TAG=2.0\n");
+    }
+
+    #[test]
+    fn the_script_runs_under_sh_with_a_fake_compose() {
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().join("bin");
+        std::fs::create_dir(&bin).unwrap();
+        // `docker compose version` fails, so the script must fall back to docker-compose.
+        std::fs::write(bin.join("docker"), "#!/bin/sh\n[ \"$1\" = compose ] && exit 1\necho \"docker $*\"\n")
+            .unwrap();
+        std::fs::write(bin.join("docker-compose"), "#!/bin/sh\necho \"v1 $*\"\n").unwrap();
+        for f in ["docker", "docker-compose"] {
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::set_permissions(bin.join(f), std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let project = dir.path().join("it's here");
+        std::fs::create_dir(&project).unwrap();
+        let t = ComposeSsh { dir: project.display().to_string(), ..target() };
+        let mut child = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(t.remote_script(&rollout()))
+            .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(env_file_content(&rollout()).as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{text}");
+        assert!(text.contains("v1 --env-file .env.versions -f compose.yml up -d api-server"), "{text}");
+        assert!(text.contains("docker image prune -f"), "{text}");
+        let written = std::fs::read_to_string(project.join(".env.versions")).unwrap();
+        assert_eq!(written, env_file_content(&rollout()));
+        assert_eq!(std::fs::read_dir(&project).unwrap().count(), 1, "temp file left behind");
+    }
+
+    #[test]
+    fn private_files_are_0600() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let p = private_file(dir.path(), "id", "k\n").unwrap();
+        assert_eq!(std::fs::metadata(p).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+
+    #[test]
+    fn keys_get_a_final_newline() {
+        assert_eq!(
+            normalize_key("-----BEGIN X-----\r\nabc\r\n-----END X-----"),
+            "-----BEGIN X-----\nabc\n-----END X-----\n"
+        );
+    }
+}
