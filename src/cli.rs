@@ -49,6 +49,8 @@ pub enum Command {
     Copy(crate::commands::copy::CopyArgs),
     /// Print the digest of `image:tag`; exit 1 when it does not exist.
     Inspect(crate::commands::inspect::InspectArgs),
+    /// Tags, build, push and (optionally) dispatch in one step, for one or many services.
+    Publish(crate::commands::publish::PublishArgs),
 }
 
 impl Command {
@@ -63,6 +65,7 @@ impl Command {
             Command::Push(_) => "push",
             Command::Copy(_) => "copy",
             Command::Inspect(_) => "inspect",
+            Command::Publish(_) => "publish",
         }
     }
 }
@@ -97,6 +100,7 @@ fn subcommand_words(command: &str) -> Option<Vec<&'static str>> {
         "push" => vec!["push"],
         "copy" => vec!["copy"],
         "inspect" => vec!["inspect"],
+        "publish" => vec!["publish"],
         _ => return None,
     })
 }
@@ -109,7 +113,7 @@ pub fn args_from_inputs(env: &EnvMap) -> Result<Vec<OsString>, InputError> {
         InputError::new(
             "command",
             command,
-            "is not a known command: use tags, build, push, copy, inspect, env-set, env-get, versions, record or dispatch",
+            "is not a known command: use tags, build, push, publish, copy, inspect, env-set, env-get, versions, record or dispatch",
         )
     })?;
     let mut args: Vec<OsString> = vec!["deploy-action".into()];

@@ -9,6 +9,7 @@ pub mod deploy;
 pub mod env;
 pub mod envfile;
 pub mod forge;
+pub mod publish;
 pub mod registry;
 pub mod retry;
 pub mod runner;
@@ -86,6 +87,7 @@ pub fn run(args: Vec<OsString>, env: &EnvMap, runner: &Runner) -> anyhow::Result
         Command::Push(args) => commands::push::run(args, env, runner)?,
         Command::Copy(args) => commands::copy::run(args, env, runner)?,
         Command::Inspect(args) => commands::inspect::run(args, env, runner)?,
+        Command::Publish(args) => commands::publish::run(args, env, runner)?,
     };
     runner.emit(&report, cli.format)?;
     Ok(())

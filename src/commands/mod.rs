@@ -6,6 +6,7 @@ pub mod dispatch;
 pub mod env;
 pub mod forge_args;
 pub mod inspect;
+pub mod publish;
 pub mod push;
 pub mod record;
 pub mod tags;
