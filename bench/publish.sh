@@ -6,40 +6,15 @@
 #   bench/publish.sh                      # release binary, 10 rounds
 #   BIN=target/debug/deploy-action N=5 bench/publish.sh
 #
-# Needs: docker-registry, curl, bc, python3.
+# Needs: docker-registry, curl, bc, python3 (bench/lib.sh).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 BIN=${BIN:-target/release/deploy-action}
 N=${N:-10}
 [[ -x $BIN ]] || cargo build --release --quiet
-WORK=$(mktemp -d)
-cleanup() {
-  [[ -f $WORK/pid ]] && kill "$(cat "$WORK/pid")" 2>/dev/null || true
-  wait 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-now() { date +%s.%N; }
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cat >"$WORK/config.yml" <<YAML
-version: 0.1
-log:
-  level: error
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: $WORK/data
-http:
-  addr: 127.0.0.1:$port
-  secret: bench
-YAML
-/usr/bin/docker-registry serve "$WORK/config.yml" >"$WORK/log" 2>&1 </dev/null &
-echo $! >"$WORK/pid"
-for _ in $(seq 1 200); do curl -sf "http://127.0.0.1:$port/v2/" >/dev/null && break; sleep 0.05; done
-HOST=127.0.0.1:$port
+source bench/lib.sh
+HOST=$(start_registry)
 mkdir -p "$WORK/app"
 cp /bin/busybox "$WORK/app/busybox"
 

@@ -242,9 +242,18 @@ pub fn run(args: &PublishArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<
         .into_iter()
         .map(|s| args.job(s, &ctx, &opts, tmp.path(), single, env))
         .collect::<Result<Vec<_>, _>>()?;
+    if !single {
+        for (name, set) in [("images", !args.tags.images.is_empty()), ("service", args.service.is_some())] {
+            if set {
+                runner.warning(&format!("input `{name}` is ignored: the `services` lines name the services"));
+            }
+        }
+    }
     let workflow = args.workflow.as_deref().map(str::trim).filter(|w| !w.is_empty());
     if let Some(w) = workflow {
+        // Repository, inputs and token are checked before anything is built.
         args.dispatch.request(w, Default::default(), &ctx)?;
+        args.dispatch.forge.connect(&ctx, env)?;
     }
     let hosts: Vec<&str> = jobs.iter().flat_map(|j| j.dests.iter().map(|d| d.registry.as_str())).collect();
     let regs = args.registry.registries(env, runner, &hosts)?;

@@ -284,3 +284,38 @@ async fn a_failing_build_pushes_nothing_for_it_and_dispatches_nothing() {
     assert!(out.summary.contains("| bad | failed: build failed"), "{}", out.summary);
     no_secrets(&out);
 }
+
+#[test]
+fn bad_inputs_fail_before_anything_is_built() {
+    let base = || {
+        ActionRun::action()
+            .env("GITHUB_REF", "refs/heads/main")
+            .env("GITHUB_SHA", SHA)
+            .input("command", "publish")
+            .input("tags", RULES)
+            .input("builder", "files")
+            .input("add", "/bin/busybox:/bin/busybox")
+    };
+    let cases = [
+        (base().input("services", "api images=127.0.0.1:1/org/api colour=red"), "invalid input `services`"),
+        (base(), "invalid input `images`"),
+        (base().input("images", "127.0.0.1:1/org/api").input("service", "API"), "invalid input `service`"),
+        (
+            base()
+                .input("images", "127.0.0.1:1/org/api")
+                .input("workflow", "deploy.yml")
+                .input("repository", OPS),
+            "invalid input `token`",
+        ),
+        (
+            base().input("images", "127.0.0.1:1/org/api").input("tags", "type=semver,pattern={{version}}"),
+            "invalid input `tags`",
+        ),
+    ];
+    for (run, expected) in cases {
+        let out = run.run();
+        assert_eq!(out.code, 2, "{expected}: {}", out.log());
+        assert!(out.stdout.contains(expected), "{expected}: {}", out.stdout);
+        assert!(!out.stdout.contains("building"), "{}", out.stdout);
+    }
+}
