@@ -230,6 +230,26 @@ async fn changed_only_builds_and_dispatches_the_changed_service() {
     assert!(!runs[0].inputs.contains_key("api_image_tag"), "{:?}", runs[0].inputs);
     assert!(out.summary.contains("Unchanged, not built: api"), "{}", out.summary);
 
+    // Without git (as in the action's image) the push payload's file lists decide.
+    let no_git = tempfile::tempdir().unwrap();
+    let out = run(push_to_main(&reg, &fake, &after, &before)
+        .env("PATH", &no_git.path().display().to_string())
+        .env("GITHUB_WORKSPACE", &ws.display().to_string())
+        .event(
+            "push",
+            &serde_json::json!({
+                "ref": "refs/heads/main", "before": before, "after": after,
+                "commits": [{"id": after, "added": [], "modified": ["web/index.html"], "removed": []}],
+            }),
+        )
+        .input("builder", "files")
+        .input("services", &services)
+        .input("changed-only", "true"))
+    .await;
+    assert_eq!(out.code, 0, "{}", out.log());
+    assert!(out.stdout.contains("changed-only: 1 files changed (from the push payload)"), "{}", out.stdout);
+    assert!(out.outputs.contains_key("web-digest") && !out.outputs.contains_key("api-digest"));
+
     // A new branch (`before` all zeros) builds both, in parallel.
     let out = run(push_to_main(&reg, &fake, &after, &"0".repeat(40))
         .env("GITHUB_WORKSPACE", &ws.display().to_string())
