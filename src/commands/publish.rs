@@ -18,7 +18,8 @@ use crate::tags::{TagsOptions, compute};
 use anyhow::{Context as _, bail};
 use std::path::{Path, PathBuf};
 
-/// Arguments of `publish` (and the inputs of `command: publish`).
+/// Arguments of `publish` (and the inputs of `command: publish`). The run context comes from
+/// `GITHUB_*` also on the command line: `--ref` is the dispatch's ref.
 #[derive(Debug, Clone, clap::Args)]
 pub struct PublishArgs {
     /// Tag rules and labels (as `tags`); `images` are the single service's images.
@@ -111,7 +112,7 @@ impl PublishArgs {
             images,
             context: b.context.clone(),
             file: b.file.clone(),
-            add: b.add.clone(),
+            add: b.add.iter().flat_map(|a| split_list(a, false)).collect(),
             ..Default::default()
         }])
     }

@@ -49,7 +49,8 @@ pub fn valid_name(name: &str) -> bool {
 /// (`ghcr.io/org/api:1` → `api`); metadata-action's `name=…,enable=…` form is understood.
 pub fn name_from_image(image: &str) -> String {
     let image = image.trim();
-    let image = image.strip_prefix("name=").map_or(image, |r| r.split(',').next().unwrap_or(r));
+    let image = image.strip_prefix("name=").unwrap_or(image);
+    let image = image.split(',').next().unwrap_or(image);
     let image = image.split('@').next().unwrap_or(image);
     let last = image.rsplit('/').next().unwrap_or(image);
     last.split(':').next().unwrap_or(last).to_ascii_lowercase()
@@ -180,6 +181,7 @@ mod tests {
         assert_eq!(name_from_image("127.0.0.1:5000/org/Web:1.2"), "web");
         assert_eq!(name_from_image("name=ghcr.io/org/worker,enable=true"), "worker");
         assert_eq!(name_from_image("r/x@sha256:abc"), "x");
+        assert_eq!(name_from_image("ghcr.io/org/api,registry.example.org/web"), "api");
     }
 
     #[test]
