@@ -209,13 +209,14 @@ async fn changed_only_builds_and_dispatches_the_changed_service() {
         "# name   paths             images\napi  add=api/:/srv/  images={h}/org/api\nweb  add=web/:/srv/www/  images={h}/org/web\n",
         h = reg.host
     );
-    let out = run(push_to_main(&reg, &fake, &after, &before)
-        .env("GITHUB_WORKSPACE", &ws.display().to_string())
-        .input("builder", "files")
-        .input("services", &services)
-        .input("changed-only", "true")
-        .input("workflow", "deploy.yml"))
-    .await;
+    let changed_only = |before: &str| {
+        push_to_main(&reg, &fake, &after, before)
+            .env("GITHUB_WORKSPACE", &ws.display().to_string())
+            .input("builder", "files")
+            .input("services", &services)
+            .input("changed-only", "true")
+    };
+    let out = run(changed_only(&before).input("workflow", "deploy.yml")).await;
     assert_eq!(out.code, 0, "{}", out.log());
     assert!(out.stdout.contains("changed-only: 1 files changed (from git diff)"), "{}", out.stdout);
     let tag = format!("staging-{}", &after[..7]);
@@ -232,31 +233,20 @@ async fn changed_only_builds_and_dispatches_the_changed_service() {
 
     // Without git (as in the action's image) the push payload's file lists decide.
     let no_git = tempfile::tempdir().unwrap();
-    let out = run(push_to_main(&reg, &fake, &after, &before)
-        .env("PATH", &no_git.path().display().to_string())
-        .env("GITHUB_WORKSPACE", &ws.display().to_string())
-        .event(
-            "push",
-            &serde_json::json!({
-                "ref": "refs/heads/main", "before": before, "after": after,
-                "commits": [{"id": after, "added": [], "modified": ["web/index.html"], "removed": []}],
-            }),
-        )
-        .input("builder", "files")
-        .input("services", &services)
-        .input("changed-only", "true"))
+    let out = run(changed_only(&before).env("PATH", &no_git.path().display().to_string()).event(
+        "push",
+        &serde_json::json!({
+            "ref": "refs/heads/main", "before": before, "after": after,
+            "commits": [{"id": after, "added": [], "modified": ["web/index.html"], "removed": []}],
+        }),
+    ))
     .await;
     assert_eq!(out.code, 0, "{}", out.log());
     assert!(out.stdout.contains("changed-only: 1 files changed (from the push payload)"), "{}", out.stdout);
     assert!(out.outputs.contains_key("web-digest") && !out.outputs.contains_key("api-digest"));
 
     // A new branch (`before` all zeros) builds both, in parallel.
-    let out = run(push_to_main(&reg, &fake, &after, &"0".repeat(40))
-        .env("GITHUB_WORKSPACE", &ws.display().to_string())
-        .input("builder", "files")
-        .input("services", &services)
-        .input("changed-only", "true"))
-    .await;
+    let out = run(changed_only(&"0".repeat(40))).await;
     assert_eq!(out.code, 0, "{}", out.log());
     assert!(out.stdout.contains("building every service: the push created the branch"), "{}", out.stdout);
     assert_eq!(pull(&reg.host, "org/api", &tag).await, out.output("api-digest"));
