@@ -61,6 +61,8 @@ pub enum Command {
     /// Deploy versions to a target (compose over SSH, Dokploy, a command) without any forge:
     /// reads the local versions file for the old tags, writes nothing.
     Deploy(crate::commands::deploy::DeployArgs),
+    /// Tags, build, push and (optionally) dispatch in one step, for one or many services.
+    Publish(crate::commands::publish::PublishArgs),
 }
 
 impl Command {
@@ -80,6 +82,7 @@ impl Command {
             Command::Promote(_) => "promote",
             Command::Approve(_) => "approve",
             Command::Deploy(_) => "deploy",
+            Command::Publish(_) => "publish",
         }
     }
 }
@@ -137,6 +140,7 @@ fn subcommand_words(command: &str) -> Option<Vec<&'static str>> {
         "promote" => vec!["promote"],
         "approve" => vec!["approve"],
         "deploy" => vec!["deploy"],
+        "publish" => vec!["publish"],
         _ => return None,
     })
 }
@@ -149,7 +153,7 @@ pub fn args_from_inputs(env: &EnvMap) -> Result<Vec<OsString>, InputError> {
         InputError::new(
             "command",
             command,
-            "is not a known command: use tags, build, push, copy, inspect, env-set, env-get, versions, record, dispatch, release, rollback, promote, approve or deploy",
+            "is not a known command: use tags, build, push, publish, copy, inspect, env-set, env-get, versions, record, dispatch, release, rollback, promote, approve or deploy",
         )
     })?;
     let mut args: Vec<OsString> = vec!["deploy-action".into()];

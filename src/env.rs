@@ -153,6 +153,8 @@ pub mod vars {
     pub const DOCKER_CONFIG: &str = "DOCKER_CONFIG";
     /// Home directory (for `~/.docker/config.json`).
     pub const HOME: &str = "HOME";
+    /// The runner's per-job temporary directory (where `publish` writes its layouts).
+    pub const RUNNER_TEMP: &str = "RUNNER_TEMP";
 
     /// The variable name of action input `name`: `INPUT_` + upper-case, spaces to `_`.
     pub fn input(name: &str) -> String {

@@ -9,6 +9,7 @@ pub mod deploy;
 pub mod env;
 pub mod envfile;
 pub mod forge;
+pub mod publish;
 pub mod registry;
 pub mod retry;
 pub mod runner;
@@ -92,6 +93,7 @@ pub fn run(args: Vec<OsString>, env: &EnvMap, runner: &Runner) -> anyhow::Result
         Command::Promote(args) => commands::promote::run(args, env, runner)?,
         Command::Approve(args) => commands::approve::run(args, env, runner)?,
         Command::Deploy(args) => commands::deploy::run(args, env, runner)?,
+        Command::Publish(args) => commands::publish::run(args, env, runner)?,
     };
     runner.emit(&report, cli.format)?;
     Ok(())

@@ -250,7 +250,17 @@ impl BuildError {
 
 /// Runs `f` on every item using up to one thread per core, keeping the order of results.
 pub fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(items.len());
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    parallel_map_with(cores, items, f)
+}
+
+/// Runs `f` on every item using up to `workers` threads, keeping the order of results.
+pub fn parallel_map_with<T: Sync, R: Send>(
+    workers: usize,
+    items: &[T],
+    f: impl Fn(&T) -> R + Sync,
+) -> Vec<R> {
+    let workers = workers.min(items.len());
     if workers <= 1 {
         return items.iter().map(f).collect();
     }

@@ -16,6 +16,20 @@ use std::path::{Path, PathBuf};
 /// Arguments of `build` (and the inputs of `command: build`).
 #[derive(Debug, Clone, clap::Args)]
 pub struct BuildArgs {
+    /// What to build and how (shared with `publish`).
+    #[command(flatten)]
+    pub recipe: RecipeArgs,
+    /// Image labels, `KEY=VALUE` one per line.
+    #[arg(long, visible_alias = "label", value_name = "KEY=VALUE")]
+    pub labels: Vec<String>,
+    /// Where to write the image: `oci:DIR` or `oci:DIR:TAG`.
+    #[arg(long, value_name = "oci:DIR[:TAG]")]
+    pub output: String,
+}
+
+/// The builder and its recipe: every build input but the labels and the output.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RecipeArgs {
     /// `docker` (a Dockerfile through the Docker engine), `files` (daemonless, from `add`
     /// paths) or `auto` (`docker` when the engine answers and there is a Dockerfile, else `files`).
     #[arg(long, value_name = "BUILDER", default_value = "auto")]
@@ -32,9 +46,6 @@ pub struct BuildArgs {
     /// Target stage of a multi-stage Dockerfile.
     #[arg(long, value_name = "STAGE")]
     pub target: Option<String>,
-    /// Image labels, `KEY=VALUE` one per line.
-    #[arg(long, visible_alias = "label", value_name = "KEY=VALUE")]
-    pub labels: Vec<String>,
     /// Build without the engine's cache.
     #[arg(long)]
     pub no_cache: bool,
@@ -69,9 +80,6 @@ pub struct BuildArgs {
     /// Exposed ports, `8080`, `8080/tcp`, `53/udp`, comma-separated (files builder).
     #[arg(long = "exposed-ports", visible_alias = "expose", value_name = "PORTS")]
     pub exposed_ports: Vec<String>,
-    /// Where to write the image: `oci:DIR` or `oci:DIR:TAG`.
-    #[arg(long, value_name = "oci:DIR[:TAG]")]
-    pub output: String,
 }
 
 /// Which builder the inputs ask for.
@@ -118,7 +126,7 @@ impl BuildSettings {
 }
 
 /// `KEY=VALUE` lines into pairs.
-fn pairs(input: &str, raw: &[String]) -> Result<Vec<(String, String)>, InputError> {
+pub fn pairs(input: &str, raw: &[String]) -> Result<Vec<(String, String)>, InputError> {
     let mut out = Vec::new();
     for item in raw.iter().flat_map(|r| split_list(r, true)) {
         match item.split_once('=') {
@@ -141,7 +149,7 @@ fn argv(input: &str, raw: &Option<String>) -> Result<Option<Vec<String>>, InputE
 }
 
 /// Parses `oci:DIR[:TAG]`.
-fn output(raw: &str) -> Result<LayoutTarget, InputError> {
+pub fn output(raw: &str) -> Result<LayoutTarget, InputError> {
     let Some(rest) = raw.strip_prefix("oci:").filter(|r| !r.is_empty()) else {
         return Err(InputError::new("output", raw, "must be oci:DIR or oci:DIR:TAG"));
     };
@@ -279,6 +287,20 @@ fn epoch(env: &EnvMap) -> Result<Option<i64>, InputError> {
 impl BuildArgs {
     /// Validates every input without writing anything.
     pub fn settings(&self, env: &EnvMap) -> Result<BuildSettings, InputError> {
+        let labels = pairs("labels", &self.labels)?.into_iter().collect();
+        self.recipe.settings(labels, output(&self.output)?, env)
+    }
+}
+
+impl RecipeArgs {
+    /// Validates every input without writing anything; `labels` go on the image, which is
+    /// written to `output`.
+    pub fn settings(
+        &self,
+        labels: std::collections::BTreeMap<String, String>,
+        output: LayoutTarget,
+        env: &EnvMap,
+    ) -> Result<BuildSettings, InputError> {
         let kind = match self.builder.trim() {
             "docker" => BuilderKind::Docker,
             "files" => BuilderKind::Files,
@@ -317,20 +339,12 @@ impl BuildArgs {
             workdir: self.workdir.clone().filter(|w| !w.is_empty()),
             user: self.user.clone().filter(|u| !u.is_empty()),
             exposed_ports: ports(&self.exposed_ports)?,
-            labels: pairs("labels", &self.labels)?.into_iter().collect(),
+            labels,
         };
         if let Some(w) = image.workdir.as_ref().filter(|w| !w.starts_with('/')) {
             return Err(InputError::new("workdir", w, "must be an absolute path"));
         }
-        Ok(BuildSettings {
-            kind,
-            dockerfile,
-            files,
-            platforms,
-            image,
-            output: output(&self.output)?,
-            epoch: epoch(env)?,
-        })
+        Ok(BuildSettings { kind, dockerfile, files, platforms, image, output, epoch: epoch(env)? })
     }
 
     /// The Dockerfile build; `None` when `optional` and neither `context` nor `file` is given
@@ -367,7 +381,7 @@ impl BuildArgs {
     }
 
     /// Inputs given that the chosen builder does not use.
-    fn ignored_by(&self, files: bool) -> Vec<&'static str> {
+    pub fn ignored_by(&self, files: bool) -> Vec<&'static str> {
         let flags = if files {
             vec![
                 ("context", self.context.is_some()),
@@ -449,9 +463,20 @@ pub fn choose(
 /// Runs `build`.
 pub fn run(args: &BuildArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<Report> {
     let settings = args.settings(env)?;
-    let (builder, spec) = choose(&settings, env, runner)?;
+    Ok(report(&build_image(&args.recipe, &settings, env, runner)?))
+}
+
+/// Chooses the builder, warns about inputs it ignores, and builds; a failed build leaves no
+/// new layout directory behind. `publish` builds each service with it.
+pub fn build_image(
+    recipe: &RecipeArgs,
+    settings: &BuildSettings,
+    env: &EnvMap,
+    runner: &Runner,
+) -> anyhow::Result<BuiltImage> {
+    let (builder, spec) = choose(settings, env, runner)?;
     if settings.kind != BuilderKind::Auto {
-        for name in args.ignored_by(matches!(spec.recipe, Recipe::Files(_))) {
+        for name in recipe.ignored_by(matches!(spec.recipe, Recipe::Files(_))) {
             runner.warning(&format!(
                 "input `{name}` does not apply to the {} builder and is ignored",
                 builder.name()
@@ -467,7 +492,7 @@ pub fn run(args: &BuildArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<Re
         }
     })?;
     runner.info(&format!("built in {:.2?}", started.elapsed()));
-    Ok(report(&built))
+    Ok(built)
 }
 
 /// Outputs, summary and text of a build; the digest is the last line of the text.
@@ -496,7 +521,8 @@ pub fn report(built: &BuiltImage) -> Report {
     r
 }
 
-fn human_size(bytes: u64) -> String {
+/// `1.5 MiB`, `12.0 KiB`, `512 B`.
+pub fn human_size(bytes: u64) -> String {
     match bytes {
         b if b >= 1 << 20 => format!("{:.1} MiB", b as f64 / (1u64 << 20) as f64),
         b if b >= 1 << 10 => format!("{:.1} KiB", b as f64 / 1024.0),

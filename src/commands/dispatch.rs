@@ -14,12 +14,20 @@ use std::time::{Duration, Instant};
 /// Arguments of `dispatch` (and the inputs of `command: dispatch`).
 #[derive(Debug, Clone, clap::Args)]
 pub struct DispatchArgs {
-    /// `owner/name` of the repository whose workflow to run.
-    #[arg(long = "repository", visible_alias = "repo", value_name = "OWNER/NAME")]
-    pub repo: Option<String>,
     /// Workflow file name (`deploy.yml`).
     #[arg(long, value_name = "FILE")]
     pub workflow: String,
+    /// Where and how to dispatch (shared with `publish`).
+    #[command(flatten)]
+    pub target: DispatchTarget,
+}
+
+/// The repository, ref, inputs and waiting of a dispatch, and the forge to send it to.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DispatchTarget {
+    /// `owner/name` of the repository whose workflow to run.
+    #[arg(long = "repository", visible_alias = "repo", value_name = "OWNER/NAME")]
+    pub repo: Option<String>,
     /// Branch or tag to run the workflow on.
     #[arg(long = "ref", value_name = "REF", default_value = "main")]
     pub target_ref: String,
@@ -54,50 +62,106 @@ pub fn parse_inputs(items: &[String]) -> Result<BTreeMap<String, String>, InputE
     Ok(out)
 }
 
+/// A validated dispatch: where, what, and whether to wait.
+#[derive(Clone, Debug)]
+pub struct DispatchRequest {
+    /// The target repository.
+    pub repo: RepoId,
+    /// Workflow, ref and inputs.
+    pub dispatch: Dispatch,
+    /// Follow the run to its end.
+    pub wait: bool,
+}
+
+/// How a dispatch ended: the run's id, URL and last known state (empty id and URL when the
+/// forge returned no run and we did not wait).
+#[derive(Clone, Debug)]
+pub struct DispatchOutcome {
+    /// Run id.
+    pub id: String,
+    /// Run web URL.
+    pub url: String,
+    /// `dispatched`, `queued`, `success`, …
+    pub state: String,
+}
+
+impl DispatchOutcome {
+    /// Adds the outputs `run-id`, `run-url` and `state`.
+    pub fn outputs(&self, r: &mut Report) {
+        r.output("run-id", self.id.clone());
+        r.output("run-url", self.url.clone());
+        r.output("state", self.state.clone());
+    }
+}
+
+impl DispatchTarget {
+    /// Validates the request for `workflow`: the `inputs` lines are added to (and override) `base`.
+    pub fn request(
+        &self,
+        workflow: &str,
+        mut base: BTreeMap<String, String>,
+        ctx: &RunContext,
+    ) -> Result<DispatchRequest, InputError> {
+        let repo = repo_arg("repository", self.repo.as_deref(), ctx)?;
+        let wait = parse_bool("wait", &self.wait)?;
+        base.extend(parse_inputs(&self.inputs)?);
+        let dispatch =
+            Dispatch { workflow: workflow.to_owned(), git_ref: self.target_ref.clone(), inputs: base };
+        Ok(DispatchRequest { repo, dispatch, wait })
+    }
+
+    /// Connects, dispatches and (with `wait`) follows the run; fails when a followed run fails.
+    pub fn send(
+        &self,
+        req: &DispatchRequest,
+        ctx: &RunContext,
+        env: &EnvMap,
+        runner: &Runner,
+    ) -> anyhow::Result<DispatchOutcome> {
+        let forge = self.forge.connect(ctx, env)?;
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let run = rt.block_on(dispatch_and_wait(&forge, req, self, runner))?;
+        let d = &req.dispatch;
+        if let Some(run) = &run
+            && req.wait
+            && run.state != RunState::Success
+        {
+            bail!("run {} of {} ended {:?}: {}", run.id, d.workflow, run.state, run.html_url);
+        }
+        Ok(match &run {
+            Some(run) => DispatchOutcome {
+                id: run.id.to_string(),
+                url: run.html_url.clone(),
+                state: format!("{:?}", run.state).to_ascii_lowercase(),
+            },
+            None => DispatchOutcome { id: String::new(), url: String::new(), state: "dispatched".to_owned() },
+        })
+    }
+}
+
 /// Runs `dispatch`.
 pub fn run(args: &DispatchArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<Report> {
     let ctx = RunContext::from_env(env)?;
-    let repo = repo_arg("repository", args.repo.as_deref(), &ctx)?;
-    let wait = parse_bool("wait", &args.wait)?;
-    let d = Dispatch {
-        workflow: args.workflow.clone(),
-        git_ref: args.target_ref.clone(),
-        inputs: parse_inputs(&args.inputs)?,
-    };
-    let forge = args.forge.connect(&ctx, env)?;
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let run = rt.block_on(dispatch_and_wait(&forge, &repo, &d, args, wait, runner))?;
+    let req = args.target.request(&args.workflow, BTreeMap::new(), &ctx)?;
+    let out = args.target.send(&req, &ctx, env, runner)?;
+    let (repo, d) = (&req.repo, &req.dispatch);
     let mut r = Report::default();
-    let (id, url, state) = match &run {
-        Some(run) => {
-            (run.id.to_string(), run.html_url.clone(), format!("{:?}", run.state).to_ascii_lowercase())
-        }
-        None => (String::new(), String::new(), "dispatched".to_owned()),
-    };
-    r.output("run-id", id.clone());
-    r.output("run-url", url.clone());
-    r.output("state", state.clone());
-    r.text = format!("{}\n", if url.is_empty() { &state } else { &url });
+    out.outputs(&mut r);
+    let (url, state) = (&out.url, &out.state);
+    r.text = format!("{}\n", if url.is_empty() { state } else { url });
     r.summary =
         format!("### Dispatched `{}` on `{repo}` at `{}`\n\nRun: {url} ({state})\n", d.workflow, d.git_ref);
-    r.json = serde_json::json!({ "repo": repo.to_string(), "workflow": d.workflow, "run_id": id, "run_url": url, "state": state });
-    if let Some(run) = &run
-        && wait
-        && run.state != RunState::Success
-    {
-        bail!("run {} of {} ended {:?}: {}", run.id, d.workflow, run.state, run.html_url);
-    }
+    r.json = serde_json::json!({ "repo": repo.to_string(), "workflow": d.workflow, "run_id": out.id, "run_url": url, "state": state });
     Ok(r)
 }
 
 async fn dispatch_and_wait(
     forge: &AnyForge,
-    repo: &RepoId,
-    d: &Dispatch,
-    args: &DispatchArgs,
-    wait: bool,
+    req: &DispatchRequest,
+    args: &DispatchTarget,
     runner: &Runner,
 ) -> anyhow::Result<Option<Run>> {
+    let (repo, d, wait) = (&req.repo, &req.dispatch, req.wait);
     let filter = RunFilter {
         workflow: d.workflow.clone(),
         event: Some("workflow_dispatch".into()),

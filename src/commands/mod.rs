@@ -9,6 +9,7 @@ pub mod env;
 pub mod forge_args;
 pub mod inspect;
 pub mod promote;
+pub mod publish;
 pub mod push;
 pub mod record;
 pub mod release;

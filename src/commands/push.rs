@@ -152,19 +152,41 @@ pub fn run(args: &PushArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<Rep
     let hosts: Vec<&str> = dests.iter().map(|d| d.registry.as_str()).collect();
     let regs = args.registry.registries(env, runner, &hosts)?;
     let layout = OciLayout::open(&args.source).context("reading the image to push")?;
-    runtime()?.block_on(async {
-        let graph = transfer::graph(Source::Layout(&layout), layout.root.clone()).await?;
-        runner.info(&format!(
-            "pushing {} ({} manifests, {} blobs)",
-            graph.root().digest,
-            graph.manifests.len(),
-            graph.blobs.len()
-        ));
-        let reports = transfer::send_everywhere(&regs, Source::Layout(&layout), &graph, &dests)
-            .await
-            .context("push failed")?;
-        Ok(report("push", &graph.root().digest, &graph.root().media_type, &dests, &reports))
-    })
+    let pushed = runtime()?.block_on(push_layout(&regs, &layout, &dests, runner))?;
+    Ok(report("push", &pushed.digest, &pushed.media_type, &dests, &pushed.destinations))
+}
+
+/// An image pushed to its destinations.
+#[derive(Clone, Debug)]
+pub struct Pushed {
+    /// Digest of the root manifest or index.
+    pub digest: String,
+    /// Its media type.
+    pub media_type: String,
+    /// What happened at each destination repository.
+    pub destinations: Vec<DestinationReport>,
+}
+
+/// Pushes the image of `layout` to every destination (registries in parallel, blobs read once).
+/// `publish` pushes each service with it.
+pub async fn push_layout(
+    regs: &Registries,
+    layout: &OciLayout,
+    dests: &[Reference],
+    runner: &Runner,
+) -> anyhow::Result<Pushed> {
+    let graph = transfer::graph(Source::Layout(layout), layout.root.clone()).await?;
+    let root = graph.root();
+    runner.info(&format!(
+        "pushing {} ({} manifests, {} blobs)",
+        root.digest,
+        graph.manifests.len(),
+        graph.blobs.len()
+    ));
+    let destinations = transfer::send_everywhere(regs, Source::Layout(layout), &graph, dests)
+        .await
+        .context("push failed")?;
+    Ok(Pushed { digest: root.digest.clone(), media_type: root.media_type.clone(), destinations })
 }
 
 /// The report of `push` and `copy`: outputs `digest`, `images`; a summary table; the digest last.

@@ -11,6 +11,31 @@ use chrono::{DateTime, Utc};
 /// Arguments of `tags` (and the inputs of `command: tags`), as in docker/metadata-action.
 #[derive(Debug, Clone, clap::Args)]
 pub struct TagsArgs {
+    /// The tag rules and labels (shared with `publish`).
+    #[command(flatten)]
+    pub rules: TagRulesArgs,
+
+    /// Git ref (`refs/heads/main`, `refs/tags/v1.2.3`, `refs/pull/42/merge`).
+    #[arg(long = "ref", value_name = "REF", help_heading = CONTEXT_HEADING)]
+    pub git_ref: Option<String>,
+    /// Commit sha.
+    #[arg(long, value_name = "SHA", help_heading = CONTEXT_HEADING)]
+    pub sha: Option<String>,
+    /// Event name (default: `pull_request` for `refs/pull/*`, else `push`).
+    #[arg(long, value_name = "EVENT", help_heading = CONTEXT_HEADING)]
+    pub event: Option<String>,
+    /// Event payload JSON file.
+    #[arg(long, value_name = "FILE", help_heading = CONTEXT_HEADING)]
+    pub event_path: Option<std::path::PathBuf>,
+    /// Repository default branch (for `{{is_default_branch}}` and `latest=auto` on branches).
+    #[arg(long, value_name = "BRANCH", help_heading = CONTEXT_HEADING)]
+    pub default_branch: Option<String>,
+}
+
+/// The metadata-action inputs: images, tag rules, flavor, labels, annotations, separators,
+/// and `environments`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TagRulesArgs {
     /// Image names (one per line or comma), e.g. `ghcr.io/org/api`. Empty: bare tags.
     #[arg(long, value_name = "IMAGE")]
     pub images: Vec<String>,
@@ -40,25 +65,9 @@ pub struct TagsArgs {
     /// e.g. `refs/heads/main=staging`, `refs/tags/v*=production`.
     #[arg(long, value_name = "GLOB=ENV")]
     pub environments: Vec<String>,
-
-    /// Git ref (`refs/heads/main`, `refs/tags/v1.2.3`, `refs/pull/42/merge`).
-    #[arg(long = "ref", value_name = "REF", help_heading = CONTEXT_HEADING)]
-    pub git_ref: Option<String>,
-    /// Commit sha.
-    #[arg(long, value_name = "SHA", help_heading = CONTEXT_HEADING)]
-    pub sha: Option<String>,
-    /// Event name (default: `pull_request` for `refs/pull/*`, else `push`).
-    #[arg(long, value_name = "EVENT", help_heading = CONTEXT_HEADING)]
-    pub event: Option<String>,
-    /// Event payload JSON file.
-    #[arg(long, value_name = "FILE", help_heading = CONTEXT_HEADING)]
-    pub event_path: Option<std::path::PathBuf>,
-    /// Repository default branch (for `{{is_default_branch}}` and `latest=auto` on branches).
-    #[arg(long, value_name = "BRANCH", help_heading = CONTEXT_HEADING)]
-    pub default_branch: Option<String>,
 }
 
-impl TagsArgs {
+impl TagRulesArgs {
     /// The raw metadata-action inputs.
     pub fn input(&self) -> TagsInput {
         TagsInput {
@@ -73,7 +82,9 @@ impl TagsArgs {
             environments: self.environments.join("\n"),
         }
     }
+}
 
+impl TagsArgs {
     /// The run context: the runner's, with CLI flags taking precedence.
     pub fn context(&self, env: &EnvMap) -> anyhow::Result<RunContext> {
         let mut ctx = RunContext::from_env(env)?;
@@ -150,7 +161,7 @@ pub fn options(env: &EnvMap) -> anyhow::Result<TagsOptions> {
 pub fn run(args: &TagsArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<Report> {
     let ctx = args.context(env)?;
     let opts = options(env)?;
-    let input = args.input();
+    let input = args.rules.input();
     let meta = compute(&input, &ctx, &opts)?;
     for w in &meta.warnings {
         runner.warning(w);

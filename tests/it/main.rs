@@ -12,6 +12,7 @@ mod forge_ops;
 mod forge_update;
 mod health;
 mod metadata_action_diff;
+mod publish;
 mod readme_conventions;
 mod registry;
 mod registry_faults;
