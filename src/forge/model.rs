@@ -543,3 +543,56 @@ pub struct DeploymentInfo {
     /// State of its latest status; `None` when no status was reported.
     pub state: Option<DeployState>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reviewer_names() {
+        assert_eq!(ReviewerName::parse(" alice "), Some(ReviewerName::User("alice".into())));
+        assert_eq!(
+            ReviewerName::parse("team:org/release-managers"),
+            Some(ReviewerName::Team { org: "org".into(), slug: "release-managers".into() })
+        );
+        for bad in ["", "team:", "team:org", "team:/x", "a b", "org/slug", "al$ce", "team:o/s/x"] {
+            assert_eq!(ReviewerName::parse(bad), None, "{bad:?}");
+        }
+        assert_eq!(ReviewerName::parse("team:o/s").unwrap().to_string(), "team:o/s");
+    }
+
+    #[test]
+    fn protected_means_reviewers_or_a_wait() {
+        let open = Environment {
+            name: "production".into(),
+            html_url: String::new(),
+            reviewers: vec![],
+            prevent_self_review: true,
+            wait_timer: 0,
+            branch_policy: Some(BranchPolicySettings {
+                protected_branches: true,
+                custom_branch_policies: false,
+            }),
+        };
+        assert!(!open.is_protected(), "branch rules alone do not stop a deployment");
+        assert!(Environment { wait_timer: 1, ..open.clone() }.is_protected());
+        let r = Reviewer { kind: ReviewerKind::Team, id: 1, name: "ops".into() };
+        assert!(Environment { reviewers: vec![r], ..open }.is_protected());
+    }
+
+    #[test]
+    fn github_deployment_states_round_trip() {
+        for s in [
+            DeployState::Pending,
+            DeployState::Queued,
+            DeployState::InProgress,
+            DeployState::Success,
+            DeployState::Failure,
+            DeployState::Error,
+            DeployState::Inactive,
+        ] {
+            assert_eq!(DeployState::from_github(s.github_deployment()), Some(s));
+        }
+        assert_eq!(DeployState::from_github("nonsense"), None);
+    }
+}
