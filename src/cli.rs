@@ -49,6 +49,9 @@ pub enum Command {
     Copy(crate::commands::copy::CopyArgs),
     /// Print the digest of `image:tag`; exit 1 when it does not exist.
     Inspect(crate::commands::inspect::InspectArgs),
+    /// Apply required reviewers, a wait timer and branch/tag policies to a GitHub environment
+    /// (idempotent) and print the resulting rules.
+    Environment(crate::commands::environment::EnvironmentArgs),
 }
 
 impl Command {
@@ -63,6 +66,7 @@ impl Command {
             Command::Push(_) => "push",
             Command::Copy(_) => "copy",
             Command::Inspect(_) => "inspect",
+            Command::Environment(_) => "environment",
         }
     }
 }
@@ -97,6 +101,7 @@ fn subcommand_words(command: &str) -> Option<Vec<&'static str>> {
         "push" => vec!["push"],
         "copy" => vec!["copy"],
         "inspect" => vec!["inspect"],
+        "environment" => vec!["environment"],
         _ => return None,
     })
 }
@@ -109,7 +114,7 @@ pub fn args_from_inputs(env: &EnvMap) -> Result<Vec<OsString>, InputError> {
         InputError::new(
             "command",
             command,
-            "is not a known command: use tags, build, push, copy, inspect, env-set, env-get, versions, record or dispatch",
+            "is not a known command: use tags, build, push, copy, inspect, env-set, env-get, versions, record, dispatch or environment",
         )
     })?;
     let mut args: Vec<OsString> = vec!["deploy-action".into()];

@@ -86,6 +86,7 @@ pub fn run(args: Vec<OsString>, env: &EnvMap, runner: &Runner) -> anyhow::Result
         Command::Push(args) => commands::push::run(args, env, runner)?,
         Command::Copy(args) => commands::copy::run(args, env, runner)?,
         Command::Inspect(args) => commands::inspect::run(args, env, runner)?,
+        Command::Environment(args) => commands::environment::run(args, env, runner)?,
     };
     runner.emit(&report, cli.format)?;
     Ok(())

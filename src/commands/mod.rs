@@ -4,6 +4,7 @@ pub mod build;
 pub mod copy;
 pub mod dispatch;
 pub mod env;
+pub mod environment;
 pub mod forge_args;
 pub mod inspect;
 pub mod push;
