@@ -117,8 +117,9 @@ pub trait Forge {
     /// Closes an issue (`PATCH …/issues/{n}`; closing a closed issue is not an error).
     async fn close_issue(&self, repo: &RepoId, number: u64) -> Result<(), ForgeError>;
 
-    /// An environment's protection (GitHub); `None` when it does not exist. Forgejo answers
-    /// `Unsupported`: it has no environments, the action's approval gate stands in.
+    /// An environment's protection (GitHub); `None` when it does not exist (GitHub answers the
+    /// same 404 for a repository the token cannot see: treat `None` as unprotected). Forgejo
+    /// answers `Unsupported`: it has no environments, the action's approval gate stands in.
     async fn get_environment(&self, repo: &RepoId, name: &str) -> Result<Option<Environment>, ForgeError>;
 
     /// Creates or updates an environment with exactly `config` (GitHub; needs a repository
