@@ -2,6 +2,7 @@
 //! reviewers) and deployment listings against the fake; Forgejo's `Unsupported` answers.
 
 use crate::forge_ops::{OPS, TOKEN, client, setup};
+use crate::support::fake_forge::state::FaultKind;
 use crate::support::fake_forge::{FakeForge, Flavor};
 use deploy_action::forge::*;
 
@@ -254,6 +255,8 @@ async fn github_deployments_follow_pages() {
     for i in 0..130 {
         deploy(&fake, &forge, "production", &format!("1.0.{i}"), &[DeployState::Success]).await;
     }
+    // A transient failure of a status read is retried.
+    fake.inject(Some("GET"), "/statuses?per_page=1", 1, FaultKind::Status(502));
     let before = fake.requests().len();
     let all = forge.list_deployments(&repo, "production", 500).await.unwrap();
     assert_eq!(all.len(), 130);
@@ -261,6 +264,14 @@ async fn github_deployments_follow_pages() {
     assert!(all.iter().all(|d| d.state == Some(DeployState::Success)));
     let pages = fake.requests()[before..].iter().filter(|r| r.target.contains("/deployments?")).count();
     assert_eq!(pages, 2, "per_page=100: two pages");
+    assert_eq!(fake.requests().len() - before, 2 + 130 + 1, "one status read each, one retried");
+
+    fake.add_token("tok_other_repo_abcdefgh", &["deployments:write"], &["org/other"]);
+    let e0 = client(&fake, Some("tok_other_repo_abcdefgh"))
+        .list_deployments(&repo, "production", 5)
+        .await
+        .unwrap_err();
+    assert!(e0.to_string().contains("404") && e0.to_string().contains("token can see it"), "{e0}");
 
     fake.add_token("tok_no_deploy_read_ab", &["contents:read"], &[]);
     let e = client(&fake, Some("tok_no_deploy_read_ab"))
@@ -268,7 +279,7 @@ async fn github_deployments_follow_pages() {
         .await
         .unwrap_err();
     assert!(e.to_string().contains("(403)") && e.to_string().contains("Deployments: read"), "{e}");
-    no_token_in(&[e]);
+    no_token_in(&[e0, e]);
 }
 
 #[tokio::test]

@@ -2,6 +2,7 @@
 
 /// Whether a reviewer is a user or a team.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ReviewerKind {
     /// A user (`GET /users/{login}`).
     User,
