@@ -127,13 +127,7 @@ pub async fn put(
 ) -> Result<Environment, ForgeError> {
     let target = format!("configuring environment {name} of {repo}");
     if c.reviewers.len() > MAX_REVIEWERS {
-        return Err(ForgeError::Invalid {
-            forge: ForgeKind::Github,
-            status: 0,
-            target,
-            server: format!("{} reviewers given; nothing was sent", c.reviewers.len()),
-            fix: format!("name at most {MAX_REVIEWERS} reviewers (a team counts as one)"),
-        });
+        return Err(ForgeError::TooManyReviewers { count: c.reviewers.len(), max: MAX_REVIEWERS });
     }
     let reviewers: Vec<_> =
         c.reviewers.iter().map(|r| json!({ "type": r.kind.github(), "id": r.id })).collect();

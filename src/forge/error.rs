@@ -186,6 +186,17 @@ pub enum ForgeError {
         /// What to use instead.
         fix: String,
     },
+    /// An environment configuration with more required reviewers than GitHub takes; nothing
+    /// was sent.
+    #[error(
+        "a GitHub environment takes at most {max} reviewers, {count} were given; nothing was sent. Fix: name fewer reviewers (a team counts as one)"
+    )]
+    TooManyReviewers {
+        /// Reviewers given.
+        count: usize,
+        /// The limit.
+        max: usize,
+    },
     /// A dispatch with more inputs than the forge accepts; nothing was sent.
     #[error(
         "a workflow dispatch takes at most {max} inputs, {count} were given; nothing was sent. Fix: pass fewer inputs (combine values, e.g. a `versions` map)"
