@@ -19,7 +19,7 @@ use std::collections::BTreeSet;
 pub struct EnvironmentArgs {
     /// The environment to configure (`production`).
     #[arg(value_name = "NAME")]
-    pub environment: String,
+    pub environment: Option<String>,
     /// `owner/name` of the repository; default: this run's.
     #[arg(long = "repository", visible_alias = "repo", value_name = "OWNER/NAME")]
     pub repo: Option<String>,
@@ -62,9 +62,12 @@ pub struct Plan {
 
 /// Validates the arguments into a [`Plan`] (no I/O).
 pub fn plan(args: &EnvironmentArgs) -> Result<Plan, InputError> {
-    let name = args.environment.trim();
-    if name.is_empty() || name.len() > 255 || name.contains('/') || name.chars().any(char::is_control) {
-        return Err(InputError::new("environment", name, "must be 1 to 255 characters without `/`"));
+    let name = args.environment.as_deref().unwrap_or_default().trim();
+    if name.is_empty() {
+        return Err(InputError::new("environment", name, "is required: the environment to configure"));
+    }
+    if name.len() > 255 || name.contains('/') || name.chars().any(char::is_control) {
+        return Err(InputError::new("environment", name, "must be at most 255 characters, without `/`"));
     }
     let mut reviewers = Vec::new();
     for item in args.reviewers.iter().flat_map(|r| split_list(r, false)) {
@@ -162,9 +165,9 @@ pub fn describe(env: &Environment, policies: &[BranchPolicy]) -> String {
 
 /// Runs `environment`.
 pub fn run(args: &EnvironmentArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<Report> {
+    let plan = plan(args)?;
     let ctx = RunContext::from_env(env)?;
     let repo = repo_arg("repository", args.repo.as_deref(), &ctx)?;
-    let plan = plan(args)?;
     let forge = args.forge.connect(&ctx, env)?;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let (result, policies, changed) = rt.block_on(apply(&forge, &repo, &plan, runner))?;
@@ -233,7 +236,7 @@ mod tests {
 
     fn args(name: &str) -> EnvironmentArgs {
         EnvironmentArgs {
-            environment: name.into(),
+            environment: Some(name.into()),
             repo: None,
             reviewers: vec![],
             wait_timer: 0,
@@ -254,6 +257,9 @@ mod tests {
         assert_eq!(p.reviewers.len(), 2, "duplicates dropped");
         assert_eq!(p.policies[0], BranchPolicy { name: "v*".into(), kind: BranchPolicyKind::Tag });
         assert_eq!(plan(&args("a/b")).unwrap_err().input, "environment");
+        assert!(
+            plan(&EnvironmentArgs { environment: None, ..args("x") }).unwrap_err().rule.contains("required")
+        );
         let mut bad = args("production");
         bad.reviewers = vec!["team:org".into()];
         assert_eq!(plan(&bad).unwrap_err().input, "reviewers");
