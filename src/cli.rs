@@ -63,6 +63,9 @@ pub enum Command {
     Deploy(crate::commands::deploy::DeployArgs),
     /// Tags, build, push and (optionally) dispatch in one step, for one or many services.
     Publish(crate::commands::publish::PublishArgs),
+    /// Apply required reviewers, a wait timer and branch/tag policies to a GitHub environment
+    /// (idempotent) and print the resulting rules.
+    Environment(crate::commands::environment::EnvironmentArgs),
 }
 
 impl Command {
@@ -83,6 +86,7 @@ impl Command {
             Command::Approve(_) => "approve",
             Command::Deploy(_) => "deploy",
             Command::Publish(_) => "publish",
+            Command::Environment(_) => "environment",
         }
     }
 }
@@ -141,6 +145,7 @@ fn subcommand_words(command: &str) -> Option<Vec<&'static str>> {
         "approve" => vec!["approve"],
         "deploy" => vec!["deploy"],
         "publish" => vec!["publish"],
+        "environment" => vec!["environment"],
         _ => return None,
     })
 }
@@ -153,7 +158,7 @@ pub fn args_from_inputs(env: &EnvMap) -> Result<Vec<OsString>, InputError> {
         InputError::new(
             "command",
             command,
-            "is not a known command: use tags, build, push, publish, copy, inspect, env-set, env-get, versions, record, dispatch, release, rollback, promote, approve or deploy",
+            "is not a known command: use tags, build, push, publish, copy, inspect, env-set, env-get, versions, record, dispatch, release, rollback, promote, approve, deploy or environment",
         )
     })?;
     let mut args: Vec<OsString> = vec!["deploy-action".into()];

@@ -6,6 +6,7 @@ pub mod copy;
 pub mod deploy;
 pub mod dispatch;
 pub mod env;
+pub mod environment;
 pub mod forge_args;
 pub mod inspect;
 pub mod promote;

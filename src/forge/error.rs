@@ -21,8 +21,18 @@ pub enum Op {
     Runs,
     /// Commit statuses, deployments and their statuses.
     Statuses,
-    /// Issues and comments.
+    /// Opening, commenting on or closing issues.
     Issues,
+    /// Reading issues and comments.
+    ReadIssues,
+    /// Reading an environment or its branch policies (GitHub).
+    ReadEnvironment,
+    /// Creating or updating an environment or its branch policies (GitHub).
+    ConfigureEnvironment,
+    /// Listing deployments and their statuses (GitHub).
+    ListDeployments,
+    /// Looking up a reviewer: a user or an organisation team (GitHub).
+    Reviewers,
 }
 
 /// An error from a forge API call.
@@ -176,6 +186,17 @@ pub enum ForgeError {
         /// What to use instead.
         fix: String,
     },
+    /// An environment configuration with more required reviewers than GitHub takes; nothing
+    /// was sent.
+    #[error(
+        "a GitHub environment takes at most {max} reviewers, {count} were given; nothing was sent. Fix: name fewer reviewers (a team counts as one)"
+    )]
+    TooManyReviewers {
+        /// Reviewers given.
+        count: usize,
+        /// The limit.
+        max: usize,
+    },
     /// A dispatch with more inputs than the forge accepts; nothing was sent.
     #[error(
         "a workflow dispatch takes at most {max} inputs, {count} were given; nothing was sent. Fix: pass fewer inputs (combine values, e.g. a `versions` map)"
@@ -219,6 +240,9 @@ fn forbidden_fix(forge: ForgeKind, op: Op, repo: &str) -> String {
         ForgeKind::Forgejo if op == Op::Issues => {
             format!("use a token with the write:issue scope that can see {repo}")
         }
+        ForgeKind::Forgejo if op == Op::ReadIssues => {
+            format!("use a token with the read:issue scope that can see {repo}")
+        }
         ForgeKind::Forgejo if write => format!(
             "use a personal access token with the write:repository scope, from a user with write access to {repo} \
              (and to its Actions unit for dispatch); the automatic job token can only write to its own repository"
@@ -231,6 +255,13 @@ fn forbidden_fix(forge: ForgeKind, op: Op, repo: &str) -> String {
                 Op::Runs => "Actions: read",
                 Op::Statuses => "Commit statuses: write and Deployments: write",
                 Op::Issues => "Issues: write",
+                Op::ReadIssues => "Issues: read",
+                Op::ReadEnvironment => "Actions: read (classic token: repo scope)",
+                Op::ConfigureEnvironment => {
+                    "Administration: write (classic token: repo scope, from a repository admin)"
+                }
+                Op::ListDeployments => "Deployments: read",
+                Op::Reviewers => "organization Members: read (to look up teams)",
                 Op::GetFile | Op::ListCommits => "Contents: read",
             };
             format!(
@@ -258,6 +289,14 @@ pub(crate) fn not_found_fix(forge: ForgeKind, op: Op, repo: &str) -> String {
         (Op::WriteFile | Op::GetFile | Op::ListCommits, _) => {
             format!("check the branch and path, and {visible}")
         }
+        (Op::Issues | Op::ReadIssues, _) => format!("check the issue number, and {visible}"),
+        (Op::ConfigureEnvironment, _) => format!(
+            "branch and tag policies need the environment's deployment_branch_policy set to custom branch \
+             policies first; configuring environments needs a repository admin's token; and {visible}"
+        ),
+        (Op::Reviewers, _) => {
+            "check the reviewer: a user login, or team:org/slug for a team the token can see".to_owned()
+        }
         (Op::Runs, ForgeKind::Forgejo) => format!(
             "check the run id; Forgejo before v12 has no runs API (see GET /api/v1/version), so dispatch without \
              waiting there; and {visible}"
@@ -274,6 +313,11 @@ fn invalid_fix(op: Op) -> String {
                 .to_owned()
         }
         Op::WriteFile => "check the branch exists and the content is valid".to_owned(),
+        Op::ConfigureEnvironment => format!(
+            "at most {} reviewers, a wait timer of 0 to 43200 minutes, and not both protected branches and \
+             custom branch policies",
+            super::model::MAX_REVIEWERS
+        ),
         _ => "check the parameters".to_owned(),
     }
 }

@@ -254,6 +254,71 @@ impl Forge for Forgejo {
             _ => Err(self.http.error(Op::Runs, &target, "the server", &a)),
         }
     }
+
+    async fn get_issue(&self, repo: &RepoId, number: u64) -> Result<IssueDetails, ForgeError> {
+        issues::get(&self.http, repo, number).await
+    }
+
+    async fn close_issue(&self, repo: &RepoId, number: u64) -> Result<(), ForgeError> {
+        issues::close(&self.http, repo, number).await
+    }
+
+    async fn get_environment(&self, _: &RepoId, name: &str) -> Result<Option<Environment>, ForgeError> {
+        Err(no_environments(&format!("reading environment {name}")))
+    }
+
+    async fn put_environment(
+        &self,
+        _: &RepoId,
+        name: &str,
+        _: &EnvironmentConfig,
+    ) -> Result<Environment, ForgeError> {
+        Err(no_environments(&format!("configuring environment {name}")))
+    }
+
+    async fn list_branch_policies(
+        &self,
+        _: &RepoId,
+        env_name: &str,
+    ) -> Result<Vec<BranchPolicy>, ForgeError> {
+        Err(no_environments(&format!("branch and tag policies of environment {env_name}")))
+    }
+
+    async fn ensure_branch_policies(
+        &self,
+        _: &RepoId,
+        env_name: &str,
+        _: &[BranchPolicy],
+    ) -> Result<(), ForgeError> {
+        Err(no_environments(&format!("branch and tag policies of environment {env_name}")))
+    }
+
+    async fn find_reviewer(&self, name: &ReviewerName) -> Result<Reviewer, ForgeError> {
+        Err(no_environments(&format!("environment reviewers ({name})")))
+    }
+
+    async fn list_deployments(
+        &self,
+        _: &RepoId,
+        environment: &str,
+        _: usize,
+    ) -> Result<Vec<DeploymentInfo>, ForgeError> {
+        Err(ForgeError::Unsupported {
+            forge: ForgeKind::Forgejo,
+            what: format!("listing deployments (to {environment}): Forgejo has no deployments API"),
+            fix: "what runs where comes from the env file's history (the commits that changed .env.versions)"
+                .to_owned(),
+        })
+    }
+}
+
+fn no_environments(what: &str) -> ForgeError {
+    ForgeError::Unsupported {
+        forge: ForgeKind::Forgejo,
+        what: format!("{what}: Forgejo has no environments (no environment API, no required reviewers)"),
+        fix: "protect the environment with the action's own approval gate (`approval: issue`, with `approvers`)"
+            .to_owned(),
+    }
 }
 
 fn no_deployments(what: &str) -> ForgeError {

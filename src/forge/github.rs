@@ -4,7 +4,7 @@
 use super::error::{ForgeError, Op};
 use super::http::{Http, Retry, RetryPolicy};
 use super::model::*;
-use super::{Forge, contents, issues, runs_wanted, statuses};
+use super::{Forge, contents, deployments, environments, issues, runs_wanted, statuses};
 use crate::context::ForgeKind;
 use crate::secret::Secret;
 use reqwest::Method;
@@ -281,5 +281,56 @@ impl Forge for GitHub {
 
     async fn server_version(&self) -> Result<Option<String>, ForgeError> {
         Ok(None)
+    }
+
+    async fn get_issue(&self, repo: &RepoId, number: u64) -> Result<IssueDetails, ForgeError> {
+        issues::get(&self.http, repo, number).await
+    }
+
+    async fn close_issue(&self, repo: &RepoId, number: u64) -> Result<(), ForgeError> {
+        issues::close(&self.http, repo, number).await
+    }
+
+    async fn get_environment(&self, repo: &RepoId, name: &str) -> Result<Option<Environment>, ForgeError> {
+        environments::get(&self.http, repo, name).await
+    }
+
+    async fn put_environment(
+        &self,
+        repo: &RepoId,
+        name: &str,
+        config: &EnvironmentConfig,
+    ) -> Result<Environment, ForgeError> {
+        environments::put(&self.http, repo, name, config).await
+    }
+
+    async fn list_branch_policies(
+        &self,
+        repo: &RepoId,
+        env_name: &str,
+    ) -> Result<Vec<BranchPolicy>, ForgeError> {
+        environments::policies(&self.http, repo, env_name).await
+    }
+
+    async fn ensure_branch_policies(
+        &self,
+        repo: &RepoId,
+        env_name: &str,
+        policies: &[BranchPolicy],
+    ) -> Result<(), ForgeError> {
+        environments::ensure_policies(&self.http, repo, env_name, policies).await
+    }
+
+    async fn find_reviewer(&self, name: &ReviewerName) -> Result<Reviewer, ForgeError> {
+        environments::reviewer(&self.http, name).await
+    }
+
+    async fn list_deployments(
+        &self,
+        repo: &RepoId,
+        environment: &str,
+        max: usize,
+    ) -> Result<Vec<DeploymentInfo>, ForgeError> {
+        deployments::list(&self.http, repo, environment, max).await
     }
 }

@@ -3,7 +3,7 @@
 
 use super::error::{ForgeError, Op};
 use super::http::{Http, Retry};
-use super::model::{Comment, Issue, NewIssue, RepoId};
+use super::model::{Comment, Issue, IssueDetails, IssueState, NewIssue, RepoId};
 use crate::context::ForgeKind;
 use reqwest::Method;
 use serde::Deserialize;
@@ -11,6 +11,19 @@ use serde::Deserialize;
 #[derive(Deserialize)]
 struct IssueAnswer {
     number: u64,
+    #[serde(default)]
+    html_url: String,
+}
+
+#[derive(Deserialize)]
+struct IssueFull {
+    number: u64,
+    #[serde(default)]
+    title: String,
+    body: Option<String>,
+    #[serde(default)]
+    state: String,
+    user: Option<User>,
     #[serde(default)]
     html_url: String,
 }
@@ -101,6 +114,49 @@ pub async fn comment(http: &Http, repo: &RepoId, number: u64, body: &str) -> Res
         .await?;
     match a.status {
         200 | 201 => Ok(a.json::<CommentAnswer>(http.forge, &target)?.into()),
+        _ => Err(http.error(Op::Issues, &target, &repo.to_string(), &a)),
+    }
+}
+
+/// `GET …/issues/{n}` (same path and shape on both forges).
+pub async fn get(http: &Http, repo: &RepoId, number: u64) -> Result<IssueDetails, ForgeError> {
+    let target = format!("reading issue #{number} in {repo}");
+    let url = http.url(&["repos", &repo.owner, &repo.name, "issues", &number.to_string()]);
+    let a = http.send(&target, Method::GET, url, None, Retry::Idempotent).await?;
+    if a.status != 200 {
+        return Err(http.error(Op::ReadIssues, &target, &repo.to_string(), &a));
+    }
+    let i: IssueFull = a.json(http.forge, &target)?;
+    let state = match i.state.as_str() {
+        "open" => IssueState::Open,
+        "closed" => IssueState::Closed,
+        other => {
+            return Err(ForgeError::Protocol {
+                forge: http.forge,
+                target,
+                reason: format!("issue state {other:?} is neither open nor closed"),
+            });
+        }
+    };
+    Ok(IssueDetails {
+        number: i.number,
+        title: i.title,
+        body: i.body.unwrap_or_default(),
+        state,
+        author: i.user.map(|u| u.login).unwrap_or_default(),
+        html_url: i.html_url,
+    })
+}
+
+/// `PATCH …/issues/{n}` with `{"state":"closed"}`: GitHub answers 200, Forgejo 201.
+pub async fn close(http: &Http, repo: &RepoId, number: u64) -> Result<(), ForgeError> {
+    let target = format!("closing issue #{number} in {repo}");
+    let url = http.url(&["repos", &repo.owner, &repo.name, "issues", &number.to_string()]);
+    let body = serde_json::json!({ "state": "closed" });
+    // Closing twice is harmless, so transient failures may be retried.
+    let a = http.send(&target, Method::PATCH, url, Some(&body), Retry::Idempotent).await?;
+    match a.status {
+        200 | 201 => Ok(()),
         _ => Err(http.error(Op::Issues, &target, &repo.to_string(), &a)),
     }
 }

@@ -3,6 +3,8 @@
 //! [`update_env_file`] is the safe, optimistic-concurrency `.env.versions` update.
 
 mod contents;
+mod deployments;
+mod environments;
 pub mod error;
 pub mod forgejo;
 pub mod github;
@@ -108,6 +110,54 @@ pub trait Forge {
         number: u64,
         body: &str,
     ) -> Result<Comment, ForgeError>;
+
+    /// One issue (number, title, body, open/closed, author, web URL).
+    async fn get_issue(&self, repo: &RepoId, number: u64) -> Result<IssueDetails, ForgeError>;
+
+    /// Closes an issue (`PATCH …/issues/{n}`; closing a closed issue is not an error).
+    async fn close_issue(&self, repo: &RepoId, number: u64) -> Result<(), ForgeError>;
+
+    /// An environment's protection (GitHub); `None` when it does not exist (GitHub answers the
+    /// same 404 for a repository the token cannot see: treat `None` as unprotected). Forgejo
+    /// answers `Unsupported`: it has no environments, the action's approval gate stands in.
+    async fn get_environment(&self, repo: &RepoId, name: &str) -> Result<Option<Environment>, ForgeError>;
+
+    /// Creates or updates an environment with exactly `config` (GitHub; needs a repository
+    /// admin's token); the same call twice changes nothing. Forgejo answers `Unsupported`.
+    async fn put_environment(
+        &self,
+        repo: &RepoId,
+        name: &str,
+        config: &EnvironmentConfig,
+    ) -> Result<Environment, ForgeError>;
+
+    /// The branch and tag patterns allowed to deploy to an environment (GitHub).
+    async fn list_branch_policies(
+        &self,
+        repo: &RepoId,
+        env_name: &str,
+    ) -> Result<Vec<BranchPolicy>, ForgeError>;
+
+    /// Adds the policies the environment lacks, keeping the others (GitHub; idempotent). The
+    /// environment must use custom branch policies.
+    async fn ensure_branch_policies(
+        &self,
+        repo: &RepoId,
+        env_name: &str,
+        policies: &[BranchPolicy],
+    ) -> Result<(), ForgeError>;
+
+    /// A reviewer's id from a login or `team:org/slug` (GitHub).
+    async fn find_reviewer(&self, name: &ReviewerName) -> Result<Reviewer, ForgeError>;
+
+    /// Deployments to `environment`, newest first, at most `max`, each with its latest state
+    /// (GitHub). Forgejo answers `Unsupported`: what runs where is the env file's history.
+    async fn list_deployments(
+        &self,
+        repo: &RepoId,
+        environment: &str,
+        max: usize,
+    ) -> Result<Vec<DeploymentInfo>, ForgeError>;
 }
 
 /// Either client, chosen at run time from the API URL or the runner.
@@ -233,6 +283,49 @@ impl Forge for AnyForge {
         body: &str,
     ) -> Result<Comment, ForgeError> {
         delegate!(self, f => f.create_issue_comment(repo, number, body).await)
+    }
+    async fn get_issue(&self, repo: &RepoId, number: u64) -> Result<IssueDetails, ForgeError> {
+        delegate!(self, f => f.get_issue(repo, number).await)
+    }
+    async fn close_issue(&self, repo: &RepoId, number: u64) -> Result<(), ForgeError> {
+        delegate!(self, f => f.close_issue(repo, number).await)
+    }
+    async fn get_environment(&self, repo: &RepoId, name: &str) -> Result<Option<Environment>, ForgeError> {
+        delegate!(self, f => f.get_environment(repo, name).await)
+    }
+    async fn put_environment(
+        &self,
+        repo: &RepoId,
+        name: &str,
+        config: &EnvironmentConfig,
+    ) -> Result<Environment, ForgeError> {
+        delegate!(self, f => f.put_environment(repo, name, config).await)
+    }
+    async fn list_branch_policies(
+        &self,
+        repo: &RepoId,
+        env_name: &str,
+    ) -> Result<Vec<BranchPolicy>, ForgeError> {
+        delegate!(self, f => f.list_branch_policies(repo, env_name).await)
+    }
+    async fn ensure_branch_policies(
+        &self,
+        repo: &RepoId,
+        env_name: &str,
+        policies: &[BranchPolicy],
+    ) -> Result<(), ForgeError> {
+        delegate!(self, f => f.ensure_branch_policies(repo, env_name, policies).await)
+    }
+    async fn find_reviewer(&self, name: &ReviewerName) -> Result<Reviewer, ForgeError> {
+        delegate!(self, f => f.find_reviewer(name).await)
+    }
+    async fn list_deployments(
+        &self,
+        repo: &RepoId,
+        environment: &str,
+        max: usize,
+    ) -> Result<Vec<DeploymentInfo>, ForgeError> {
+        delegate!(self, f => f.list_deployments(repo, environment, max).await)
     }
 }
 

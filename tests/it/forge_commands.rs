@@ -164,3 +164,85 @@ async fn concurrent_record_processes_lose_nothing() {
     }
     assert_eq!(fake.history(OPS, FILE).len(), 1 + 6);
 }
+
+/// `environment` applies the protection once; the second run changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn environment_command_is_idempotent_on_github() {
+    let (fake, _, _) = setup(Flavor::Github).await;
+    let admin = "tok_admin_0123456789ab";
+    fake.add_token(admin, &["administration:write", "actions:read", "members:read"], &[]);
+    let alice = fake.add_user("alice");
+    let team = fake.add_team("org", "release-managers");
+    let action = || {
+        runner(&fake.api_url(), Flavor::Github)
+            .input("command", "environment")
+            .input("environment", "production")
+            .input("repository", OPS)
+            .input("token", admin)
+            .input("reviewers", "alice, team:org/release-managers")
+            .input("wait-timer", "5")
+            .input("tag-policy", "v*")
+            .input("branch-policy", "main")
+    };
+    let first = run(action()).await;
+    assert_eq!(first.code, 0, "{}", first.log());
+    assert_eq!(first.output("changed"), "true");
+    let rules: serde_json::Value = serde_json::from_str(first.output("rules")).unwrap();
+    assert_eq!(rules["protected"], true);
+    assert_eq!(rules["environment"]["wait_timer"], 5);
+    let ids: Vec<u64> = rules["environment"]["reviewers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ids, [alice, team]);
+    assert_eq!(
+        rules["branch_policies"],
+        serde_json::json!([{"name": "v*", "kind": "tag"}, {"name": "main", "kind": "branch"}])
+    );
+    assert!(first.log().contains("may deploy: tag v*, branch main"), "{}", first.log());
+    assert_eq!(first.log().matches(admin).count(), 1, "only the mask line: {}", first.log());
+
+    let before = fake.requests().len();
+    let second = run(action()).await;
+    assert_eq!(second.code, 0, "{}", second.log());
+    assert_eq!(second.output("changed"), "false");
+    let writes: Vec<String> = fake.requests()[before..]
+        .iter()
+        .filter(|r| r.method != "GET")
+        .map(|r| format!("{} {}", r.method, r.target))
+        .collect();
+    assert!(writes.is_empty(), "{writes:?}");
+    assert_eq!(fake.environment(OPS, "production").unwrap().puts, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn environment_command_refuses_forgejo_and_bad_input() {
+    let (fake, _, _) = setup(Flavor::Forgejo).await;
+    let out = run(runner(&fake.api_url(), Flavor::Forgejo)
+        .input("command", "environment")
+        .input("environment", "production")
+        .input("repository", OPS)
+        .input("token", TOKEN)
+        .input("reviewers", "alice"))
+    .await;
+    assert_eq!(out.code, 1, "{}", out.log());
+    assert!(
+        out.log().contains("Forgejo has no environments") && out.log().contains("approval: issue"),
+        "{}",
+        out.log()
+    );
+
+    let (gh, _, _) = setup(Flavor::Github).await;
+    let out = run(runner(&gh.api_url(), Flavor::Github)
+        .input("command", "environment")
+        .input("environment", "production")
+        .input("repository", OPS)
+        .input("token", TOKEN)
+        .input("reviewers", "team:org"))
+    .await;
+    assert_eq!(out.code, 2, "{}", out.log());
+    assert!(out.log().contains("reviewers"), "{}", out.log());
+    assert!(fake.requests().is_empty() && gh.requests().is_empty(), "nothing sent");
+}

@@ -8,6 +8,7 @@ mod docs;
 mod envfile_cli;
 mod envfile_fixtures;
 mod forge_commands;
+mod forge_envs;
 mod forge_ops;
 mod forge_update;
 mod health;

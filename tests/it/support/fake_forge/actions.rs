@@ -159,7 +159,7 @@ pub(super) fn commit_status(ctx: &Ctx, repo: &mut Repo, sha: &str, body: &Value,
 
 /// `POST …/deployments` (GitHub): 202 when auto-merge is left on, 409 when required
 /// contexts are not disabled and a status of the sha failed.
-pub(super) fn deployment(repo: &mut Repo, body: &Value, err: Err) -> Reply {
+pub(super) fn deployment(ctx: &Ctx, repo: &mut Repo, body: &Value, err: Err) -> Reply {
     let git_ref = body.get("ref").and_then(Value::as_str).unwrap_or_default();
     let Some(sha) = repo.resolve(git_ref).map(|c| c.sha.clone()) else {
         return err(422, &format!("No ref found for: {git_ref}"));
@@ -174,12 +174,21 @@ pub(super) fn deployment(repo: &mut Repo, body: &Value, err: Err) -> Reply {
         return err(409, "Conflict: Commit status checks failed for main.");
     }
     let env = body.get("environment").and_then(Value::as_str).unwrap_or("production").to_owned();
-    let id = 9000 + repo.deployments.len() as u64;
-    repo.deployments.push((id, sha.clone(), env.clone(), Vec::new()));
-    ok(
-        201,
-        json!({ "id": id, "sha": sha, "ref": git_ref, "task": "deploy", "environment": env, "payload": body.get("payload") }),
-    )
+    let n = repo.deployments.len();
+    let d = DeployRec {
+        id: 9000 + n as u64,
+        sha,
+        git_ref: git_ref.to_owned(),
+        environment: env,
+        payload: body.get("payload").cloned().unwrap_or_else(|| json!({})),
+        description: body.get("description").and_then(Value::as_str).unwrap_or_default().to_owned(),
+        creator: ctx.login.clone(),
+        created_at: format!("2026-01-01T01:{:02}:{:02}Z", (n / 60) % 60, n % 60),
+        statuses: Vec::new(),
+    };
+    let out = super::environments::deployment_json(ctx, &d);
+    repo.deployments.push(d);
+    ok(201, out)
 }
 
 /// `POST …/deployments/{id}/statuses` (GitHub).
@@ -189,9 +198,15 @@ pub(super) fn deployment_status(repo: &mut Repo, id: &str, body: &Value, err: Er
     if !allowed.contains(&state.as_str()) {
         return err(422, &format!("Validation Failed: state {state:?}"));
     }
-    let Some(d) = repo.deployments.iter_mut().find(|d| d.0.to_string() == id) else {
+    let Some(d) = repo.deployments.iter_mut().find(|d| d.id.to_string() == id) else {
         return err(404, "Not Found");
     };
-    d.3.push(state.clone());
-    ok(201, json!({ "id": d.3.len(), "state": state, "environment": d.2 }))
+    let text = |k: &str| body.get(k).and_then(Value::as_str).map(str::to_owned);
+    d.statuses.push(StatusRec {
+        state,
+        description: text("description").unwrap_or_default(),
+        environment_url: text("environment_url"),
+        log_url: text("log_url"),
+    });
+    ok(201, super::environments::status_json(d, d.statuses.len() - 1))
 }

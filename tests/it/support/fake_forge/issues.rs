@@ -23,6 +23,8 @@ pub(super) fn create(ctx: &Ctx, repo: &mut Repo, body: &Value, err: Err) -> Repl
         );
     }
     repo.issues.push(IssueRec {
+        state: "open".into(),
+        author: ctx.login.clone(),
         title: title.to_owned(),
         body: body.get("body").and_then(Value::as_str).unwrap_or_default().to_owned(),
         labels,
@@ -34,6 +36,42 @@ pub(super) fn create(ctx: &Ctx, repo: &mut Repo, body: &Value, err: Err) -> Repl
         json!({ "id": 500 + n, "number": n, "state": "open", "title": title,
         "html_url": format!("{}/{}/issues/{n}", ctx.web, ctx.repo_name) }),
     )
+}
+
+/// An issue in the flavour's shape (the same fields on both).
+fn issue_json(ctx: &Ctx, n: usize, i: &IssueRec) -> Value {
+    let mut v = json!({ "id": 500 + n, "number": n, "title": i.title, "body": i.body, "state": i.state,
+        "user": { "login": i.author, "id": 1 }, "comments": i.comments.len(),
+        "html_url": format!("{}/{}/issues/{n}", ctx.web, ctx.repo_name),
+        "closed_at": if i.state == "closed" { Value::from("2026-01-01T00:00:00Z") } else { Value::Null } });
+    if ctx.flavor == Flavor::Github {
+        v["state_reason"] = if i.state == "closed" { "completed".into() } else { Value::Null };
+    }
+    v
+}
+
+/// `GET` / `PATCH …/issues/{n}`: a PATCH answers 200 on GitHub and 201 on Forgejo.
+pub(super) fn issue(ctx: &Ctx, repo: &mut Repo, method: &str, number: &str, body: &Value, err: Err) -> Reply {
+    let Some(n) = number.parse::<usize>().ok().filter(|n| *n >= 1 && *n <= repo.issues.len()) else {
+        return err(404, "Not Found");
+    };
+    let issue = &mut repo.issues[n - 1];
+    if method == "GET" {
+        return ok(200, issue_json(ctx, n, issue));
+    }
+    if let Some(state) = body.get("state") {
+        match state.as_str() {
+            Some(s @ ("open" | "closed")) => issue.state = s.to_owned(),
+            _ => return err(422, &format!("Validation Failed: state {state} is not one of open, closed")),
+        }
+    }
+    if let Some(t) = body.get("title").and_then(Value::as_str) {
+        issue.title = t.to_owned();
+    }
+    if let Some(b) = body.get("body").and_then(Value::as_str) {
+        issue.body = b.to_owned();
+    }
+    ok(if ctx.flavor == Flavor::Github { 200 } else { 201 }, issue_json(ctx, n, issue))
 }
 
 pub(super) fn comments(

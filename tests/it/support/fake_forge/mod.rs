@@ -13,10 +13,14 @@
 //!   `issues:write`; Forgejo `write:repository`, `write:issue`); commit statuses need contents:write;
 //! - Forgejo accepts undeclared dispatch inputs and answers 400 for a missing required one;
 //!   GitHub answers 422 for undeclared ones; error texts are close to, not copies of, the real ones;
-//! - dates are synthetic; no ETags, no `X-RateLimit-*` except on injected rate limits.
+//! - dates are synthetic; no ETags, no `X-RateLimit-*` except on injected rate limits;
+//! - environments (GitHub): scopes `actions:read` to read, `administration:write` to configure;
+//!   teams need `members:read`; users are visible to any token; branch policies match by
+//!   exact name and type; switching away from custom policies deletes them, as GitHub does.
 
 mod actions;
 mod contents;
+mod environments;
 mod issues;
 mod routes;
 pub mod state;
@@ -169,7 +173,56 @@ impl FakeForge {
 
     /// Deployments: (id, sha, environment, states reported).
     pub fn deployments(&self, repo: &str) -> Vec<(u64, String, String, Vec<String>)> {
-        self.with(|s| s.repos[repo].deployments.clone())
+        self.with(|s| {
+            s.repos[repo]
+                .deployments
+                .iter()
+                .map(|d| {
+                    let states = d.statuses.iter().map(|x| x.state.clone()).collect();
+                    (d.id, d.sha.clone(), d.environment.clone(), states)
+                })
+                .collect()
+        })
+    }
+
+    /// Registers a GitHub user; returns its id.
+    pub fn add_user(&self, login: &str) -> u64 {
+        self.with(|s| {
+            let next = 583_000 + s.users.len() as u64;
+            *s.users.entry(login.into()).or_insert(next)
+        })
+    }
+
+    /// Registers a GitHub team `org/slug`; returns its id.
+    pub fn add_team(&self, org: &str, slug: &str) -> u64 {
+        self.with(|s| {
+            let next = 71_000 + s.teams.len() as u64;
+            *s.teams.entry(format!("{org}/{slug}")).or_insert(next)
+        })
+    }
+
+    /// Creates or replaces environment `name` (GitHub) with user reviewers (registered when
+    /// new) and a wait timer in minutes.
+    pub fn seed_environment(&self, repo: &str, name: &str, reviewers: &[&str], wait_timer: u64) {
+        let ids: Vec<u64> = reviewers.iter().map(|r| self.add_user(r)).collect();
+        self.with(|s| {
+            let r = s.repos.get_mut(repo).unwrap();
+            let id = 7_700 + r.environments.len() as u64;
+            r.environments.insert(
+                name.into(),
+                EnvRec {
+                    id,
+                    wait_timer,
+                    reviewers: ids.into_iter().map(|i| ("User".to_owned(), i)).collect(),
+                    ..Default::default()
+                },
+            );
+        })
+    }
+
+    /// Environment `name` of `repo`, as stored.
+    pub fn environment(&self, repo: &str, name: &str) -> Option<EnvRec> {
+        self.with(|s| s.repos[repo].environments.get(name).cloned())
     }
 
     /// Issues opened: (title, labels sent, comments as (login, body)).
@@ -299,6 +352,7 @@ fn reason(status: u16) -> &'static str {
         200 => "OK",
         201 => "Created",
         204 => "No Content",
+        303 => "See Other",
         400 => "Bad Request",
         401 => "Unauthorized",
         403 => "Forbidden",

@@ -41,7 +41,13 @@ enum Route {
     Deployments,
     DeploymentStatuses,
     Issues,
+    Issue,
     IssueComments,
+    Environment,
+    BranchPolicies,
+    BranchPolicy,
+    User,
+    Team,
 }
 
 fn decode(seg: &str) -> String {
@@ -79,6 +85,16 @@ fn route(flavor: Flavor, seg: &[String]) -> Option<(Route, &'static [&'static st
         (Flavor::Github, ["repos", _, _, "dispatches"]) => (Route::RepositoryDispatch, &["POST"]),
         (Flavor::Forgejo, ["version"]) => (Route::Version, &["GET"]),
         (_, ["repos", _, _, "issues"]) => (Route::Issues, &["GET", "POST"]),
+        (_, ["repos", _, _, "issues", _]) => (Route::Issue, &["GET", "PATCH"]),
+        (Flavor::Github, ["repos", _, _, "environments", _]) => (Route::Environment, &["GET", "PUT"]),
+        (Flavor::Github, ["repos", _, _, "environments", _, "deployment-branch-policies"]) => {
+            (Route::BranchPolicies, &["GET", "POST"])
+        }
+        (Flavor::Github, ["repos", _, _, "environments", _, "deployment-branch-policies", _]) => {
+            (Route::BranchPolicy, &["GET"])
+        }
+        (Flavor::Github, ["users", _]) => (Route::User, &["GET"]),
+        (Flavor::Github, ["orgs", _, "teams", _]) => (Route::Team, &["GET"]),
         (_, ["repos", _, _, "issues", _, "comments"]) => (Route::IssueComments, &["GET", "POST"]),
         (_, ["repos", _, _, "statuses", _]) => (Route::Statuses, &["GET", "POST"]),
         (Flavor::Github, ["repos", _, _, "deployments"]) => (Route::Deployments, &["GET", "POST"]),
@@ -135,6 +151,22 @@ pub fn handle(flavor: Flavor, addr: SocketAddr, s: &mut State, req: &Recorded) -
             if flavor == Flavor::Github { "Bad credentials" } else { "user does not exist [uid: 0, name: ]" },
         );
     };
+    let forbidden = |needs: &str| match flavor {
+        Flavor::Github => err(403, "Resource not accessible by personal access token"),
+        Flavor::Forgejo => {
+            let unit = if needs.starts_with("issues") { "issue" } else { "repository" };
+            let scope =
+                if needs.ends_with(":write") { format!("write:{unit}") } else { format!("read:{unit}") };
+            err(403, &format!("token does not have at least one of required scope(s): [{scope}]"))
+        }
+    };
+    // Accounts, not repositories: users are visible to any token, teams need members:read.
+    match route {
+        Route::User => return super::environments::user(s, &seg[1], &err),
+        Route::Team if !tok.has("members:read") => return forbidden("members:read"),
+        Route::Team => return super::environments::team(s, &seg[1], &seg[3], &err),
+        _ => {}
+    }
     let repo_name = format!("{}/{}", seg[1], seg[2]);
     let not_found = || match flavor {
         Flavor::Github => err(404, "Not Found"),
@@ -149,21 +181,15 @@ pub fn handle(flavor: Flavor, addr: SocketAddr, s: &mut State, req: &Recorded) -
         (Route::Dispatch, _) => "actions:write",
         (Route::Statuses, "POST") => "contents:write",
         (Route::Deployments | Route::DeploymentStatuses, "POST") => "deployments:write",
-        (Route::Statuses | Route::Deployments | Route::DeploymentStatuses, _) => "contents:read",
-        (Route::Issues | Route::IssueComments, "POST") => "issues:write",
-        (Route::Issues | Route::IssueComments, _) => "issues:read",
+        (Route::Deployments | Route::DeploymentStatuses, _) => "deployments:read",
+        (Route::Statuses, _) => "contents:read",
+        (Route::Issues | Route::IssueComments, "POST") | (Route::Issue, "PATCH") => "issues:write",
+        (Route::Issues | Route::Issue | Route::IssueComments, _) => "issues:read",
+        (Route::Environment, "PUT") | (Route::BranchPolicies, "POST") => "administration:write",
         _ => "actions:read",
     };
     if !tok.has(needs) {
-        return match flavor {
-            Flavor::Github => err(403, "Resource not accessible by personal access token"),
-            Flavor::Forgejo => {
-                let unit = if needs.starts_with("issues") { "issue" } else { "repository" };
-                let scope =
-                    if needs.ends_with(":write") { format!("write:{unit}") } else { format!("read:{unit}") };
-                err(403, &format!("token does not have at least one of required scope(s): [{scope}]"))
-            }
-        };
+        return forbidden(needs);
     }
     let base = format!("http://{addr}{}", prefix.trim_end_matches('/'));
     let web = format!("http://{addr}");
@@ -179,6 +205,9 @@ pub fn handle(flavor: Flavor, addr: SocketAddr, s: &mut State, req: &Recorded) -
     let run_details = s.run_details && !s.ghes_legacy;
     if route == Route::Dispatch && s.ghes_legacy && body.get("return_run_details").is_some() {
         return err(422, "Invalid request.\n\n\"return_run_details\" is not a permitted key.");
+    }
+    if route == Route::Environment {
+        return super::environments::environment(&ctx, s, &req.method, &seg[4], &body, &err);
     }
     let next_id = &mut s.next_run_id;
     let repo = s.repos.get_mut(&repo_name).unwrap();
@@ -233,18 +262,27 @@ pub fn handle(flavor: Flavor, addr: SocketAddr, s: &mut State, req: &Recorded) -
             }
             ok(204, Value::Null)
         }
-        Route::Statuses | Route::Deployments | Route::DeploymentStatuses if req.method == "GET" => {
+        Route::Deployments if req.method == "GET" => super::environments::list_deployments(&ctx, repo, &q),
+        Route::DeploymentStatuses if req.method == "GET" => {
+            super::environments::list_statuses(&ctx, repo, &seg[4], &q, &err)
+        }
+        Route::Statuses if req.method == "GET" => {
             err(405, &format!("the fake forge does not list statuses: {what}"))
         }
         Route::Statuses => super::actions::commit_status(&ctx, repo, &seg[4], &body, &err),
-        Route::Deployments => super::actions::deployment(repo, &body, &err),
+        Route::Deployments => super::actions::deployment(&ctx, repo, &body, &err),
         Route::DeploymentStatuses => super::actions::deployment_status(repo, &seg[4], &body, &err),
         Route::Issues if req.method == "GET" => {
             err(405, &format!("the fake forge does not list issues: {what}"))
         }
         Route::Issues => super::issues::create(&ctx, repo, &body, &err),
         Route::IssueComments => super::issues::comments(&ctx, repo, &req.method, &seg[4], &q, &body, &err),
-        Route::Version => unreachable!(),
+        Route::Issue => super::issues::issue(&ctx, repo, &req.method, &seg[4], &body, &err),
+        Route::BranchPolicies => {
+            super::environments::branch_policies(&ctx, repo, &req.method, &seg[4], &q, &body, &err)
+        }
+        Route::BranchPolicy => super::environments::branch_policy(repo, &seg[4], &seg[6], &err),
+        Route::Version | Route::Environment | Route::User | Route::Team => unreachable!(),
     }
 }
 

@@ -55,15 +55,60 @@ pub struct Repo {
     pub runs: Vec<RunRec>,
     /// Commit statuses: (sha, state, context, description).
     pub statuses: Vec<(String, String, String, String)>,
-    /// Deployments (GitHub): id, sha, environment, and the states reported.
-    pub deployments: Vec<(u64, String, String, Vec<String>)>,
+    /// Deployments (GitHub), oldest first.
+    pub deployments: Vec<DeployRec>,
     /// Issues: title, body, labels sent, comments (login, body).
     pub issues: Vec<IssueRec>,
+    /// Environments (GitHub) by name.
+    pub environments: BTreeMap<String, EnvRec>,
+}
+
+/// A deployment (GitHub) and the statuses reported on it, oldest first.
+#[derive(Clone, Debug, Default)]
+pub struct DeployRec {
+    pub id: u64,
+    pub sha: String,
+    pub git_ref: String,
+    pub environment: String,
+    pub payload: serde_json::Value,
+    pub description: String,
+    pub creator: String,
+    pub created_at: String,
+    pub statuses: Vec<StatusRec>,
+}
+
+/// A deployment status.
+#[derive(Clone, Debug, Default)]
+pub struct StatusRec {
+    pub state: String,
+    pub description: String,
+    pub environment_url: Option<String>,
+    pub log_url: Option<String>,
+}
+
+/// An environment (GitHub): protection rules and branch/tag policies.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EnvRec {
+    pub id: u64,
+    pub wait_timer: u64,
+    pub prevent_self_review: bool,
+    /// (`User`|`Team`, id).
+    pub reviewers: Vec<(String, u64)>,
+    /// (protected_branches, custom_branch_policies); `None`: every ref may deploy.
+    pub branch_policy: Option<(bool, bool)>,
+    /// Branch/tag policies: (id, name, `branch`|`tag`).
+    pub policies: Vec<(u64, String, String)>,
+    /// How many PUTs it has seen.
+    pub puts: u32,
 }
 
 /// An issue in the fake.
 #[derive(Clone, Debug, Default)]
 pub struct IssueRec {
+    /// `open` or `closed`.
+    pub state: String,
+    /// Login of whoever opened it.
+    pub author: String,
     pub title: String,
     pub body: String,
     pub labels: Option<serde_json::Value>,
@@ -226,6 +271,10 @@ pub struct State {
     pub run_details: bool,
     /// GHES 3.17–3.19: the dispatch body may not carry `return_run_details` (422).
     pub ghes_legacy: bool,
+    /// GitHub users by login: id.
+    pub users: BTreeMap<String, u64>,
+    /// GitHub teams by `org/slug`: id.
+    pub teams: BTreeMap<String, u64>,
 }
 
 /// Git's blob id: sha1 of `blob <len>\0<content>`.

@@ -2,6 +2,9 @@
 
 use std::collections::BTreeMap;
 
+mod environment;
+pub use environment::*;
+
 /// An `owner/name` repository.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct RepoId {
@@ -215,6 +218,20 @@ pub enum DeployState {
 }
 
 impl DeployState {
+    /// Parses a GitHub deployment-status `state`.
+    pub fn from_github(state: &str) -> Option<Self> {
+        Some(match state {
+            "pending" => DeployState::Pending,
+            "queued" => DeployState::Queued,
+            "in_progress" => DeployState::InProgress,
+            "success" => DeployState::Success,
+            "failure" => DeployState::Failure,
+            "error" => DeployState::Error,
+            "inactive" => DeployState::Inactive,
+            _ => return None,
+        })
+    }
+
     /// The GitHub deployment-status `state`.
     pub fn github_deployment(self) -> &'static str {
         match self {
@@ -327,4 +344,75 @@ pub struct Comment {
     pub body: String,
     /// Creation time (RFC 3339).
     pub created_at: String,
+}
+
+/// Whether an issue is open or closed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IssueState {
+    /// Open.
+    Open,
+    /// Closed.
+    Closed,
+}
+
+/// An issue as read back (the approval gate checks it is still open).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IssueDetails {
+    /// Issue number (Forgejo: index).
+    pub number: u64,
+    /// Title.
+    pub title: String,
+    /// Markdown body (empty when none).
+    pub body: String,
+    /// Open or closed.
+    pub state: IssueState,
+    /// Login of whoever opened it.
+    pub author: String,
+    /// Web URL.
+    pub html_url: String,
+}
+
+/// A deployment as listed, with its latest status (GitHub).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct DeploymentInfo {
+    /// Deployment id.
+    pub id: u64,
+    /// Deployed commit sha.
+    pub sha: String,
+    /// Ref it was created from.
+    pub git_ref: String,
+    /// Environment name.
+    pub environment: String,
+    /// Creation time (RFC 3339).
+    pub created_at: String,
+    /// The payload it was created with (the versions deployed).
+    pub payload: serde_json::Value,
+    /// Description.
+    pub description: String,
+    /// Login of whoever created it.
+    pub creator: Option<String>,
+    /// State of its latest status; `None` when no status was reported.
+    pub state: Option<DeployState>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn github_deployment_states_round_trip() {
+        for s in [
+            DeployState::Pending,
+            DeployState::Queued,
+            DeployState::InProgress,
+            DeployState::Success,
+            DeployState::Failure,
+            DeployState::Error,
+            DeployState::Inactive,
+        ] {
+            assert_eq!(DeployState::from_github(s.github_deployment()), Some(s));
+        }
+        assert_eq!(DeployState::from_github("nonsense"), None);
+    }
 }
