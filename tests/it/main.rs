@@ -4,6 +4,7 @@ mod build_act;
 mod build_docker;
 mod build_files;
 mod docs;
+mod e2e;
 mod envfile_cli;
 mod envfile_fixtures;
 mod forge_commands;

