@@ -241,3 +241,46 @@ fn two_services_dispatched_at_once_both_land_in_env_versions() {
         secs(steps),
     );
 }
+
+/// The compose-ssh target shells out to `ssh` inside the action's container: the image has
+/// it, and from act's action container (host network) it reaches the "VM" on loopback with
+/// the pinned host key and the key from a secret.
+const SSH_CHECK: &str = r#"name: ssh-check
+on: push
+jobs:
+  ssh:
+    runs-on: ubuntu-latest
+    steps:
+      - shell: sh
+        env:
+          KEY: ${{ secrets.SSH_KEY }}
+          KNOWN: ${{ secrets.SSH_KNOWN_HOSTS }}
+        run: |
+          printf '%s\n' "$KEY" > key && chmod 600 key
+          printf '%s\n' "$KNOWN" > known_hosts
+      - uses: org/deploy-action@v1
+        with:
+          entrypoint: /usr/bin/ssh
+          args: -i key -o BatchMode=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile=known_hosts -p @PORT@ root@127.0.0.1 echo vm-ok-from-the-action-image
+"#;
+
+#[test]
+fn the_action_image_runs_ssh_to_the_vm_from_act() {
+    if !std::path::Path::new("/usr/sbin/sshd").exists() {
+        assert!(std::env::var("CI").is_err(), "sshd is needed in CI (apt-get install openssh-server)");
+        return;
+    }
+    let Some(stack) = Stack::start() else { return };
+    let vm = crate::support::sshd::Sshd::start();
+    let key = std::fs::read_to_string(&vm.client_key).unwrap();
+    let wf = stack.localize(&SSH_CHECK.replace("@PORT@", &vm.port.to_string()));
+    let repo = crate::support::act::ActRepo::new("ssh.yml", &wf, "main");
+    let run = crate::support::act::ActRun::new("push", ACT_TIMEOUT)
+        .secret("SSH_KEY", key.trim())
+        .secret("SSH_KNOWN_HOSTS", &vm.known_hosts_line);
+    let out = stack.act(&repo, run);
+    assert!(out.outcome.log.contains("vm-ok-from-the-action-image"), "{}\n{}", out.outcome.log, vm.log());
+    for line in key.lines().filter(|l| l.len() > 20) {
+        assert!(!out.outcome.log.contains(line), "a line of the ssh key leaked:\n{}", out.outcome.log);
+    }
+}
