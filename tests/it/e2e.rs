@@ -8,7 +8,7 @@
 //! orchestration workflow's `record` step becomes `command: release` (same inputs plus the
 //! target's), with no change to the harness (`support/e2e.rs`).
 
-use crate::support::e2e::{Orchestration, REGISTRY_PASSWORD, REGISTRY_USER, Service, Stack};
+use crate::support::e2e::{Orchestration, REGISTRY_PASSWORD, REGISTRY_USER, Service, Stack, example};
 use crate::support::registry::pull_and_verify;
 use std::time::{Duration, Instant};
 
@@ -73,8 +73,6 @@ jobs:
           inputs: |
             @SERVICE@_image_tag=${{ steps.meta.outputs.version }}
             environment=${{ steps.meta.outputs.environment }}
-          api-url: @API_URL@
-          forge: github
           token: ${{ secrets.OPS_DISPATCH_TOKEN }}
       - shell: sh
         env:
@@ -119,8 +117,6 @@ jobs:
           versions: |
             api=${{ inputs.api_image_tag }}
             dashboard=${{ inputs.dashboard_image_tag }}
-          api-url: @API_URL@
-          forge: github
           token: ${{ secrets.OPS_TOKEN }}
       - shell: sh
         env:
@@ -226,7 +222,10 @@ fn two_services_dispatched_at_once_both_land_in_env_versions() {
         .iter()
         .filter(|r| r.method == "PUT" && r.target.contains("/contents/.env.versions"))
         .count();
-    eprintln!("e2e two services at once: {puts} writes of .env.versions for 2 commits (a conflict retries)");
+    eprintln!(
+        "e2e two services at once: {puts} writes of .env.versions for 2 commits ({} conflicts retried)",
+        puts - 2
+    );
     // The runs overlap: each watch saw the other's containers too, so count them once.
     let steps: Duration = [&api_ci, &dash_ci].iter().map(|t| t.steps_total()).sum::<Duration>()
         + ran.iter().map(|r| r.timed.steps_total()).sum::<Duration>();
@@ -283,4 +282,32 @@ fn the_action_image_runs_ssh_to_the_vm_from_act() {
     for line in key.lines().filter(|l| l.len() > 20) {
         assert!(!out.outcome.log.contains(line), "a line of the ssh key leaked:\n{}", out.outcome.log);
     }
+}
+
+/// `workflows/service-ci.yml` exactly as users copy it (only the action reference and
+/// `ghcr.io` point at the local image and registry): tags, then the docker builder, push and
+/// dispatch.
+#[test]
+fn the_example_service_ci_builds_pushes_and_dispatches_on_main() {
+    let Some(stack) = Stack::start() else { return };
+    let start = Instant::now();
+    let ops = Orchestration::new(&stack, OPS, "deploy.yml", DEPLOY, DEPLOY_INPUTS, SEED);
+    let api = Service::new(&stack, "org/api", &example("service-ci.yml"));
+    let (sha, ci) = api.push(&stack, "example", ACT_TIMEOUT);
+    let tag = format!("staging-{}", &sha[..7]);
+    let creds = Some((REGISTRY_USER, REGISTRY_PASSWORD));
+    let digest = pull_and_verify(&stack.registry.host, "org/api", &tag, creds);
+    assert_eq!(pull_and_verify(&stack.registry.host, "org/api", "staging", creds), digest);
+    let runs = ops.pending(&stack);
+    assert_eq!(runs.len(), 1, "{runs:#?}");
+    assert_eq!(runs[0].inputs.get("api_image_tag"), Some(&tag));
+    assert_eq!(runs[0].inputs.get("environment").map(String::as_str), Some("staging"));
+    eprintln!(
+        "e2e example service-ci.yml: wall {}; act {}: action steps {} (containers running {}, {} steps)",
+        secs(start.elapsed()),
+        secs(ci.outcome.elapsed),
+        secs(ci.steps_total()),
+        secs(ci.action_total()),
+        ci.steps.len(),
+    );
 }

@@ -34,6 +34,8 @@ pub struct ActRun {
     pub secrets: Vec<(String, String)>,
     /// `github.actor`.
     pub actor: Option<String>,
+    /// Environment variables for every step (`--env NAME=value`).
+    pub env: Vec<(String, String)>,
     /// Upper bound of act's run.
     pub timeout: Duration,
 }
@@ -47,6 +49,7 @@ impl ActRun {
             workflow: None,
             secrets: Vec::new(),
             actor: None,
+            env: Vec::new(),
             timeout,
         }
     }
@@ -177,6 +180,9 @@ impl ActRepo {
         }
         if let Some(a) = &run.actor {
             cmd.args(["--actor", a]);
+        }
+        for (name, value) in &run.env {
+            cmd.arg("--env").arg(format!("{name}={value}"));
         }
         for (name, value) in &run.secrets {
             cmd.arg("-s").arg(format!("{name}={value}"));

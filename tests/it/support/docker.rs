@@ -146,6 +146,12 @@ impl Dockerd {
             }
             std::os::unix::fs::symlink("/bin/env", r.join("usr/bin/env")).unwrap();
             std::fs::write(r.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
+            // `run:` steps without `shell:` use `bash --noprofile --norc -eo pipefail {0}`:
+            // busybox sh stands in (the example workflows are written for ubuntu-latest).
+            let bash = "#!/bin/sh\nwhile [ \"$1\" = --noprofile ] || [ \"$1\" = --norc ]; do shift; done\nexec /bin/sh \"$@\"\n";
+            std::fs::write(r.join("bin/bash"), bash).unwrap();
+            std::fs::set_permissions(r.join("bin/bash"), std::os::unix::fs::PermissionsExt::from_mode(0o755))
+                .unwrap();
             self.import_dir(r, IMAGE, &[]);
         });
         IMAGE

@@ -77,12 +77,13 @@ impl Stack {
     }
 
     /// A workflow as a user writes it, made runnable here: the action reference becomes the
-    /// local image, [`API_URL`] the fake forge, [`REGISTRY`] the local registry.
+    /// local image, [`API_URL`] the fake forge, [`REGISTRY`] and `ghcr.io` the local registry.
     pub fn localize(&self, workflow: &str) -> String {
         localize(workflow, self.image, &self.forge.api_url(), &self.registry.host)
     }
 
-    /// Runs `repo`'s workflows for `run.event` with the stack's secrets; panics when act fails
+    /// Runs `repo`'s workflows for `run.event` with the stack's secrets and `GITHUB_API_URL`
+    /// pointing at the fake forge (as a GHES runner sets it; no `api-url` input needed); panics when act fails
     /// or a secret shows in its log.
     pub fn act(&self, repo: &ActRepo, run: ActRun) -> Timed {
         let timed = self.try_act(repo, run);
@@ -94,6 +95,7 @@ impl Stack {
     /// a secret in the log still panics.
     pub fn try_act(&self, repo: &ActRepo, mut run: ActRun) -> Timed {
         run.secrets.extend(self.secrets());
+        run.env.push(("GITHUB_API_URL".into(), self.forge.api_url()));
         let watch = EventWatch::start(self.engine, self.image);
         let outcome = repo.run_with(self.engine, &run);
         let action = watch.stop();
@@ -103,8 +105,15 @@ impl Stack {
     }
 }
 
+/// The text of an example workflow, `workflows/<path>` (what users copy).
+pub fn example(path: &str) -> String {
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("workflows").join(path);
+    std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()))
+}
+
 /// `uses: org/deploy-action@v1` (or `@main`, …) → `docker://IMAGE`; [`API_URL`] and
-/// [`REGISTRY`] → the given addresses.
+/// [`REGISTRY`] → the given addresses, and `ghcr.io` (the example workflows' registry) →
+/// the local registry.
 pub fn localize(workflow: &str, image: &str, api_url: &str, registry: &str) -> String {
     let mut out = String::new();
     for line in workflow.split_inclusive('\n') {
@@ -116,7 +125,7 @@ pub fn localize(workflow: &str, image: &str, api_url: &str, registry: &str) -> S
             None => out.push_str(line),
         }
     }
-    out.replace(API_URL, api_url).replace(REGISTRY, registry)
+    out.replace(API_URL, api_url).replace(REGISTRY, registry).replace("ghcr.io", registry)
 }
 
 /// Panics when one of the secrets' values appears in `log`.
@@ -211,26 +220,68 @@ pub fn container_times(events: &str) -> Vec<Duration> {
     times
 }
 
-/// act's own timings of the action's steps (`Success - Main docker://… [620.1ms]`), which
-/// include creating the container and copying files in and out.
+/// act's own timings of the action's steps (the `Success - Main <step> [620.1ms]` line after
+/// act's `docker run image=IMAGE`), which include creating the container and copying files
+/// in and out. In parallel runs act's lines interleave only across jobs, each line prefixed
+/// with its job.
 pub fn act_step_times(log: &str, image: &str) -> Vec<Duration> {
-    let marker = format!(" - Main docker://{image} [");
-    log.lines()
-        .filter_map(|l| l.split_once(&marker).map(|(_, rest)| rest.trim_end().trim_end_matches(']')))
-        .filter_map(|d| {
-            let (num, unit) = d.split_at(d.find(|c: char| c.is_ascii_alphabetic() || c == 'µ')?);
-            let v: f64 = num.parse().ok()?;
-            let secs = match unit {
-                "s" => v,
-                "ms" => v / 1e3,
-                "µs" | "us" => v / 1e6,
-                "ns" => v / 1e9,
-                "m" => v * 60.0,
-                _ => return None,
-            };
-            Some(Duration::from_secs_f64(secs))
-        })
-        .collect()
+    let run_marker = format!("docker run image={image} ");
+    let mut pending: Vec<String> = Vec::new();
+    let mut times = Vec::new();
+    for line in log.lines() {
+        let job = line.split(']').next().unwrap_or_default().to_owned();
+        if line.contains(&run_marker) {
+            pending.push(job);
+            continue;
+        }
+        let done = line.contains("Success - Main ") || line.contains("Failure - Main ");
+        let Some(i) = pending.iter().position(|j| *j == job).filter(|_| done) else { continue };
+        pending.remove(i);
+        if let Some(d) = line.trim_end().strip_suffix(']').and_then(|l| l.rsplit_once('[')).map(|(_, d)| d) {
+            times.extend(parse_go_duration(d));
+        }
+    }
+    times
+}
+
+/// `620.1ms`, `1.5s`, `1m2.5s` (Go's `time.Duration` text).
+fn parse_go_duration(d: &str) -> Option<Duration> {
+    let mut total = 0.0;
+    let mut rest = d;
+    while !rest.is_empty() {
+        let split = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+        let (num, tail) = rest.split_at(split);
+        let unit_len = tail.find(|c: char| c.is_ascii_digit()).unwrap_or(tail.len());
+        let (unit, next) = tail.split_at(unit_len);
+        let v: f64 = num.parse().ok()?;
+        total += v * match unit {
+            "h" => 3600.0,
+            "m" => 60.0,
+            "s" => 1.0,
+            "ms" => 1e-3,
+            "µs" | "us" => 1e-6,
+            "ns" => 1e-9,
+            _ => return None,
+        };
+        rest = next;
+    }
+    Some(Duration::from_secs_f64(total))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn act_step_times_follow_the_action_containers() {
+        let log = "[a/b]   🐳  docker run image=img:1 platform=\n[a/b]   | out\n\
+                   [a/b]   ✅  Success - Main Build the image [1m2.5s]\n\
+                   [a/b]   ✅  Success - Main echo hi [10ms]\n\
+                   [a/b]   🐳  docker run image=img:1 platform=\n[a/b]   ❌  Failure - Main x [620.5ms]\n";
+        let t = super::act_step_times(log, "img:1");
+        assert_eq!(
+            t,
+            vec![std::time::Duration::from_secs_f64(62.5), std::time::Duration::from_secs_f64(0.6205)]
+        );
+    }
 }
 
 /// One orchestration run the driver started for a recorded dispatch.
@@ -323,7 +374,8 @@ impl Orchestration {
     }
 
     fn act_run(&self, run: &RunRec, timeout: Duration) -> ActRun {
-        let mut a = ActRun::new("workflow_dispatch", timeout);
+        // The job token of the orchestration repository: contents and deployments write.
+        let mut a = ActRun::new("workflow_dispatch", timeout).secret("GITHUB_TOKEN", OPS_TOKEN);
         a.workflow = Some(format!(".github/workflows/{}", self.workflow));
         a.actor = Some(run.actor.clone());
         a.payload = Some(serde_json::json!({
@@ -347,19 +399,34 @@ pub struct Service {
 }
 
 impl Service {
-    /// A repository with `.github/workflows/ci.yml` (`workflow`, localized), `bin/busybox`
-    /// and `app/index.html` naming the service.
+    /// A repository with `.github/workflows/ci.yml` (`workflow`, localized), `app/index.html`
+    /// naming the service, `bin/busybox` (for the files builder) and a `Dockerfile` (for the
+    /// docker builder) `FROM` the engine's local busybox image, both serving `app/` on 8080.
     pub fn new(stack: &Stack, name: &str, workflow: &str) -> Self {
         let busybox = std::fs::read("/bin/busybox").expect("busybox-static is installed");
         let wf = stack.localize(workflow);
         let index = format!("<h1>{name}</h1>\n");
-        let files: [(&str, &[u8]); 3] = [
+        let dockerfile = format!(
+            "FROM {}\nCOPY app/ /srv/\nEXPOSE 8080\nCMD [\"httpd\", \"-f\", \"-p\", \"8080\", \"-h\", \"/srv\"]\n",
+            stack.engine.job_image()
+        );
+        let files: [(&str, &[u8]); 5] = [
             (".github/workflows/ci.yml", wf.as_bytes()),
             ("bin/busybox", &busybox),
             ("app/index.html", index.as_bytes()),
+            ("Dockerfile", dockerfile.as_bytes()),
+            (".dockerignore", b"bin/\n.github/\n"),
         ];
         let origin = format!("https://github.com/{name}.git");
         Service { name: name.into(), repo: ActRepo::with_files(&files, "main", Some(&origin)) }
+    }
+
+    /// The act run of a push: the job token (`secrets.GITHUB_TOKEN`) is the registry's
+    /// password and the actor its user, as on GitHub with ghcr.io.
+    pub fn push_run(&self, timeout: Duration) -> ActRun {
+        let mut run = ActRun::new("push", timeout).secret("GITHUB_TOKEN", REGISTRY_PASSWORD);
+        run.actor = Some(REGISTRY_USER.into());
+        run
     }
 
     /// A push of a new commit on main: changes the app and runs the CI workflow under act
@@ -367,7 +434,7 @@ impl Service {
     pub fn push(&self, stack: &Stack, change: &str, timeout: Duration) -> (String, Timed) {
         let sha = self.repo.commit_file("app/health", format!("ok {change}\n").as_bytes(), change);
         let copy = self.repo.clone_for_run(&self.name);
-        let timed = stack.act(&copy, ActRun::new("push", timeout));
+        let timed = stack.act(&copy, self.push_run(timeout));
         (sha, timed)
     }
 }
