@@ -3,10 +3,15 @@
 //! repository's workflow runs under act with the dispatched inputs and records the new tag in
 //! `.env.versions` through the fake forge.
 //!
-//! The steps use the commands that exist today; when `publish` and `release` land, the
-//! service workflow's build/push/dispatch steps become one `command: publish` step and the
-//! orchestration workflow's `record` step becomes `command: release` (same inputs plus the
-//! target's), with no change to the harness (`support/e2e.rs`).
+//! The steps use the commands that exist today. When `publish` and `release` land:
+//! - `SERVICE_CI`'s build/push/dispatch steps become one `command: publish` step (or run
+//!   `workflows/service-ci.yml` itself, as `the_example_service_ci_…` does);
+//! - `DEPLOY` becomes `Orchestration::example(&stack, OPS, "deploy.yml", SEED)` (the shipped
+//!   workflow, inputs read from it), with `ops.vars` (`DEPLOY_HOST`, `DEPLOY_KNOWN_HOSTS`,
+//!   `APP_URL`) and `ops.secrets` (`DEPLOY_SSH_KEY`) pointing at `support::sshd::Sshd`;
+//! - the assertions add the deployment states (`stack.forge.deployments(OPS)`) and health.
+//!
+//! The harness (`support/e2e.rs`) needs no change for that.
 
 use crate::support::e2e::{Orchestration, REGISTRY_PASSWORD, REGISTRY_USER, Service, Stack, example};
 use crate::support::registry::pull_and_verify;

@@ -36,6 +36,8 @@ pub struct ActRun {
     pub actor: Option<String>,
     /// Environment variables for every step (`--env NAME=value`).
     pub env: Vec<(String, String)>,
+    /// Configuration variables (`vars.NAME`, `--var NAME=value`).
+    pub vars: Vec<(String, String)>,
     /// Upper bound of act's run.
     pub timeout: Duration,
 }
@@ -50,8 +52,15 @@ impl ActRun {
             secrets: Vec::new(),
             actor: None,
             env: Vec::new(),
+            vars: Vec::new(),
             timeout,
         }
+    }
+
+    /// Adds a configuration variable (`vars.NAME`).
+    pub fn var(mut self, name: &str, value: &str) -> Self {
+        self.vars.push((name.into(), value.into()));
+        self
     }
 
     /// Adds a secret.
@@ -183,6 +192,9 @@ impl ActRepo {
         }
         for (name, value) in &run.env {
             cmd.arg("--env").arg(format!("{name}={value}"));
+        }
+        for (name, value) in &run.vars {
+            cmd.arg("--var").arg(format!("{name}={value}"));
         }
         for (name, value) in &run.secrets {
             cmd.arg("-s").arg(format!("{name}={value}"));

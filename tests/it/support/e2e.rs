@@ -105,6 +105,41 @@ impl Stack {
     }
 }
 
+/// The `workflow_dispatch` inputs a workflow declares, `!`-suffixed when `required: true`
+/// (as [`FakeForge::add_workflow`] takes them). A line-based reading of the usual layout
+/// (`on:` / `workflow_dispatch:` / `inputs:` / `<name>:` / `required: true`).
+pub fn dispatch_inputs(workflow: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut inputs_indent: Option<usize> = None;
+    let mut in_dispatch = false;
+    for line in workflow.lines() {
+        let indent = line.len() - line.trim_start().len();
+        let text = line.trim();
+        if text.is_empty() || text.starts_with('#') {
+            continue;
+        }
+        if let Some(base) = inputs_indent {
+            if indent <= base {
+                break;
+            }
+            if indent == base + 2 && text.ends_with(':') {
+                out.push(text.trim_end_matches(':').to_owned());
+            } else if text == "required: true" {
+                if let Some(last) = out.last_mut() {
+                    last.push('!');
+                }
+            }
+            continue;
+        }
+        if text == "workflow_dispatch:" {
+            in_dispatch = true;
+        } else if in_dispatch && text == "inputs:" {
+            inputs_indent = Some(indent);
+        }
+    }
+    out
+}
+
 /// The text of an example workflow, `workflows/<path>` (what users copy).
 pub fn example(path: &str) -> String {
     let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("workflows").join(path);
@@ -271,6 +306,15 @@ fn parse_go_duration(d: &str) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     #[test]
+    fn dispatch_inputs_reads_the_example_deploy_workflow() {
+        let inputs = super::dispatch_inputs(&super::example("deploy.yml"));
+        assert_eq!(inputs, ["api_image_tag", "dashboard_image_tag", "environment!"]);
+        let inputs = super::dispatch_inputs(&super::example("rollback.yml"));
+        assert_eq!(inputs, ["to!", "environment!"]);
+        assert!(super::dispatch_inputs(&super::example("promote.yml")).is_empty());
+    }
+
+    #[test]
     fn act_step_times_follow_the_action_containers() {
         let log = "[a/b]   🐳  docker run image=img:1 platform=\n[a/b]   | out\n\
                    [a/b]   ✅  Success - Main Build the image [1m2.5s]\n\
@@ -302,6 +346,10 @@ pub struct Orchestration {
     pub workflow: String,
     /// The git repository act runs.
     pub repo: ActRepo,
+    /// Configuration variables of its runs (`vars.DEPLOY_HOST`, …).
+    pub vars: Vec<(String, String)>,
+    /// Secrets of its runs besides the stack's (`DEPLOY_SSH_KEY`, …).
+    pub secrets: Vec<(String, String)>,
     ran: Mutex<BTreeSet<u64>>,
 }
 
@@ -324,7 +372,23 @@ impl Orchestration {
         let text = stack.localize(text);
         let origin = format!("https://github.com/{name}.git");
         let repo = ActRepo::with_files(&[(path.as_str(), text.as_bytes())], "main", Some(&origin));
-        Orchestration { name: name.into(), workflow: workflow.into(), repo, ran: Mutex::new(BTreeSet::new()) }
+        Orchestration {
+            name: name.into(),
+            workflow: workflow.into(),
+            repo,
+            vars: Vec::new(),
+            secrets: Vec::new(),
+            ran: Mutex::new(BTreeSet::new()),
+        }
+    }
+
+    /// As [`Orchestration::new`] with the example workflow `workflows/<file>` and the inputs
+    /// it declares ([`dispatch_inputs`]).
+    pub fn example(stack: &Stack, name: &str, file: &str, env_versions: &str) -> Self {
+        let text = example(file);
+        let inputs = dispatch_inputs(&text);
+        let inputs: Vec<&str> = inputs.iter().map(String::as_str).collect();
+        Self::new(stack, name, file, &text, &inputs, env_versions)
     }
 
     /// Dispatches of this workflow the fake recorded and the driver has not run yet.
@@ -377,6 +441,8 @@ impl Orchestration {
         // The job token of the orchestration repository: contents and deployments write.
         let mut a = ActRun::new("workflow_dispatch", timeout).secret("GITHUB_TOKEN", OPS_TOKEN);
         a.workflow = Some(format!(".github/workflows/{}", self.workflow));
+        a.vars.extend(self.vars.iter().cloned());
+        a.secrets.extend(self.secrets.iter().cloned());
         a.actor = Some(run.actor.clone());
         a.payload = Some(serde_json::json!({
             "inputs": run.inputs,
