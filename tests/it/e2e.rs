@@ -14,6 +14,7 @@
 //! The harness (`support/e2e.rs`) needs no change for that.
 
 use crate::support::e2e::{Orchestration, REGISTRY_PASSWORD, REGISTRY_USER, Service, Stack, example};
+use crate::support::fake_forge::state::FaultKind;
 use crate::support::registry::pull_and_verify;
 use std::time::{Duration, Instant};
 
@@ -208,6 +209,9 @@ fn two_services_dispatched_at_once_both_land_in_env_versions() {
     let api_tag = format!("staging-{}", &api_sha[..7]);
     let dash_tag = format!("staging-{}", &dash_sha[..7]);
     assert_eq!(ops.pending(&stack).len(), 2);
+    // Both runs read `.env.versions` before either writes (each read answers 4 s late), so
+    // one write conflicts and must re-read and re-apply.
+    stack.forge.inject(Some("GET"), "/contents/.env.versions", 2, FaultKind::DelayAfterHandling(4000));
 
     let ran = ops.run_dispatched(&stack, ACT_TIMEOUT);
     assert_eq!(ran.len(), 2);
@@ -227,21 +231,19 @@ fn two_services_dispatched_at_once_both_land_in_env_versions() {
         .iter()
         .filter(|r| r.method == "PUT" && r.target.contains("/contents/.env.versions"))
         .count();
-    eprintln!(
-        "e2e two services at once: {puts} writes of .env.versions for 2 commits ({} conflicts retried)",
-        puts - 2
-    );
+    assert!(puts >= 3, "the second write conflicted and was retried: {puts} writes");
     // The runs overlap: each watch saw the other's containers too, so count them once.
     let steps: Duration = [&api_ci, &dash_ci].iter().map(|t| t.steps_total()).sum::<Duration>()
         + ran.iter().map(|r| r.timed.steps_total()).sum::<Duration>();
     eprintln!(
         "e2e scenario two services at once: wall {}; service acts {} / {} in parallel; \
-         orchestration acts {} / {} in parallel; action steps {} summed over 10 steps",
+         orchestration acts {} / {} in parallel ({} writes of .env.versions); action steps {} summed over 10 steps",
         secs(start.elapsed()),
         secs(api_ci.outcome.elapsed),
         secs(dash_ci.outcome.elapsed),
         secs(ran[0].timed.outcome.elapsed),
         secs(ran[1].timed.outcome.elapsed),
+        puts,
         secs(steps),
     );
 }
