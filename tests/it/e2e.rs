@@ -14,6 +14,7 @@
 //! The harness (`support/e2e.rs`) needs no change for that.
 
 use crate::support::e2e::{Orchestration, REGISTRY_PASSWORD, REGISTRY_USER, Service, Stack, example};
+use crate::support::fake_forge::Flavor;
 use crate::support::fake_forge::state::FaultKind;
 use crate::support::registry::pull_and_verify;
 use std::time::{Duration, Instant};
@@ -144,7 +145,16 @@ fn secs(d: Duration) -> String {
 
 #[test]
 fn push_builds_pushes_dispatches_and_the_orchestration_run_records_the_tag() {
-    let Some(stack) = Stack::start() else { return };
+    push_to_record(Flavor::Github);
+}
+
+#[test]
+fn the_same_on_forgejo() {
+    push_to_record(Flavor::Forgejo);
+}
+
+fn push_to_record(flavor: Flavor) {
+    let Some(stack) = Stack::start_flavor(flavor) else { return };
     let start = Instant::now();
     let ops = Orchestration::new(&stack, OPS, "deploy.yml", DEPLOY, DEPLOY_INPUTS, SEED);
     let api = service(&stack, "org/api");
@@ -180,7 +190,7 @@ fn push_builds_pushes_dispatches_and_the_orchestration_run_records_the_tag() {
     assert_eq!(ci.steps.len(), 4, "tags, build, push, dispatch");
     assert_eq!(orch.steps.len(), 1, "record");
     eprintln!(
-        "e2e scenario push→record: wall {}; service act {}: action steps {} (containers running {}, {} steps); \
+        "e2e scenario push→record ({flavor:?}): wall {}; service act {}: action steps {} (containers running {}, {} steps); \
          orchestration act {}: action steps {} (containers running {})",
         secs(start.elapsed()),
         secs(ci.outcome.elapsed),

