@@ -21,7 +21,7 @@ lint: lint-actions
 	$(CARGO) clippy --all-targets -- -D warnings
 
 lint-actions:
-	actionlint -shellcheck= -pyflakes= workflows/*.yml .github/workflows/*.yml
+	actionlint -shellcheck= -pyflakes= workflows/*.yml workflows/forgejo/*.yml .github/workflows/*.yml
 
 bench-tags: build
 	./scripts/bench-tags.sh

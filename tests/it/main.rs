@@ -5,6 +5,7 @@ mod build_docker;
 mod build_files;
 mod deploy_targets;
 mod docs;
+mod e2e;
 mod envfile_cli;
 mod envfile_fixtures;
 mod forge_commands;

@@ -21,32 +21,138 @@ pub struct ActOutcome {
     pub elapsed: Duration,
 }
 
+/// How to run act: the event, its payload, secrets and limits.
+#[derive(Clone, Debug)]
+pub struct ActRun {
+    /// The event name (`push`, `workflow_dispatch`).
+    pub event: String,
+    /// The event payload (`-e`), e.g. `{"inputs": {…}}` for `workflow_dispatch`.
+    pub payload: Option<serde_json::Value>,
+    /// Only this workflow file (`-W`), relative to the repository.
+    pub workflow: Option<String>,
+    /// Secrets (`-s NAME=value`); act masks them in its log.
+    pub secrets: Vec<(String, String)>,
+    /// `github.actor`.
+    pub actor: Option<String>,
+    /// Environment variables for every step (`--env NAME=value`).
+    pub env: Vec<(String, String)>,
+    /// Configuration variables (`vars.NAME`, `--var NAME=value`).
+    pub vars: Vec<(String, String)>,
+    /// Upper bound of act's run.
+    pub timeout: Duration,
+}
+
+impl ActRun {
+    /// An `event` run with nothing else, bounded by `timeout`.
+    pub fn new(event: &str, timeout: Duration) -> Self {
+        ActRun {
+            event: event.into(),
+            payload: None,
+            workflow: None,
+            secrets: Vec::new(),
+            actor: None,
+            env: Vec::new(),
+            vars: Vec::new(),
+            timeout,
+        }
+    }
+
+    /// Adds a configuration variable (`vars.NAME`).
+    pub fn var(mut self, name: &str, value: &str) -> Self {
+        self.vars.push((name.into(), value.into()));
+        self
+    }
+
+    /// Adds a secret.
+    pub fn secret(mut self, name: &str, value: &str) -> Self {
+        self.secrets.push((name.into(), value.into()));
+        self
+    }
+}
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(["-c", "user.email=ci@example.com", "-c", "user.name=ci"])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
 impl ActRepo {
     /// A repository with one workflow file at `.github/workflows/<name>`, committed on `branch`.
     pub fn new(workflow_name: &str, workflow: &str, branch: &str) -> Self {
+        let path = format!(".github/workflows/{workflow_name}");
+        Self::with_files(&[(path.as_str(), workflow.as_bytes())], branch, None)
+    }
+
+    /// A repository with these files (`path`, content), committed on `branch`; with
+    /// `origin` (`https://github.com/org/api.git`) act reports that repository as
+    /// `github.repository`.
+    pub fn with_files(files: &[(&str, &[u8])], branch: &str, origin: Option<&str>) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let wf = dir.path().join(".github/workflows");
-        std::fs::create_dir_all(&wf).unwrap();
-        std::fs::write(wf.join(workflow_name), workflow).unwrap();
-        let git = |args: &[&str]| {
-            let ok = Command::new("git")
-                .args(["-c", "user.email=ci@example.com", "-c", "user.name=ci"])
-                .args(args)
-                .current_dir(dir.path())
-                .output()
-                .unwrap();
-            assert!(ok.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&ok.stderr));
-        };
-        git(&["init", "-q", "-b", branch]);
-        git(&["add", "-A"]);
-        git(&["commit", "-qm", "init"]);
+        for (path, content) in files {
+            let p = dir.path().join(path);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, content).unwrap();
+        }
+        git(dir.path(), &["init", "-q", "-b", branch]);
+        git(dir.path(), &["add", "-A"]);
+        git(dir.path(), &["commit", "-qm", "init"]);
+        if let Some(url) = origin {
+            git(dir.path(), &["remote", "add", "origin", url]);
+        }
+        ActRepo { dir }
+    }
+
+    /// Commits a change of `path` (a push); returns the new head sha.
+    pub fn commit_file(&self, path: &str, content: &[u8], message: &str) -> String {
+        let p = self.path().join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, content).unwrap();
+        git(self.path(), &["add", "-A"]);
+        git(self.path(), &["commit", "-qm", message]);
+        self.head_sha()
+    }
+
+    /// A fresh working copy (same head, same `origin` URL) whose workflows' top-level `name:`
+    /// ends in `-<label>`: act names a job's container after the workflow and job names only,
+    /// so two runs of one workflow at once (or of two repositories' same-named workflows)
+    /// need distinct names; the label keeps them apart.
+    pub fn clone_for_run(&self, label: &str) -> ActRepo {
+        let dir = tempfile::tempdir().unwrap();
+        let src = self.path().display().to_string();
+        git(dir.path(), &["clone", "-q", &src, "."]);
+        let origin = Command::new("git")
+            .args(["remote", "get-url", "origin"])
+            .current_dir(self.path())
+            .output()
+            .unwrap();
+        let url = String::from_utf8_lossy(&origin.stdout).trim().to_owned();
+        if !url.is_empty() {
+            git(dir.path(), &["remote", "set-url", "origin", &url]);
+        }
+        let label: String = label.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
+        let dirs = [".github/workflows", ".forgejo/workflows"].map(|d| dir.path().join(d));
+        for entry in dirs.iter().flat_map(std::fs::read_dir).flatten().flatten() {
+            let text = std::fs::read_to_string(entry.path()).unwrap();
+            let renamed: String = text
+                .split_inclusive('\n')
+                .map(|l| match l.strip_prefix("name: ") {
+                    Some(name) => format!("name: {}-{label}\n", name.trim_end()),
+                    None => l.to_owned(),
+                })
+                .collect();
+            std::fs::write(entry.path(), renamed).unwrap();
+        }
         ActRepo { dir }
     }
 
     /// The commit act will report as `GITHUB_SHA`.
     pub fn head_sha(&self) -> String {
-        let out = Command::new("git").args(["rev-parse", "HEAD"]).current_dir(self.path()).output().unwrap();
-        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+        git(self.path(), &["rev-parse", "HEAD"])
     }
 
     /// The repository's path.
@@ -63,19 +169,43 @@ impl ActRepo {
         payload: Option<&serde_json::Value>,
         timeout: Duration,
     ) -> ActOutcome {
+        let mut run = ActRun::new(event, timeout);
+        run.payload = payload.cloned();
+        self.run_with(engine, &run)
+    }
+
+    /// Runs act as `run` says: the busybox job image, no pulls, job and action containers on
+    /// the host network (`--network host`, so loopback services — registry, fake forge, sshd —
+    /// are reachable; the test engine has no bridge), secrets with `-s`.
+    pub fn run_with(&self, engine: &Dockerd, run: &ActRun) -> ActOutcome {
         let mut cmd = Command::new(act_bin());
         cmd.current_dir(self.path())
             .env("DOCKER_HOST", &engine.host)
-            .arg(event)
+            .arg(&run.event)
             .args(["-P", &format!("ubuntu-latest={}", engine.job_image())])
-            .args(["--pull=false", "--rm"]);
-        if let Some(p) = payload {
-            let path = self.path().join("../event-payload.json");
-            std::fs::write(&path, serde_json::to_vec(p).unwrap()).unwrap();
-            cmd.arg("-e").arg(&path);
+            .args(["--pull=false", "--rm", "--network", "host"]);
+        if let Some(w) = &run.workflow {
+            cmd.arg("-W").arg(w);
+        }
+        if let Some(a) = &run.actor {
+            cmd.args(["--actor", a]);
+        }
+        for (name, value) in &run.env {
+            cmd.arg("--env").arg(format!("{name}={value}"));
+        }
+        for (name, value) in &run.vars {
+            cmd.arg("--var").arg(format!("{name}={value}"));
+        }
+        for (name, value) in &run.secrets {
+            cmd.arg("-s").arg(format!("{name}={value}"));
+        }
+        let payload_file = tempfile::NamedTempFile::new().unwrap();
+        if let Some(p) = &run.payload {
+            std::fs::write(payload_file.path(), serde_json::to_vec(p).unwrap()).unwrap();
+            cmd.arg("-e").arg(payload_file.path());
         }
         let start = Instant::now();
-        let out = super::output_with_timeout(cmd, timeout);
+        let out = super::output_with_timeout(cmd, run.timeout);
         ActOutcome {
             success: out.status.success(),
             log: format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),

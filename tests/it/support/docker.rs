@@ -146,30 +146,34 @@ impl Dockerd {
             }
             std::os::unix::fs::symlink("/bin/env", r.join("usr/bin/env")).unwrap();
             std::fs::write(r.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
+            // `run:` steps without `shell:` use `bash --noprofile --norc -eo pipefail {0}`:
+            // busybox sh stands in (the example workflows are written for ubuntu-latest).
+            let bash = "#!/bin/sh\nwhile [ \"$1\" = --noprofile ] || [ \"$1\" = --norc ]; do shift; done\nexec /bin/sh \"$@\"\n";
+            std::fs::write(r.join("bin/bash"), bash).unwrap();
+            std::fs::set_permissions(r.join("bin/bash"), std::os::unix::fs::PermissionsExt::from_mode(0o755))
+                .unwrap();
             self.import_dir(r, IMAGE, &[]);
         });
         IMAGE
     }
 
     /// The action's image, made from the binary under test and the shared libraries it
-    /// links (the release image is the Dockerfile's static build; this one needs no toolchain image).
+    /// links (the release image is the Dockerfile's static build; this one needs no toolchain
+    /// image), plus the OpenSSH client (`/usr/bin/ssh` and its libraries) and a minimal
+    /// `/etc/passwd` with root and its home, for the `compose-ssh` deploy target.
     pub fn action_image(&self) -> &'static str {
         static DONE: OnceLock<()> = OnceLock::new();
         const IMAGE: &str = "deploy-action-test/action:e2e";
         DONE.get_or_init(|| {
             let dir = tempfile::tempdir().unwrap();
             let r = dir.path();
-            let bin = super::binary();
-            std::fs::create_dir_all(r.join("usr/local/bin")).unwrap();
-            std::fs::copy(&bin, r.join("usr/local/bin/deploy-action")).unwrap();
-            let ldd = Command::new("ldd").arg(&bin).output().unwrap();
-            for lib in String::from_utf8_lossy(&ldd.stdout).split_whitespace().filter(|w| w.starts_with('/'))
-            {
-                let dest = r.join(lib.trim_start_matches('/'));
-                std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
-                std::fs::copy(lib, dest).unwrap();
+            copy_with_libs(&super::binary(), r, "usr/local/bin/deploy-action");
+            copy_with_libs(Path::new("/usr/bin/ssh"), r, "usr/bin/ssh");
+            for d in ["etc/ssl/certs", "root/.ssh", "tmp"] {
+                std::fs::create_dir_all(r.join(d)).unwrap();
             }
-            std::fs::create_dir_all(r.join("etc/ssl/certs")).unwrap();
+            std::fs::write(r.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
+            std::fs::write(r.join("etc/group"), "root:x:0:\n").unwrap();
             let _ = std::fs::copy(
                 "/etc/ssl/certs/ca-certificates.crt",
                 r.join("etc/ssl/certs/ca-certificates.crt"),
@@ -177,6 +181,23 @@ impl Dockerd {
             self.import_dir(r, IMAGE, &[r#"ENTRYPOINT ["/usr/local/bin/deploy-action"]"#]);
         });
         IMAGE
+    }
+}
+
+/// Copies the program `bin` to `root/dest` and every shared library `ldd` lists for it to
+/// the same path under `root`.
+fn copy_with_libs(bin: &Path, root: &Path, dest: &str) {
+    let target = root.join(dest);
+    std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+    std::fs::copy(bin, &target).unwrap_or_else(|e| panic!("copy {}: {e}", bin.display()));
+    let ldd = Command::new("ldd").arg(bin).output().unwrap();
+    for lib in String::from_utf8_lossy(&ldd.stdout).split_whitespace().filter(|w| w.starts_with('/')) {
+        let dest = root.join(lib.trim_start_matches('/'));
+        if dest.exists() {
+            continue;
+        }
+        std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+        std::fs::copy(lib, dest).unwrap();
     }
 }
 

@@ -4,6 +4,7 @@
 
 pub mod act;
 pub mod docker;
+pub mod e2e;
 pub mod fake_forge;
 pub mod http;
 pub mod proxy;

@@ -263,6 +263,7 @@ impl FakeForge {
 /// Reads one request, answers it (or drops it, as a fault says), closes.
 async fn serve(mut stream: TcpStream, flavor: Flavor, addr: SocketAddr, state: Arc<Mutex<State>>) {
     let Some(req) = read_request(&mut stream).await else { return };
+    let mut delay = 0;
     let (reply, drop_after) = {
         let mut s = state.lock().unwrap();
         s.requests.push(req.clone());
@@ -279,11 +280,18 @@ async fn serve(mut stream: TcpStream, flavor: Flavor, addr: SocketAddr, state: A
                 (r, false)
             }
             Some(FaultKind::DropAfterHandling) => (routes::handle(flavor, addr, &mut s, &req), true),
+            Some(FaultKind::DelayAfterHandling(ms)) => {
+                delay = ms;
+                (routes::handle(flavor, addr, &mut s, &req), false)
+            }
             None => (routes::handle(flavor, addr, &mut s, &req), false),
         }
     };
     if drop_after {
         return;
+    }
+    if delay > 0 {
+        tokio::time::sleep(Duration::from_millis(delay)).await;
     }
     let mut head = format!("HTTP/1.1 {} {}\r\n", reply.status, reason(reply.status));
     head.push_str("content-type: application/json;charset=utf-8\r\nconnection: close\r\n");

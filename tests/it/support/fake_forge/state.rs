@@ -233,6 +233,9 @@ pub enum FaultKind {
     Drop,
     /// Handle the request (a write is applied), then close without answering.
     DropAfterHandling,
+    /// Handle the request now, answer after this many milliseconds (a slow read: two
+    /// clients reading within the delay both see the same state, so their writes conflict).
+    DelayAfterHandling(u64),
 }
 
 /// A fault for the next `times` requests whose method and path match.
