@@ -9,7 +9,7 @@ use crate::context::RunContext;
 use crate::deploy::approval::{self, ApprovalPolicy, Decision, PendingRelease};
 use crate::deploy::release::Kind;
 use crate::env::EnvMap;
-use crate::forge::{Comment, Forge, Issue};
+use crate::forge::{Comment, Forge, Issue, IssueState};
 use crate::runner::{Report, Runner};
 use crate::settings::InputError;
 use crate::versions::{TagEdit, tag_key};
@@ -130,6 +130,13 @@ pub fn run(args: &ApproveArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<
                 Ok(r)
             }
             Decision::Approved { by } => {
+                // Another /approve may have been handled since this event was sent.
+                if forge.get_issue(&s.repo, issue.number).await?.state == IssueState::Closed {
+                    return Ok(ignored(
+                        "the approval issue was closed meanwhile: it was already decided",
+                        runner,
+                    ));
+                }
                 // Closing first claims the issue: a second /approve finds it closed.
                 approval::conclude(
                     &forge,

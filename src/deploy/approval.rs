@@ -259,8 +259,7 @@ pub async fn conclude<F: Forge>(
     outcome: &str,
 ) -> Result<(), ForgeError> {
     forge.create_issue_comment(repo, issue.number, outcome).await?;
-    // Closed by Forge::close_issue once the forge branch is merged.
-    Ok(())
+    forge.close_issue(repo, issue.number).await
 }
 
 #[cfg(test)]

@@ -386,14 +386,24 @@ pub async fn gate<F: Forge>(
     }
 }
 
-/// Whether the forge protects `environment` (and how), `None` when it does not exist.
+/// Whether the forge protects `environment` (and how); `None` when it does not exist or the
+/// token cannot see it (GitHub answers both with 404: fail closed).
 async fn environment_protection<F: Forge>(
-    _forge: &F,
-    _repo: &RepoId,
-    _environment: &str,
+    forge: &F,
+    repo: &RepoId,
+    environment: &str,
 ) -> Result<Option<(bool, String)>, ForgeError> {
-    // Replaced by Forge::get_environment when the forge branch is merged.
-    Ok(None)
+    Ok(forge.get_environment(repo, environment).await?.map(|e| {
+        let mut rules = Vec::new();
+        if !e.reviewers.is_empty() {
+            let names: Vec<&str> = e.reviewers.iter().map(|r| r.name.as_str()).collect();
+            rules.push(format!("required reviewers {}", names.join(", ")));
+        }
+        if e.wait_timer > 0 {
+            rules.push(format!("wait timer {} min", e.wait_timer));
+        }
+        (e.is_protected(), rules.join(", "))
+    }))
 }
 
 /// What a successful release did.

@@ -157,6 +157,23 @@ async fn production_is_never_deployed_unprotected_by_accident() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_github_environment_with_required_reviewers_protects_production() {
+    let reg = tokio::task::spawn_blocking(registry_with_versions).await.unwrap();
+    let (fake, _, _) = setup(Flavor::Github).await;
+    fake.put_file(OPS, FILE, "API_IMAGE_TAG=v1\n");
+    fake.seed_environment(OPS, "production", &[], 0);
+    let out = run(release(&fake, &reg, Flavor::Github, "production").input("api_image_tag", "v2")).await;
+    assert_eq!(out.code, 1, "{}", out.log());
+    assert!(out.stdout.contains("neither required reviewers nor a wait timer"), "{}", out.stdout);
+
+    fake.seed_environment(OPS, "production", &["carol"], 0);
+    let out = run(release(&fake, &reg, Flavor::Github, "production").input("api_image_tag", "v2")).await;
+    assert_eq!(out.code, 0, "{}", out.log());
+    assert!(out.summary.contains("environment protection: required reviewers carol"), "{}", out.summary);
+    assert!(fake.issues(OPS).is_empty(), "no approval issue where GitHub protects the environment");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_approval_issue_gates_production_and_ignores_non_approvers() {
     let reg = tokio::task::spawn_blocking(registry_with_versions).await.unwrap();
     for (flavor, answer) in [(Flavor::Forgejo, "/approve"), (Flavor::Github, "/deny tests are red")] {
@@ -194,11 +211,13 @@ async fn the_approval_issue_gates_production_and_ignores_non_approvers() {
             assert_eq!(out.code, 0, "{}", out.log());
             assert!(fake.file(OPS, FILE).unwrap().starts_with("API_IMAGE_TAG=v2\n"));
             assert!(comments.last().unwrap().1.starts_with("Approved by @carol"), "{comments:?}");
+            assert_eq!(fake.issues(OPS)[0].state, "closed");
         } else {
             assert_eq!(out.code, 1, "{}", out.log());
             assert!(out.stdout.contains("denied by carol (tests are red)"), "{}", out.stdout);
             assert_eq!(fake.file(OPS, FILE).unwrap(), "API_IMAGE_TAG=v1\n");
             assert!(comments.last().unwrap().1.starts_with("Denied by @carol"), "{comments:?}");
+            assert_eq!(fake.issues(OPS)[0].state, "closed");
         }
     }
 }
