@@ -62,8 +62,9 @@ pub struct RecipeArgs {
     /// `{platform}` in SRC pick each platform's file; DST is absolute, `/` at the end: into it.
     #[arg(long, value_name = "SRC:DST")]
     pub add: Vec<String>,
-    /// Entrypoint, comma-separated or a JSON array (files builder).
-    #[arg(long, value_name = "ARGV")]
+    /// Entrypoint, comma-separated or a JSON array (files builder). The input is
+    /// `image-entrypoint`: runners take a container action's `with.entrypoint` as its own.
+    #[arg(long = "image-entrypoint", visible_alias = "entrypoint", value_name = "ARGV")]
     pub entrypoint: Option<String>,
     /// Default arguments, comma-separated or a JSON array (files builder).
     #[arg(long, value_name = "ARGV")]
@@ -333,7 +334,7 @@ impl RecipeArgs {
             ));
         }
         let image = ImageSettings {
-            entrypoint: argv("entrypoint", &self.entrypoint)?,
+            entrypoint: argv("image-entrypoint", &self.entrypoint)?,
             cmd: argv("cmd", &self.cmd)?,
             env: pairs("env", &self.env)?,
             workdir: self.workdir.clone().filter(|w| !w.is_empty()),
@@ -394,7 +395,7 @@ impl RecipeArgs {
         } else {
             vec![
                 ("add", !self.add.is_empty()),
-                ("entrypoint", self.entrypoint.is_some()),
+                ("image-entrypoint", self.entrypoint.is_some()),
                 ("cmd", self.cmd.is_some()),
                 ("env", !self.env.is_empty()),
                 ("workdir", self.workdir.is_some()),

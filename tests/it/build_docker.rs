@@ -242,7 +242,7 @@ fn auto_takes_the_engine_when_it_answers_and_files_when_it_does_not() {
             .input("command", "build")
             .input("context", &ctx.display().to_string())
             .input("add", "/bin/busybox:/bin/busybox")
-            .input("entrypoint", "/bin/busybox")
+            .input("image-entrypoint", "/bin/busybox")
             .input("cmd", "echo,from files")
             .input("output", &format!("oci:{}:auto", layout.display()))
             .run()

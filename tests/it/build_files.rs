@@ -261,7 +261,7 @@ fn runner_inputs_build_and_report() {
         .input("command", "build")
         .input("builder", "files")
         .input("add", &format!("/bin/busybox:/bin/busybox\n{}/www/:/srv/www/", fixtures().display()))
-        .input("entrypoint", "/bin/busybox")
+        .input("image-entrypoint", "/bin/busybox")
         .input("cmd", r#"["echo", "a, b"]"#)
         .input("exposed-ports", "8080")
         .input("no-cache", "false")

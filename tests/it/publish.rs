@@ -81,7 +81,7 @@ async fn files_publish_on_push_to_main_pushes_both_tags_and_dispatches() {
         .input("images", &image)
         .input("builder", "files")
         .input("add", "/bin/busybox:/bin/busybox")
-        .input("entrypoint", "/bin/busybox")
+        .input("image-entrypoint", "/bin/busybox")
         .input("labels", "org.opencontainers.image.vendor=test")
         .input("workflow", "deploy.yml")
         .input("inputs", "environment=staging"))
@@ -118,7 +118,7 @@ async fn files_publish_on_push_to_main_pushes_both_tags_and_dispatches() {
         .input("command", "build")
         .input("builder", "files")
         .input("add", "/bin/busybox:/bin/busybox")
-        .input("entrypoint", "/bin/busybox")
+        .input("image-entrypoint", "/bin/busybox")
         .input("output", &oci))
     .await;
     assert_eq!(build.code, 0, "{}", build.log());
