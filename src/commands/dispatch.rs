@@ -14,9 +14,13 @@ use std::time::{Duration, Instant};
 /// Arguments of `dispatch` (and the inputs of `command: dispatch`).
 #[derive(Debug, Clone, clap::Args)]
 pub struct DispatchArgs {
-    /// Workflow file name (`deploy.yml`).
-    #[arg(long, value_name = "FILE")]
-    pub workflow: String,
+    /// Workflow file name (`deploy.yml`), for `workflow_dispatch` (both forges).
+    #[arg(long, value_name = "FILE", required_unless_present = "event_type", conflicts_with = "event_type")]
+    pub workflow: Option<String>,
+    /// Send a `repository_dispatch` event of this type instead (GitHub only); the inputs and
+    /// this run's sha, ref, actor and URL go in `client_payload`.
+    #[arg(long, value_name = "TYPE")]
+    pub event_type: Option<String>,
     /// Where and how to dispatch (shared with `publish`).
     #[command(flatten)]
     pub target: DispatchTarget,
@@ -139,10 +143,80 @@ impl DispatchTarget {
     }
 }
 
+/// The `client_payload` of a `repository_dispatch`: the inputs, each `<service>_image_tag`
+/// as `services.<service>.tag`, and this run's repository, sha, ref, actor and URL.
+pub fn client_payload(inputs: &BTreeMap<String, String>, ctx: &RunContext) -> serde_json::Value {
+    let mut services = serde_json::Map::new();
+    for (k, v) in inputs {
+        if let Some(service) = k.strip_suffix(crate::versions::TAG_INPUT_SUFFIX) {
+            services.insert(service.to_owned(), serde_json::json!({ "tag": v }));
+        }
+    }
+    let mut payload: serde_json::Map<String, serde_json::Value> =
+        inputs.iter().map(|(k, v)| (k.clone(), v.clone().into())).collect();
+    payload.insert("services".into(), services.into());
+    for (k, v) in [
+        ("repository", ctx.repository.clone()),
+        ("sha", ctx.sha.clone()),
+        ("ref", ctx.git_ref.clone()),
+        ("actor", ctx.actor.clone()),
+        ("run_url", ctx.run_url()),
+    ] {
+        payload.entry(k).or_insert(v.into());
+    }
+    payload.into()
+}
+
+fn repository_dispatch(
+    args: &DispatchArgs,
+    event_type: &str,
+    env: &EnvMap,
+    runner: &Runner,
+) -> anyhow::Result<Report> {
+    let ctx = RunContext::from_env(env)?;
+    let event_type = event_type.trim();
+    if event_type.is_empty() || event_type.len() > 100 {
+        return Err(InputError::new("event-type", event_type, "must be 1 to 100 characters").into());
+    }
+    let req = args.target.request("", BTreeMap::new(), &ctx)?;
+    // GitHub accepts at most 10 top-level client_payload properties.
+    let payload = client_payload(&req.dispatch.inputs, &ctx);
+    if payload.as_object().is_some_and(|o| o.len() > 10) {
+        return Err(InputError::new(
+            "inputs",
+            req.dispatch.inputs.keys().cloned().collect::<Vec<_>>().join(","),
+            "give at most 5 inputs with event-type: GitHub takes at most 10 client_payload properties (5 are the run's own)",
+        )
+        .into());
+    }
+    let forge = args.target.forge.connect(&ctx, env)?;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    rt.block_on(forge.repository_dispatch(&req.repo, event_type, &payload))?;
+    runner.info(&format!("sent repository_dispatch {event_type} to {}", req.repo));
+    let mut r = Report::default();
+    r.output("state", "dispatched");
+    r.text = "dispatched\n".into();
+    r.summary = format!("### Sent `{event_type}` to `{}`\n", req.repo);
+    r.json = serde_json::json!({ "repo": req.repo.to_string(), "event_type": event_type, "client_payload": payload, "state": "dispatched" });
+    Ok(r)
+}
+
 /// Runs `dispatch`.
 pub fn run(args: &DispatchArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<Report> {
+    let workflow = match (&args.workflow, &args.event_type) {
+        (_, Some(event_type)) => return repository_dispatch(args, event_type, env, runner),
+        (Some(w), None) => w,
+        (None, None) => {
+            return Err(InputError::new(
+                "workflow",
+                "",
+                "is empty: name the workflow file (deploy.yml), or set event-type",
+            )
+            .into());
+        }
+    };
     let ctx = RunContext::from_env(env)?;
-    let req = args.target.request(&args.workflow, BTreeMap::new(), &ctx)?;
+    let req = args.target.request(workflow, BTreeMap::new(), &ctx)?;
     let out = args.target.send(&req, &ctx, env, runner)?;
     let (repo, d) = (&req.repo, &req.dispatch);
     let mut r = Report::default();

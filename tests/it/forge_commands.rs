@@ -246,3 +246,37 @@ async fn environment_command_refuses_forgejo_and_bad_input() {
     assert!(out.log().contains("reviewers"), "{}", out.log());
     assert!(fake.requests().is_empty() && gh.requests().is_empty(), "nothing sent");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dispatch_event_type_sends_a_repository_dispatch_with_the_run_in_its_payload() {
+    let (fake, _, _) = setup(Flavor::Github).await;
+    let out = run(runner(&fake.api_url(), Flavor::Github)
+        .env("GITHUB_SHA", "0123456789abcdef0123456789abcdef01234567")
+        .env("GITHUB_REF", "refs/heads/main")
+        .input("command", "dispatch")
+        .input("repository", OPS)
+        .input("token", TOKEN)
+        .input("event-type", "deploy")
+        .input("inputs", "api_image_tag=staging-0123456"))
+    .await;
+    assert_eq!(out.code, 0, "{}", out.log());
+    let sent = fake.requests().into_iter().find(|r| r.target.ends_with("/repos/org/ops/dispatches")).unwrap();
+    let body: serde_json::Value = serde_json::from_str(&sent.body).unwrap();
+    assert_eq!(body["event_type"], "deploy");
+    let p = &body["client_payload"];
+    assert_eq!(p["services"]["api"]["tag"], "staging-0123456", "{p}");
+    assert_eq!(p["sha"], "0123456789abcdef0123456789abcdef01234567");
+    assert_eq!(p["actor"], "alice");
+    assert_eq!(p["run_url"], "https://github.com/org/api/actions/runs/1234");
+
+    let (fake, _, _) = setup(Flavor::Forgejo).await;
+    let out = run(runner(&fake.api_url(), Flavor::Forgejo)
+        .input("command", "dispatch")
+        .input("repository", OPS)
+        .input("token", TOKEN)
+        .input("event-type", "deploy"))
+    .await;
+    assert_eq!(out.code, 1, "{}", out.log());
+    assert!(out.stdout.contains("workflow dispatch"), "{}", out.stdout);
+    assert!(fake.requests().is_empty());
+}

@@ -260,6 +260,10 @@ pub fn handle(flavor: Flavor, addr: SocketAddr, s: &mut State, req: &Recorded) -
             if event.is_empty() || event.len() > 100 {
                 return err(422, "Invalid request.\n\nevent_type must be 1 to 100 characters");
             }
+            // GitHub: "The maximum number of top-level properties is 10."
+            if body.get("client_payload").and_then(Value::as_object).is_some_and(|o| o.len() > 10) {
+                return err(422, "Invalid request.\n\nclient_payload has more than 10 top-level properties");
+            }
             ok(204, Value::Null)
         }
         Route::Deployments if req.method == "GET" => super::environments::list_deployments(&ctx, repo, &q),
