@@ -325,7 +325,10 @@ pub async fn gate<F: Forge>(
     if use_environment {
         match environment_protection(forge, &s.repo, &s.environment).await? {
             Some((true, summary)) => {
-                return Ok(Gated::Proceed(format!("environment protection: {summary}")));
+                return Ok(Gated::Proceed(format!(
+                    "environment protection: {summary} (enforced when the job sets `environment: {}`)",
+                    s.environment
+                )));
             }
             found => {
                 let why = if found.is_some() {
