@@ -229,13 +229,79 @@ pub fn run(args: &DispatchArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result
     Ok(r)
 }
 
+/// The workflow input that carries a correlation id, when the workflow declares it.
+pub const DISPATCH_ID: &str = "dispatch_id";
+
+/// Whether the dispatched workflow file declares a `dispatch_id` input. Forgejo reads only
+/// the first existing workflow directory; a file that cannot be read counts as no.
+async fn declares_dispatch_id(forge: &AnyForge, repo: &RepoId, d: &Dispatch) -> bool {
+    let dirs: &[&str] = match forge.kind() {
+        crate::context::ForgeKind::Github => &[".github/workflows"],
+        crate::context::ForgeKind::Forgejo => {
+            &[".forgejo/workflows", ".gitea/workflows", ".github/workflows"]
+        }
+    };
+    for dir in dirs {
+        match forge.get_file(repo, &format!("{dir}/{}", d.workflow), Some(&d.git_ref)).await {
+            Ok(Some(f)) => return declares_input(&f.text, DISPATCH_ID),
+            Ok(None) => continue,
+            Err(_) => return false,
+        }
+    }
+    false
+}
+
+/// Whether workflow YAML declares `input` under `on.workflow_dispatch.inputs` (a key at
+/// deeper indentation than `inputs:` inside the `workflow_dispatch:` block).
+pub fn declares_input(yaml: &str, input: &str) -> bool {
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    let mut in_dispatch: Option<usize> = None;
+    // (indent of `inputs:`, indent of its direct children once seen)
+    let mut in_inputs: Option<(usize, Option<usize>)> = None;
+    for line in yaml.lines().filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#')) {
+        let ind = indent(line);
+        let key = line.trim().split(':').next().unwrap_or_default().trim();
+        if in_inputs.is_some_and(|(i, _)| ind <= i) {
+            in_inputs = None;
+        }
+        if in_dispatch.is_some_and(|i| ind <= i) {
+            in_dispatch = None;
+        }
+        if let Some((_, child)) = &mut in_inputs {
+            let child = *child.get_or_insert(ind);
+            if ind == child && key == input {
+                return true;
+            }
+        } else if in_dispatch.is_some() && line.trim() == "inputs:" {
+            in_inputs = Some((ind, None));
+        } else if line.trim().starts_with("workflow_dispatch:") {
+            in_dispatch = Some(ind);
+        }
+    }
+    false
+}
+
 async fn dispatch_and_wait(
     forge: &AnyForge,
     req: &DispatchRequest,
     args: &DispatchTarget,
     runner: &Runner,
 ) -> anyhow::Result<Option<Run>> {
-    let (repo, d, wait) = (&req.repo, &req.dispatch, req.wait);
+    let (repo, wait) = (&req.repo, req.wait);
+    let mut d = req.dispatch.clone();
+    // A workflow that declares `dispatch_id` gets a fresh one, so its run can be told apart
+    // from others (by its title: `run-name: … ${{ inputs.dispatch_id }}`) when the forge does
+    // not return the run's id.
+    let correlation =
+        if wait && !d.inputs.contains_key(DISPATCH_ID) && declares_dispatch_id(forge, repo, &d).await {
+            let id = format!("{:016x}", rand::random::<u64>());
+            d.inputs.insert(DISPATCH_ID.to_owned(), id.clone());
+            runner.info(&format!("{} declares {DISPATCH_ID}: dispatching with {id}", d.workflow));
+            Some(id)
+        } else {
+            None
+        };
+    let d = &d;
     let filter = RunFilter {
         workflow: d.workflow.clone(),
         event: Some("workflow_dispatch".into()),
@@ -262,7 +328,13 @@ async fn dispatch_and_wait(
     }
     loop {
         if id.is_none() {
-            id = forge.list_runs(repo, &filter).await?.iter().map(|r| r.id).find(|i| !before.contains(i));
+            id = forge
+                .list_runs(repo, &filter)
+                .await?
+                .iter()
+                .filter(|r| !before.contains(&r.id))
+                .find(|r| correlation.as_ref().is_none_or(|c| r.title.contains(c.as_str())))
+                .map(|r| r.id);
         }
         if let Some(id) = id {
             let run = forge.get_run(repo, id).await?;
@@ -274,5 +346,20 @@ async fn dispatch_and_wait(
             bail!("the run of {} did not finish within {}s", d.workflow, args.timeout);
         }
         tokio::time::sleep(interval).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::declares_input;
+
+    #[test]
+    fn finds_a_declared_workflow_dispatch_input() {
+        let wf = "name: deploy\nrun-name: deploy ${{ inputs.dispatch_id }}\non:\n  workflow_dispatch:\n    inputs:\n      api_image_tag:\n        type: string\n      dispatch_id:\n        required: false\njobs:\n  x:\n    steps: []\n";
+        assert!(declares_input(wf, "dispatch_id"));
+        assert!(declares_input(wf, "api_image_tag"));
+        assert!(!declares_input(wf, "type"));
+        let other = "on:\n  push:\n    inputs:\n      dispatch_id: x\n  workflow_dispatch:\n    inputs:\n      api_image_tag: {}\njobs: {}\n";
+        assert!(!declares_input(other, "dispatch_id"));
     }
 }

@@ -280,3 +280,34 @@ async fn dispatch_event_type_sends_a_repository_dispatch_with_the_run_in_its_pay
     assert!(out.stdout.contains("workflow dispatch"), "{}", out.stdout);
     assert!(fake.requests().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_declared_dispatch_id_finds_the_run_when_the_forge_returns_no_id() {
+    for flavor in [Flavor::Github, Flavor::Forgejo] {
+        let (fake, _, _) = setup(flavor).await;
+        let dir = if flavor == Flavor::Github { ".github/workflows" } else { ".forgejo/workflows" };
+        fake.add_workflow(OPS, dir, "deploy.yml", &["api_image_tag!", "dispatch_id"], "success");
+        fake.put_file(
+            OPS,
+            &format!("{dir}/deploy.yml"),
+            "name: deploy\nrun-name: deploy ${{ inputs.dispatch_id }}\non:\n  workflow_dispatch:\n    inputs:\n      api_image_tag:\n        required: true\n      dispatch_id:\n        required: false\njobs: {}\n",
+        );
+        fake.set_run_details(false);
+        let out = run(runner(&fake.api_url(), flavor)
+            .input("command", "dispatch")
+            .input("repository", OPS)
+            .input("token", TOKEN)
+            .input("workflow", "deploy.yml")
+            .input("inputs", "api_image_tag=1.2.4")
+            .input("wait", "true")
+            .input("poll-interval", "1")
+            .input("timeout", "30"))
+        .await;
+        assert_eq!(out.code, 0, "{flavor:?}: {}", out.log());
+        let runs = fake.runs(OPS);
+        let id = &runs[0].inputs["dispatch_id"];
+        assert_eq!(id.len(), 16, "{:?}", runs[0].inputs);
+        assert!(out.log().contains(&format!("declares dispatch_id: dispatching with {id}")), "{}", out.log());
+        assert_eq!(out.output("run-id"), runs[0].id.to_string());
+    }
+}

@@ -104,7 +104,7 @@ pub(super) fn run_json(ctx: &Ctx, r: &RunRec) -> Value {
                 _ => ("completed", Value::String(r.conclusion.clone())),
             };
             json!({
-                "id": r.id, "name": r.workflow, "display_title": format!("deploy {}", r.git_ref),
+                "id": r.id, "name": r.workflow, "display_title": title(r),
                 "event": r.event, "status": status, "conclusion": conclusion,
                 "head_branch": r.git_ref.trim_start_matches("refs/heads/"), "head_sha": r.head_sha,
                 "run_number": r.number, "run_attempt": 1, "workflow_id": r.workflow_id, "path": r.workflow_path,
@@ -121,7 +121,7 @@ pub(super) fn run_json(ctx: &Ctx, r: &RunRec) -> Value {
                 _ => r.conclusion.as_str(),
             };
             json!({
-                "id": r.id, "index_in_repo": r.number, "workflow_id": r.workflow, "title": format!("deploy {}", r.git_ref),
+                "id": r.id, "index_in_repo": r.number, "workflow_id": r.workflow, "title": title(r),
                 "event": r.event, "trigger_event": r.event, "status": status, "commit_sha": r.head_sha,
                 "prettyref": r.git_ref.trim_start_matches("refs/heads/"),
                 "html_url": format!("{}/{}/actions/runs/{}", ctx.web, ctx.repo_name, r.number),
@@ -209,4 +209,9 @@ pub(super) fn deployment_status(repo: &mut Repo, id: &str, body: &Value, err: Er
         log_url: text("log_url"),
     });
     ok(201, super::environments::status_json(d, d.statuses.len() - 1))
+}
+
+/// A run's title: as if the workflow had `run-name: deploy ${{ inputs.dispatch_id || github.ref_name }}`.
+fn title(r: &RunRec) -> String {
+    format!("deploy {}", r.inputs.get("dispatch_id").unwrap_or(&r.git_ref))
 }
