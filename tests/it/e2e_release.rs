@@ -1,0 +1,238 @@
+//! End to end in a real runner, from a push to a verified deployment and back (issue 6): act
+//! runs the shipped workflows (`workflows/service-ci.yml` → `publish`; `workflows/deploy.yml`
+//! → `release` with `target: compose-ssh`; `workflows/rollback.yml` → `rollback`) against the
+//! test engine, the local registry, the fake forge and a real sshd standing in for the VM
+//! (`support/vm.rs`: compose v1 on the test engine, services `api` and `dashboard`).
+//!
+//! `e2e_demo_…` is what `make demo` runs: scenarios 1 and 3 with a narrative on stderr.
+
+use crate::support::ActionRun;
+use crate::support::e2e::{
+    DISPATCH_TOKEN, Orchestration, REGISTRY_PASSWORD, REGISTRY_USER, Ran, Service, Stack, Timed, example,
+};
+use crate::support::registry::pull_and_verify;
+use crate::support::vm::{self, Vm};
+use std::time::{Duration, Instant};
+
+const OPS: &str = "org/ops";
+const ACT_TIMEOUT: Duration = Duration::from_secs(300);
+const OLD: &str = "staging-0000000";
+const SEED: &str = "# what runs where\nAPI_IMAGE_TAG=staging-0000000\nDASHBOARD_IMAGE_TAG=staging-0000000\n";
+
+/// The stack, the VM running `OLD` of both services, and the orchestration repository with
+/// the example deploy workflow configured for the VM.
+pub struct World {
+    pub stack: Stack,
+    pub vm: Vm,
+    pub ops: Orchestration,
+    narrate: bool,
+}
+
+impl World {
+    pub fn start(narrate: bool) -> Option<World> {
+        if !vm::available() {
+            return None;
+        }
+        let stack = Stack::start()?;
+        let vm = Vm::start(&stack, OLD);
+        let ops = configured(&stack, &vm, Orchestration::example(&stack, OPS, "deploy.yml", SEED));
+        let w = World { stack, vm, ops, narrate };
+        w.say(&format!(
+            "stack up: registry {}, fake forge {}, VM sshd 127.0.0.1:{} with compose project {} \
+             (api and dashboard on {OLD})",
+            w.stack.registry.host,
+            w.stack.forge.api_url(),
+            w.vm.sshd.port,
+            w.vm.project.display()
+        ));
+        Some(w)
+    }
+
+    fn say(&self, what: &str) {
+        if self.narrate {
+            eprintln!("\n== {what}");
+        }
+    }
+
+    /// A service repository with the example CI workflow, publishing `service`.
+    pub fn service(&self, service: &str) -> Service {
+        let ci = example("service-ci.yml").replace("service: api", &format!("service: {service}"));
+        Service::new(&self.stack, &format!("org/{service}"), &ci)
+    }
+
+    fn image(&self, service: &str, tag: &str) -> String {
+        format!("{}/org/{service}:{tag}", self.stack.registry.host)
+    }
+
+    fn deployment_states(&self) -> Vec<(String, Vec<String>)> {
+        self.stack.forge.deployments(OPS).into_iter().map(|(_, _, env, states)| (env, states)).collect()
+    }
+
+    /// Scenario 1: a push to `api`'s main publishes `staging-<sha>` and dispatches; the
+    /// release runs it on the VM. Returns the new tag and the times of both act runs.
+    pub fn push_and_release(&self, change: &str) -> (String, Timed, Ran) {
+        let api = self.service("api");
+        let before = self.vm.containers();
+        let (sha, ci) = api.push(&self.stack, change, ACT_TIMEOUT);
+        let tag = format!("staging-{}", &sha[..7]);
+        let creds = Some((REGISTRY_USER, REGISTRY_PASSWORD));
+        let digest = pull_and_verify(&self.stack.registry.host, "org/api", &tag, creds);
+        assert!(ci.outcome.log.contains(&digest), "{}", ci.outcome.log);
+        self.say(&format!(
+            "push to org/api main ({}): publish built and pushed {} ({digest}) and dispatched deploy.yml",
+            &sha[..7],
+            self.image("api", &tag)
+        ));
+        let runs = self.ops.pending(&self.stack);
+        assert_eq!(runs.len(), 1, "one dispatch: {runs:#?}");
+        assert_eq!(runs[0].inputs.get("api_image_tag"), Some(&tag), "{runs:#?}");
+        assert_eq!(runs[0].inputs.get("environment").map(String::as_str), Some("staging"));
+        self.say(&format!(
+            "dispatch recorded by the forge: run {} with inputs {:?}",
+            runs[0].id, runs[0].inputs
+        ));
+
+        let ran = self.ops.run_dispatched(&self.stack, ACT_TIMEOUT).pop().unwrap();
+        let file = self.stack.forge.file(OPS, ".env.versions").unwrap();
+        assert!(file.contains(&format!("\nAPI_IMAGE_TAG={tag}\n")), "{file}");
+        let history = self.stack.forge.history(OPS, ".env.versions");
+        assert!(history[0].starts_with(&format!("deploy: api ")), "{history:#?}");
+        self.say(&format!("release committed .env.versions in org/ops: {:?}", history[0].lines().next()));
+
+        let after = self.vm.containers();
+        assert_eq!(after["api"].1, self.image("api", &tag), "{after:?}");
+        assert_ne!(after["api"].0, before["api"].0, "api was not recreated");
+        assert_eq!(after["dashboard"], before["dashboard"], "dashboard was recreated");
+        assert_eq!(self.vm.health("api").as_deref(), Some(format!("ok {change}").as_str()));
+        self.say(&format!(
+            "compose on the VM runs {} (container {}); GET {}/health -> {:?}",
+            after["api"].1,
+            after["api"].0,
+            format_args!("http://127.0.0.1:{}", self.vm.ports["api"]),
+            self.vm.health("api").unwrap_or_default()
+        ));
+        let states = self.deployment_states();
+        let last = states.last().unwrap();
+        assert_eq!(last.0, "staging");
+        assert_eq!(last.1.last().map(String::as_str), Some("success"), "{states:?}");
+        self.say(&format!("GitHub deployment to staging: {}", last.1.join(" → ")));
+        (tag, ci, ran)
+    }
+
+    /// Scenario 3: `rollback.yml` dispatched by hand with `to: api=<tag>`; the VM runs `tag`
+    /// again and its `/health` says so.
+    pub fn roll_back_to(&self, tag: &str, health: &str) -> Ran {
+        let rollback = configured(
+            &self.stack,
+            &self.vm,
+            Orchestration::another_example(&self.stack, OPS, "rollback.yml"),
+        );
+        let out = ActionRun::cli([
+            "dispatch",
+            "--repository",
+            OPS,
+            "--workflow",
+            "rollback.yml",
+            "--ref",
+            "main",
+            "--inputs",
+            &format!("to=api={tag}\nenvironment=staging"),
+            "--token",
+            DISPATCH_TOKEN,
+            "--api-url",
+            &self.stack.forge.api_url(),
+            "--forge",
+            "github",
+        ])
+        .run();
+        assert_eq!(out.code, 0, "{}", out.log());
+        self.say(&format!("dispatched rollback.yml with to=api={tag} (as the Run workflow button does)"));
+        let ran = rollback.run_dispatched(&self.stack, ACT_TIMEOUT).pop().unwrap();
+        let containers = self.vm.containers();
+        assert_eq!(containers["api"].1, self.image("api", tag), "{containers:?}");
+        self.vm.wait_health("api", health, Duration::from_secs(5));
+        let file = self.stack.forge.file(OPS, ".env.versions").unwrap();
+        assert!(file.contains(&format!("\nAPI_IMAGE_TAG={tag}\n")), "{file}");
+        let history = self.stack.forge.history(OPS, ".env.versions");
+        self.say(&format!(
+            "rollback committed {:?}; the VM runs {} again (container {}); GET /health -> {health:?}",
+            history[0].lines().next().unwrap_or_default(),
+            containers["api"].1,
+            containers["api"].0
+        ));
+        let states = self.deployment_states();
+        assert_eq!(states.last().unwrap().1.last().map(String::as_str), Some("success"), "{states:?}");
+        ran
+    }
+
+    fn where_to_look(&self) {
+        self.say(&format!(
+            "where to look: the act logs above (service-ci.yml, deploy.yml, rollback.yml); the VM's \
+             compose project {} (.env.versions, docker-compose.yml); `docker -H {} ps`; README \
+             sections Quickstart and Troubleshooting",
+            self.vm.project.display(),
+            self.stack.engine.host
+        ));
+    }
+}
+
+/// The orchestration workflow's variables and secrets for the VM (short health timeout).
+fn configured(stack: &Stack, vm: &Vm, mut o: Orchestration) -> Orchestration {
+    let _ = stack;
+    o.vars = vm.vars();
+    o.vars.push(("HEALTH_TIMEOUT".into(), "15".into()));
+    o.secrets = vm.secrets();
+    o
+}
+
+fn secs(d: Duration) -> String {
+    format!("{:.1}s", d.as_secs_f64())
+}
+
+fn report(scenario: &str, wall: Duration, runs: &[&Timed]) {
+    let action: Duration = runs.iter().map(|t| t.action_total()).sum();
+    let steps: Duration = runs.iter().map(|t| t.steps_total()).sum();
+    let acts: Vec<String> = runs.iter().map(|t| secs(t.outcome.elapsed)).collect();
+    eprintln!(
+        "e2e scenario {scenario}: wall {}; act runs {}; action containers running {} (act's step times {})",
+        secs(wall),
+        acts.join(" + "),
+        secs(action),
+        secs(steps)
+    );
+}
+
+#[test]
+fn push_publishes_and_the_release_runs_the_new_container_on_the_vm() {
+    let Some(w) = World::start(false) else { return };
+    let start = Instant::now();
+    let (_, ci, ran) = w.push_and_release("api v2");
+    let history = w.stack.forge.history(OPS, ".env.versions");
+    assert_eq!(history.len(), 2, "seed + one commit: {history:#?}");
+    assert_eq!(w.deployment_states().len(), 1);
+    assert_eq!(ci.steps.len(), 2, "tags, publish");
+    report("1 push → publish → release (compose-ssh)", start.elapsed(), &[&ci, &ran.timed]);
+}
+
+#[test]
+fn rollback_by_dispatching_the_old_tag_runs_the_old_container_again() {
+    let Some(w) = World::start(false) else { return };
+    let (_, _, _) = w.push_and_release("api v2");
+    let start = Instant::now();
+    let ran = w.roll_back_to(OLD, &format!("ok api {OLD}"));
+    assert_eq!(w.stack.forge.history(OPS, ".env.versions").len(), 3);
+    report("3 rollback.yml to the old tag", start.elapsed(), &[&ran.timed]);
+}
+
+#[test]
+fn e2e_demo_push_release_and_rollback() {
+    let Some(w) = World::start(true) else { return };
+    let start = Instant::now();
+    let (tag, ci, ran) = w.push_and_release("api v2");
+    report("1 push → publish → release (compose-ssh)", start.elapsed(), &[&ci, &ran.timed]);
+    let start = Instant::now();
+    let back = w.roll_back_to(OLD, &format!("ok api {OLD}"));
+    report("3 rollback.yml to the old tag", start.elapsed(), &[&back.timed]);
+    w.say(&format!("done: api went {OLD} → {tag} → {OLD}, each step checked by /health"));
+    w.where_to_look();
+}
