@@ -180,7 +180,7 @@ impl World {
 fn configured(stack: &Stack, vm: &Vm, mut o: Orchestration) -> Orchestration {
     let _ = stack;
     o.vars = vm.vars();
-    o.vars.push(("HEALTH_TIMEOUT".into(), "15".into()));
+    o.vars.push(("HEALTH_TIMEOUT".into(), "10".into()));
     o.secrets = vm.secrets();
     o
 }
@@ -235,4 +235,37 @@ fn e2e_demo_push_release_and_rollback() {
     report("3 rollback.yml to the old tag", start.elapsed(), &[&back.timed]);
     w.say(&format!("done: api went {OLD} → {tag} → {OLD}, each step checked by /health"));
     w.where_to_look();
+}
+
+#[test]
+fn a_broken_release_is_rolled_back_to_the_old_container_and_tag() {
+    let Some(w) = World::start(false) else { return };
+    let start = Instant::now();
+    let before = w.vm.containers();
+    // The new image's /health answers without the `health-body` text (`ok`).
+    let (sha, ci) = w.service("api").push_health(&w.stack, "starting", "broken health", ACT_TIMEOUT);
+    let tag = format!("staging-{}", &sha[..7]);
+    let ran = w.ops.try_run_dispatched(&w.stack, ACT_TIMEOUT).pop().unwrap();
+    let log = &ran.timed.outcome.log;
+    assert!(!ran.timed.outcome.success, "the release step must fail:\n{log}");
+    assert!(log.contains("health check failed"), "{log}");
+    assert!(log.contains(&format!("rolled back to api {OLD}")), "{log}");
+
+    let after = w.vm.containers();
+    assert_eq!(after["api"].1, w.image("api", OLD), "{after:?}");
+    assert_ne!(after["api"].0, before["api"].0, "the old version runs in a new container");
+    assert_eq!(after["dashboard"], before["dashboard"]);
+    w.vm.wait_health("api", &format!("ok api {OLD}"), Duration::from_secs(5));
+    assert!(w.vm.live_env().contains(&format!("API_IMAGE_TAG={OLD}\n")), "{}", w.vm.live_env());
+
+    let file = w.stack.forge.file(OPS, ".env.versions").unwrap();
+    assert!(file.starts_with(SEED), "the old tag is recorded again: {file}");
+    let history = w.stack.forge.history(OPS, ".env.versions");
+    assert_eq!(history.len(), 3, "seed, the release, the rollback: {history:#?}");
+    assert!(history[1].contains(&tag), "{history:#?}");
+    assert!(history[0].contains("automatic"), "{history:#?}");
+    let states = w.deployment_states();
+    assert_eq!(states.len(), 1, "{states:?}");
+    assert_eq!(states[0].1.last().map(String::as_str), Some("failure"), "{states:?}");
+    report("2 broken release → automatic rollback", start.elapsed(), &[&ci, &ran.timed]);
 }
