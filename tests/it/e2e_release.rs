@@ -54,6 +54,15 @@ impl World {
         }
     }
 
+    /// In the demo, keeps act's log of a run in `DEMO_LOG_DIR` and says where.
+    fn keep_log(&self, name: &str, timed: &Timed) {
+        let Some(dir) = std::env::var_os("DEMO_LOG_DIR").filter(|_| self.narrate) else { return };
+        let path = std::path::Path::new(&dir).join(format!("{name}.log"));
+        if std::fs::write(&path, &timed.outcome.log).is_ok() {
+            self.say(&format!("act's log of {name}: {}", path.display()));
+        }
+    }
+
     /// A service repository with the example CI workflow, publishing `service`.
     pub fn service(&self, service: &str) -> Service {
         let ci = example("service-ci.yml").replace("service: api", &format!("service: {service}"));
@@ -83,6 +92,7 @@ impl World {
             &sha[..7],
             self.image("api", &tag)
         ));
+        self.keep_log("1-service-ci", &ci);
         let runs = self.ops.pending(&self.stack);
         assert_eq!(runs.len(), 1, "one dispatch: {runs:#?}");
         assert_eq!(runs[0].inputs.get("api_image_tag"), Some(&tag), "{runs:#?}");
@@ -93,6 +103,7 @@ impl World {
         ));
 
         let ran = self.ops.run_dispatched(&self.stack, ACT_TIMEOUT).pop().unwrap();
+        self.keep_log("2-deploy", &ran.timed);
         let file = self.stack.forge.file(OPS, ".env.versions").unwrap();
         assert!(file.contains(&format!("\nAPI_IMAGE_TAG={tag}\n")), "{file}");
         let history = self.stack.forge.history(OPS, ".env.versions");
@@ -148,6 +159,7 @@ impl World {
         assert_eq!(out.code, 0, "{}", out.log());
         self.say(&format!("dispatched rollback.yml with to=api={tag} (as the Run workflow button does)"));
         let ran = rollback.run_dispatched(&self.stack, ACT_TIMEOUT).pop().unwrap();
+        self.keep_log("3-rollback", &ran.timed);
         let containers = self.vm.containers();
         assert_eq!(containers["api"].1, self.image("api", tag), "{containers:?}");
         self.vm.wait_health("api", health, Duration::from_secs(5));
@@ -166,12 +178,15 @@ impl World {
     }
 
     fn where_to_look(&self) {
+        let compose = std::fs::read_to_string(self.vm.project.join("docker-compose.yml")).unwrap_or_default();
+        let history = self.stack.forge.history(OPS, ".env.versions");
+        let subjects: Vec<&str> = history.iter().filter_map(|m| m.lines().next()).collect();
         self.say(&format!(
-            "where to look: the act logs above (service-ci.yml, deploy.yml, rollback.yml); the VM's \
-             compose project {} (.env.versions, docker-compose.yml); `docker -H {} ps`; README \
-             sections Quickstart and Troubleshooting",
-            self.vm.project.display(),
-            self.stack.engine.host
+            "where to look: act's logs in DEMO_LOG_DIR (target/demo/ with make demo); the workflows that \
+             ran: workflows/service-ci.yml, deploy.yml, rollback.yml; everything else lived on loopback \
+             and is gone now.\nThe VM's docker-compose.yml:\n{compose}\norg/ops .env.versions now:\n{}\
+             \nits history (newest first): {subjects:#?}",
+            self.stack.forge.file(OPS, ".env.versions").unwrap_or_default()
         ));
     }
 }
