@@ -10,6 +10,7 @@ use crate::support::ActionRun;
 use crate::support::e2e::{
     DISPATCH_TOKEN, Orchestration, REGISTRY_PASSWORD, REGISTRY_USER, Ran, Service, Stack, Timed, example,
 };
+use crate::support::fake_forge::state::FaultKind;
 use crate::support::registry::pull_and_verify;
 use crate::support::vm::{self, Vm};
 use std::time::{Duration, Instant};
@@ -283,4 +284,55 @@ fn a_broken_release_is_rolled_back_to_the_old_container_and_tag() {
     assert_eq!(states.len(), 1, "{states:?}");
     assert_eq!(states[0].1.last().map(String::as_str), Some("failure"), "{states:?}");
     report("2 broken release → automatic rollback", start.elapsed(), &[&ci, &ran.timed]);
+}
+
+#[test]
+fn two_services_released_at_once_both_land_and_both_containers_run() {
+    let Some(w) = World::start(false) else { return };
+    let start = Instant::now();
+    let before = w.vm.containers();
+    let (api, dashboard) = (w.service("api"), w.service("dashboard"));
+    let ((api_sha, api_ci), (dash_sha, dash_ci)) = std::thread::scope(|s| {
+        let a = s.spawn(|| api.push(&w.stack, "api v2", ACT_TIMEOUT));
+        let d = s.spawn(|| dashboard.push(&w.stack, "dashboard v2", ACT_TIMEOUT));
+        (a.join().unwrap(), d.join().unwrap())
+    });
+    let api_tag = format!("staging-{}", &api_sha[..7]);
+    let dash_tag = format!("staging-{}", &dash_sha[..7]);
+    assert_eq!(w.ops.pending(&w.stack).len(), 2);
+    // Both runs read `.env.versions` before either writes, so one write conflicts and is
+    // re-applied on the other's commit.
+    w.stack.forge.inject(Some("GET"), "/contents/.env.versions", 2, FaultKind::DelayAfterHandling(3000));
+    let ran = w.ops.run_dispatched(&w.stack, ACT_TIMEOUT);
+    assert_eq!(ran.len(), 2);
+
+    let file = w.stack.forge.file(OPS, ".env.versions").unwrap();
+    assert!(file.contains(&format!("\nAPI_IMAGE_TAG={api_tag}\n")), "{file}");
+    assert!(file.contains(&format!("\nDASHBOARD_IMAGE_TAG={dash_tag}\n")), "{file}");
+    let history = w.stack.forge.history(OPS, ".env.versions");
+    assert_eq!(history.len(), 3, "seed + one commit per release: {history:#?}");
+    let after = w.vm.containers();
+    assert_eq!(after["api"].1, w.image("api", &api_tag), "{after:?}");
+    assert_eq!(after["dashboard"].1, w.image("dashboard", &dash_tag), "{after:?}");
+    assert_ne!(after["api"].0, before["api"].0);
+    assert_ne!(after["dashboard"].0, before["dashboard"].0);
+    w.vm.wait_health("api", "ok api v2", Duration::from_secs(5));
+    w.vm.wait_health("dashboard", "ok dashboard v2", Duration::from_secs(5));
+    let states = w.deployment_states();
+    assert_eq!(states.len(), 2, "{states:?}");
+    assert!(states.iter().all(|(_, s)| s.last().map(String::as_str) == Some("success")), "{states:?}");
+    // The runs overlap: each watch saw the other's containers too, so count act's step
+    // times (per run) for the action's share.
+    let steps: Duration = [&api_ci, &dash_ci].iter().map(|t| t.steps_total()).sum::<Duration>()
+        + ran.iter().map(|r| r.timed.steps_total()).sum::<Duration>();
+    eprintln!(
+        "e2e scenario 4 two services at once: wall {}; service acts {} / {} in parallel; \
+         orchestration acts {} / {} in parallel; act's action step times {} summed over both pairs",
+        secs(start.elapsed()),
+        secs(api_ci.outcome.elapsed),
+        secs(dash_ci.outcome.elapsed),
+        secs(ran[0].timed.outcome.elapsed),
+        secs(ran[1].timed.outcome.elapsed),
+        secs(steps),
+    );
 }
