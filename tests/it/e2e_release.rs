@@ -193,7 +193,7 @@ impl World {
 }
 
 /// The orchestration workflow's variables and secrets for the VM (short health timeout).
-fn configured(stack: &Stack, vm: &Vm, mut o: Orchestration) -> Orchestration {
+pub fn configured(stack: &Stack, vm: &Vm, mut o: Orchestration) -> Orchestration {
     let _ = stack;
     o.vars = vm.vars();
     o.vars.push(("HEALTH_TIMEOUT".into(), "10".into()));
@@ -201,7 +201,7 @@ fn configured(stack: &Stack, vm: &Vm, mut o: Orchestration) -> Orchestration {
     o
 }
 
-fn secs(d: Duration) -> String {
+pub fn secs(d: Duration) -> String {
     format!("{:.1}s", d.as_secs_f64())
 }
 
