@@ -108,7 +108,7 @@ impl World {
         let file = self.stack.forge.file(OPS, ".env.versions").unwrap();
         assert!(file.contains(&format!("\nAPI_IMAGE_TAG={tag}\n")), "{file}");
         let history = self.stack.forge.history(OPS, ".env.versions");
-        assert!(history[0].starts_with(&format!("deploy: api ")), "{history:#?}");
+        assert!(history[0].starts_with("deploy: api "), "{history:#?}");
         self.say(&format!("release committed .env.versions in org/ops: {:?}", history[0].lines().next()));
 
         let after = self.vm.containers();
