@@ -105,6 +105,14 @@ impl World {
 
         let ran = self.ops.run_dispatched(&self.stack, ACT_TIMEOUT).pop().unwrap();
         self.keep_log("2-deploy", &ran.timed);
+        let key = self.vm.sshd.client_key_text();
+        for line in key.lines().filter(|l| l.len() > 20 && !l.starts_with("-----")) {
+            assert!(
+                !ran.timed.outcome.log.contains(line),
+                "a line of the ssh key leaked:\n{}",
+                ran.timed.outcome.log
+            );
+        }
         let file = self.stack.forge.file(OPS, ".env.versions").unwrap();
         assert!(file.contains(&format!("\nAPI_IMAGE_TAG={tag}\n")), "{file}");
         let history = self.stack.forge.history(OPS, ".env.versions");
