@@ -3,7 +3,8 @@
 
 CARGO ?= cargo
 
-demo: build
+# Installs what is missing, then runs end-to-end scenarios 1 and 3 (see scripts/demo.sh).
+demo:
 	./scripts/demo.sh
 
 test: setup lint

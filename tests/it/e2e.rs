@@ -1,17 +1,11 @@
 //! End to end in a real runner (issue 6): a push to a service repository runs its workflow
-//! under act (build → push to the local registry → dispatch), and the orchestration
-//! repository's workflow runs under act with the dispatched inputs and records the new tag in
-//! `.env.versions` through the fake forge.
+//! under act (`publish`: tags → build → push to the local registry → dispatch), and the
+//! orchestration repository's workflow runs under act with the dispatched inputs (`release`
+//! with `target: none`: tags checked in the registry, `.env.versions` committed through the
+//! fake forge, deployment or commit status).
 //!
-//! The steps use the commands that exist today. When `publish` and `release` land:
-//! - `SERVICE_CI`'s build/push/dispatch steps become one `command: publish` step (or run
-//!   `workflows/service-ci.yml` itself, as `the_example_service_ci_…` does);
-//! - `DEPLOY` becomes `Orchestration::example(&stack, OPS, "deploy.yml", SEED)` (the shipped
-//!   workflow, inputs read from it), with `ops.vars` (`DEPLOY_HOST`, `DEPLOY_KNOWN_HOSTS`,
-//!   `APP_URL`) and `ops.secrets` (`DEPLOY_SSH_KEY`) pointing at `support::sshd::Sshd`;
-//! - the assertions add the deployment states (`stack.forge.deployments(OPS)`) and health.
-//!
-//! The harness (`support/e2e.rs`) needs no change for that.
+//! The scenarios that deploy (compose over SSH to a VM, health, rollback, approval) run the
+//! shipped example workflows: `e2e_release.rs` and `e2e_approval.rs`.
 
 use crate::support::e2e::{Orchestration, REGISTRY_PASSWORD, REGISTRY_USER, Service, Stack, example};
 use crate::support::fake_forge::Flavor;
@@ -23,8 +17,8 @@ const OPS: &str = "org/ops";
 const ACT_TIMEOUT: Duration = Duration::from_secs(300);
 const SEED: &str = "# what runs where\nAPI_IMAGE_TAG=staging-0000000\nDASHBOARD_IMAGE_TAG=staging-0000000\n";
 
-/// A service's CI on a push to main: tags → build (files builder) → push → dispatch.
-/// `@SERVICE@` is the service name (`api`).
+/// A service's CI on a push to main: one `publish` step (tags → build with the files builder
+/// → push → dispatch). `@SERVICE@` is the service name (`api`).
 const SERVICE_CI: &str = r#"name: service-ci
 on:
   push:
@@ -36,21 +30,16 @@ jobs:
     runs-on: ubuntu-latest
     steps:
       - uses: actions/checkout@v5
-      - id: meta
-        uses: org/deploy-action@v1
-        with:
-          command: tags
-          images: @REGISTRY@/@SERVICE@
-          tags: |
-            type=raw,value=staging-{{sha}},enable=${{ github.ref == 'refs/heads/main' }}
-          environments: |
-            refs/heads/main=staging
-      - id: build
+      - id: publish
         uses: org/deploy-action@v1
         env:
           SOURCE_DATE_EPOCH: "1700000000"
         with:
-          command: build
+          command: publish
+          service: "@SERVICE@"
+          images: "@REGISTRY@/@SERVICE@"
+          tags: |
+            type=raw,value=staging-{{sha}},enable=${{ github.ref == 'refs/heads/main' }}
           builder: files
           add: |
             bin/busybox:/bin/busybox
@@ -59,39 +48,26 @@ jobs:
           # action container's own entrypoint.
           cmd: /bin/busybox,httpd,-f,-p,8080,-h,/srv
           exposed-ports: "8080"
-          labels: ${{ steps.meta.outputs.labels }}
-          output: oci:build/oci:@SERVICE@
-      - id: push
-        uses: org/deploy-action@v1
-        with:
-          command: push
-          source: oci:build/oci:@SERVICE@
-          destinations: ${{ steps.meta.outputs.tags }}
-          registry: @REGISTRY@
+          registry: "@REGISTRY@"
           username: ci
           password: ${{ secrets.REGISTRY_PASSWORD }}
-      - id: dispatch
-        uses: org/deploy-action@v1
-        with:
-          command: dispatch
           repository: org/ops
           workflow: deploy.yml
           ref: main
-          inputs: |
-            @SERVICE@_image_tag=${{ steps.meta.outputs.version }}
-            environment=${{ steps.meta.outputs.environment }}
+          inputs: environment=staging
           token: ${{ secrets.OPS_DISPATCH_TOKEN }}
       - shell: sh
         env:
-          DIGEST: ${{ steps.push.outputs.digest }}
-          IMAGES: ${{ steps.push.outputs.images }}
-          RUN: ${{ steps.dispatch.outputs.run-id }}
+          DIGEST: ${{ steps.publish.outputs.digest }}
+          IMAGES: ${{ steps.publish.outputs.images }}
+          RUN: ${{ steps.publish.outputs.run-id }}
         run: |
           echo "PUSHED [$IMAGES] [$DIGEST]"
           echo "DISPATCHED [$RUN]"
 "#;
 
-/// The orchestration repository's deploy workflow (today: `record` only).
+/// The orchestration repository's deploy workflow: `release` with `target: none` (the tags are
+/// checked in the registry, `.env.versions` committed, the deployment or commit status set).
 const DEPLOY: &str = r#"name: deploy
 on:
   workflow_dispatch:
@@ -110,26 +86,31 @@ on:
         default: staging
 permissions:
   contents: write
+  deployments: write
 jobs:
   deploy:
     runs-on: ubuntu-latest
     environment: ${{ inputs.environment }}
     steps:
-      - id: record
+      - id: release
         uses: org/deploy-action@v1
         with:
-          command: record
-          repository: ${{ github.repository }}
-          branch: main
+          command: release
+          environment: ${{ inputs.environment }}
           versions: |
             api=${{ inputs.api_image_tag }}
             dashboard=${{ inputs.dashboard_image_tag }}
+          images: "@REGISTRY@/{service}"
+          username: ci
+          password: ${{ secrets.REGISTRY_PASSWORD }}
           token: ${{ secrets.OPS_TOKEN }}
+          target: none
       - shell: sh
         env:
-          COMMIT: ${{ steps.record.outputs.commit-sha }}
+          COMMIT: ${{ steps.release.outputs.commit-sha }}
+          STATE: ${{ steps.release.outputs.state }}
           ENVIRONMENT: ${{ inputs.environment }}
-        run: echo "RECORDED [$COMMIT] for [$ENVIRONMENT]"
+        run: echo "RECORDED [$COMMIT] for [$ENVIRONMENT] [$STATE]"
 "#;
 
 const DEPLOY_INPUTS: &[&str] = &["api_image_tag", "dashboard_image_tag", "environment!"];
@@ -176,7 +157,7 @@ fn push_to_record(flavor: Flavor) {
     assert_eq!(ran.len(), 1);
     assert!(ops.pending(&stack).is_empty(), "the driver keeps which dispatches it ran");
     let log = &ran[0].timed.outcome.log;
-    assert!(log.contains("RECORDED [") && log.contains("] for [staging]"), "{log}");
+    assert!(log.contains("RECORDED [") && log.contains("] for [staging] [success]"), "{log}");
 
     let file = stack.forge.file(OPS, ".env.versions").unwrap();
     assert!(file.contains(&format!("\nAPI_IMAGE_TAG={tag}\n")), "{file}");
@@ -187,10 +168,10 @@ fn push_to_record(flavor: Flavor) {
     assert!(history[0].starts_with(&format!("deploy: api staging-0000000 → {tag}")), "{history:#?}");
 
     let orch = &ran[0].timed;
-    assert_eq!(ci.steps.len(), 4, "tags, build, push, dispatch");
-    assert_eq!(orch.steps.len(), 1, "record");
+    assert_eq!(ci.steps.len(), 1, "publish");
+    assert_eq!(orch.steps.len(), 1, "release");
     eprintln!(
-        "e2e scenario push→record ({flavor:?}): wall {}; service act {}: action steps {} (containers running {}, {} steps); \
+        "e2e scenario push→publish→release (target none, {flavor:?}): wall {}; service act {}: action steps {} (containers running {}, {} steps); \
          orchestration act {}: action steps {} (containers running {})",
         secs(start.elapsed()),
         secs(ci.outcome.elapsed),
@@ -219,9 +200,10 @@ fn two_services_dispatched_at_once_both_land_in_env_versions() {
     let api_tag = format!("staging-{}", &api_sha[..7]);
     let dash_tag = format!("staging-{}", &dash_sha[..7]);
     assert_eq!(ops.pending(&stack).len(), 2);
-    // Both runs read `.env.versions` before either writes (each read answers 4 s late), so
-    // one write conflicts and must re-read and re-apply.
-    stack.forge.inject(Some("GET"), "/contents/.env.versions", 2, FaultKind::DelayAfterHandling(4000));
+    // Both runs read `.env.versions` before either writes (`release` reads it twice: the
+    // current versions, then for the update; each read answers 4 s late), so one write
+    // conflicts and must re-read and re-apply.
+    stack.forge.inject(Some("GET"), "/contents/.env.versions", 4, FaultKind::DelayAfterHandling(4000));
 
     let ran = ops.run_dispatched(&stack, ACT_TIMEOUT);
     assert_eq!(ran.len(), 2);
@@ -247,7 +229,7 @@ fn two_services_dispatched_at_once_both_land_in_env_versions() {
         + ran.iter().map(|r| r.timed.steps_total()).sum::<Duration>();
     eprintln!(
         "e2e scenario two services at once: wall {}; service acts {} / {} in parallel; \
-         orchestration acts {} / {} in parallel ({} writes of .env.versions); action steps {} summed over 10 steps",
+         orchestration acts {} / {} in parallel ({} writes of .env.versions); action steps {} summed over 4 steps",
         secs(start.elapsed()),
         secs(api_ci.outcome.elapsed),
         secs(dash_ci.outcome.elapsed),

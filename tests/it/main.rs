@@ -6,6 +6,8 @@ mod build_files;
 mod deploy_targets;
 mod docs;
 mod e2e;
+mod e2e_approval;
+mod e2e_release;
 mod envfile_cli;
 mod envfile_fixtures;
 mod forge_commands;

@@ -183,6 +183,8 @@ impl ActRepo {
             .env("DOCKER_HOST", &engine.host)
             .arg(&run.event)
             .args(["-P", &format!("ubuntu-latest={}", engine.job_image())])
+            // Forgejo's runner label in the example workflows.
+            .args(["-P", &format!("docker={}", engine.job_image())])
             .args(["--pull=false", "--rm", "--network", "host"]);
         if let Some(w) = &run.workflow {
             cmd.arg("-W").arg(w);

@@ -174,8 +174,8 @@ pub fn example(path: &str) -> String {
 }
 
 /// `uses: org/deploy-action@v1` (or `@main`, …) → `docker://IMAGE`; [`API_URL`] and
-/// [`REGISTRY`] → the given addresses, and `ghcr.io` (the example workflows' registry) →
-/// the local registry.
+/// [`REGISTRY`] → the given addresses, and `ghcr.io` and `code.example.org` (the example
+/// workflows' registries) → the local registry.
 pub fn localize(workflow: &str, image: &str, api_url: &str, registry: &str) -> String {
     let mut out = String::new();
     for line in workflow.split_inclusive('\n') {
@@ -187,7 +187,10 @@ pub fn localize(workflow: &str, image: &str, api_url: &str, registry: &str) -> S
             None => out.push_str(line),
         }
     }
-    out.replace(API_URL, api_url).replace(REGISTRY, registry).replace("ghcr.io", registry)
+    out.replace(API_URL, api_url)
+        .replace(REGISTRY, registry)
+        .replace("ghcr.io", registry)
+        .replace("code.example.org", registry)
 }
 
 /// Panics when one of the secrets' values appears in `log`.
@@ -395,9 +398,15 @@ impl Orchestration {
         env_versions: &str,
     ) -> Self {
         stack.forge.add_repo(name);
+        stack.forge.put_file(name, ".env.versions", env_versions);
+        Self::another(stack, name, workflow, text, inputs)
+    }
+
+    /// Another workflow of an orchestration repository already created by
+    /// [`Orchestration::new`] (its files stay as they are).
+    pub fn another(stack: &Stack, name: &str, workflow: &str, text: &str, inputs: &[&str]) -> Self {
         let dir = stack.workflow_dir();
         stack.forge.add_workflow(name, dir, workflow, inputs, "success");
-        stack.forge.put_file(name, ".env.versions", env_versions);
         let path = format!("{dir}/{workflow}");
         let text = stack.localize(text);
         let origin = format!("https://github.com/{name}.git");
@@ -420,6 +429,14 @@ impl Orchestration {
         let inputs = dispatch_inputs(&text);
         let inputs: Vec<&str> = inputs.iter().map(String::as_str).collect();
         Self::new(stack, name, file, &text, &inputs, env_versions)
+    }
+
+    /// As [`Orchestration::another`] with the example workflow `workflows/<file>`.
+    pub fn another_example(stack: &Stack, name: &str, file: &str) -> Self {
+        let text = example(file);
+        let inputs = dispatch_inputs(&text);
+        let inputs: Vec<&str> = inputs.iter().map(String::as_str).collect();
+        Self::another(stack, name, file, &text, &inputs)
     }
 
     /// Dispatches of this workflow the fake recorded and the driver has not run yet.
@@ -534,7 +551,18 @@ impl Service {
     /// A push of a new commit on main: changes the app and runs the CI workflow under act
     /// (in a working copy of its own, so several services can push at once).
     pub fn push(&self, stack: &Stack, change: &str, timeout: Duration) -> (String, Timed) {
-        let sha = self.repo.commit_file("app/health", format!("ok {change}\n").as_bytes(), change);
+        self.push_health(stack, &format!("ok {change}"), change, timeout)
+    }
+
+    /// As [`Service::push`], with `app/health` (what the image's `/health` answers) = `health`.
+    pub fn push_health(
+        &self,
+        stack: &Stack,
+        health: &str,
+        message: &str,
+        timeout: Duration,
+    ) -> (String, Timed) {
+        let sha = self.repo.commit_file("app/health", format!("{health}\n").as_bytes(), message);
         let copy = self.repo.clone_for_run(&self.name);
         let timed = stack.act(&copy, self.push_run(timeout));
         (sha, timed)

@@ -11,6 +11,7 @@ pub mod proxy;
 pub mod registry;
 pub mod sshd;
 pub mod token;
+pub mod vm;
 
 use deploy_action::runner::parse_output_file;
 use std::collections::BTreeMap;
