@@ -488,7 +488,14 @@ pub async fn apply<F: Forge, T: Target>(
             return Err(e.into());
         }
     };
-    let commit_sha = update.commit.as_ref().map(|c| c.commit_sha.clone()).unwrap_or_default();
+    let mut commit_sha = update.commit.as_ref().map(|c| c.commit_sha.clone()).unwrap_or_default();
+    if commit_sha.is_empty() && update.attempts > 1 {
+        // A write whose answer was lost landed: the retry found the file already edited. The
+        // commit that recorded it is the file's newest (the status and output belong on it).
+        if let Ok(commits) = forge.list_commits(&s.repo, &s.env_file, &s.branch, 1).await {
+            commit_sha = commits.into_iter().next().map(|c| c.sha).unwrap_or_default();
+        }
+    }
     progress(&format!(
         "{}@{}: {}",
         s.repo,
@@ -652,7 +659,37 @@ async fn report<F: Forge>(
     progress: Progress<'_>,
 ) {
     let description: String = description.chars().take(140).collect();
-    let result = match record {
+    // A status POST is safe to repeat (the same state twice changes nothing that matters),
+    // and an unreported final state leaves the deployment looking in progress: retry the
+    // transient failures a few times, bounded.
+    let mut attempt = 0u32;
+    let result = loop {
+        attempt += 1;
+        let result = send_report(forge, s, record, state, &description).await;
+        match &result {
+            Err(e) if e.is_retryable_write() && attempt < REPORT_ATTEMPTS => {
+                tokio::time::sleep(std::time::Duration::from_millis(500 << attempt)).await;
+            }
+            _ => break result,
+        }
+    };
+    if let Err(e) = result {
+        progress(&format!("warning: could not report {state:?} for {}: {e}", s.environment));
+    }
+}
+
+/// Attempts to report one state (the first included).
+const REPORT_ATTEMPTS: u32 = 4;
+
+async fn send_report<F: Forge>(
+    forge: &F,
+    s: &Settings,
+    record: &Record,
+    state: DeployState,
+    description: &str,
+) -> Result<(), ForgeError> {
+    let description = description.to_owned();
+    match record {
         Record::Deployment(id) => {
             let status = DeploymentStatus {
                 state,
@@ -676,9 +713,6 @@ async fn report<F: Forge>(
             };
             forge.create_commit_status(&s.repo, &status).await
         }
-    };
-    if let Err(e) = result {
-        progress(&format!("warning: could not report {state:?} for {}: {e}", s.environment));
     }
 }
 
