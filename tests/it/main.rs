@@ -20,6 +20,7 @@ mod registry;
 mod registry_faults;
 mod registry_skopeo;
 mod release;
+mod release_faults;
 mod rollback;
 mod runner_act;
 mod runner_fixtures;
