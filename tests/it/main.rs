@@ -25,6 +25,7 @@ mod rollback;
 mod runner_act;
 mod runner_fixtures;
 mod sshd_harness;
+mod status;
 mod support;
 mod tags_action;
 mod tags_fixtures;
