@@ -440,18 +440,22 @@ pub async fn apply<F: Forge, T: Target>(
             "versions": checked.changes.iter().map(|c| (c.service.clone(), c.new.clone().into())).collect::<serde_json::Map<_, _>>(),
             "digests": checked.changes.iter().zip(&checked.digests).map(|(c, d)| (c.service.clone(), d.clone().into())).collect::<serde_json::Map<_, _>>(),
         });
-        let d = forge
-            .create_deployment(
-                &s.repo,
-                &DeploymentRequest {
-                    git_ref: s.branch.clone(),
-                    environment: s.environment.clone(),
-                    description: describe(s.kind, &checked.changes),
-                    payload,
-                    production: s.is_protected(),
-                },
-            )
-            .await?;
+        let request = DeploymentRequest {
+            git_ref: s.branch.clone(),
+            environment: s.environment.clone(),
+            description: describe(s.kind, &checked.changes),
+            payload,
+            production: s.is_protected(),
+        };
+        let d = match forge.create_deployment(&s.repo, &request).await {
+            Ok(d) => d,
+            Err(e) => {
+                if matches!(e, ForgeError::Transport { .. }) {
+                    close_lost_deployment(forge, s, &request, progress).await;
+                }
+                return Err(e.into());
+            }
+        };
         progress(&format!("deployment {} opened for {}", d.id, s.environment));
         Some(d.id)
     } else {
@@ -549,6 +553,26 @@ pub async fn apply<F: Forge, T: Target>(
             report(forge, s, &record, DeployState::Failure, &err.to_string(), progress).await;
             Err(err)
         }
+    }
+}
+
+/// The answer to a deployment create was lost (the connection dropped): the deployment may
+/// exist with no status. Marks such a one (same description and payload, no status yet)
+/// `error`, since the release stops before recording anything; best effort.
+async fn close_lost_deployment<F: Forge>(
+    forge: &F,
+    s: &Settings,
+    request: &DeploymentRequest,
+    progress: Progress<'_>,
+) {
+    let Ok(recent) = forge.list_deployments(&s.repo, &s.environment, 5).await else { return };
+    let lost = recent
+        .iter()
+        .find(|d| d.state.is_none() && d.description == request.description && d.payload == request.payload);
+    if let Some(d) = lost {
+        progress(&format!("deployment {} was created though its answer was lost; marking it error", d.id));
+        let why = "the answer to creating this deployment was lost; nothing was recorded or deployed";
+        report(forge, s, &Record::Deployment(d.id), DeployState::Error, why, progress).await;
     }
 }
 
