@@ -282,6 +282,26 @@ async fn a_lost_answer_to_the_versions_write_still_reports_on_the_recording_comm
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_answer_to_the_deployment_create_leaves_no_open_deployment() {
+    let reg = tokio::task::spawn_blocking(registry_with_versions).await.unwrap();
+    let images = format!("api={}/org/api", reg.host);
+    let (fake, _, _) = setup(Flavor::Github).await;
+    fake.put_file(OPS, FILE, "API_IMAGE_TAG=v1\n");
+    fake.inject(Some("POST"), "/deployments", 1, FaultKind::DropAfterHandling);
+    let (out, _) = run_within(
+        release(&fake, &images, Flavor::Github).input("api_image_tag", "v2"),
+        Duration::from_secs(60),
+    )
+    .await;
+    assert_eq!(out.code, 1, "{}", out.log());
+    assert_eq!(fake.file(OPS, FILE).unwrap(), "API_IMAGE_TAG=v1\n");
+    let deployments = fake.deployments(OPS);
+    assert_eq!(deployments.len(), 1, "{deployments:?}");
+    assert_eq!(deployments[0].3, ["error"], "{}", out.log());
+    assert!(out.log().contains("was created though its answer was lost"), "{}", out.log());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fault_on_the_final_status_does_not_leave_the_deployment_in_progress() {
     let reg = tokio::task::spawn_blocking(registry_with_versions).await.unwrap();
     let images = format!("api={}/org/api", reg.host);
