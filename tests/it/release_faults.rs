@@ -262,8 +262,14 @@ async fn registry_faults_during_verify_are_retried_or_change_nothing() {
     for (i, fault) in faults.into_iter().enumerate() {
         for nth in [vec![1], (1..=30).collect::<Vec<_>>()] {
             let persistent = nth.len() > 1;
-            let proxy =
-                FaultProxy::start(&reg.host, vec![Rule { method: "HEAD", path: "/manifests/", nth, fault }]);
+            let mut rules = vec![Rule { method: "HEAD", path: "/manifests/", nth, fault }];
+            if !persistent {
+                // The downgrade guard's reads (manifest and config of the running and the
+                // requested tag) meet the fault once too.
+                rules.push(Rule { method: "GET", path: "/manifests/", nth: vec![1], fault });
+                rules.push(Rule { method: "GET", path: "/blobs/", nth: vec![2], fault });
+            }
+            let proxy = FaultProxy::start(&reg.host, rules);
             let (fake, _, _) = setup(Flavor::Github).await;
             fake.put_file(OPS, FILE, "API_IMAGE_TAG=v1\n");
             let images = format!("api={}/org/api", proxy.host);
@@ -279,11 +285,15 @@ async fn registry_faults_during_verify_are_retried_or_change_nothing() {
             } else {
                 assert_eq!(out.code, 1, "{case}: {}", out.log());
                 assert!(fake.deployments(OPS).is_empty(), "{case}");
+                let error = out.stdout.lines().find(|l| l.starts_with("::error")).unwrap_or_default();
+                assert!(error.contains(&proxy.host), "{case}: the error names no registry: {error}");
             }
             let heads = proxy.log().iter().filter(|l| l.starts_with("HEAD ")).count();
+            let gets = proxy.log().iter().filter(|l| l.starts_with("GET ")).count();
+            assert!(persistent || gets >= 4, "{case}: the downgrade guard read nothing: {:?}", proxy.log());
             assert!(heads <= 12, "{case}: {heads} HEADs");
             assert!(took < Duration::from_secs(150), "{case}: {took:?}");
-            eprintln!("{case}: exit {} in {took:.1?}, {heads} HEADs [{i}]", out.code);
+            eprintln!("{case}: exit {} in {took:.1?}, {heads} HEADs, {gets} GETs [{i}]", out.code);
         }
     }
 }
