@@ -103,16 +103,28 @@ fn kinds() -> [(&'static str, FaultKind); 4] {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn forge_faults_leave_each_release_done_or_cleanly_failed() {
-    let reg = tokio::task::spawn_blocking(registry_with_versions).await.unwrap();
-    let images = format!("api={}/org/api", reg.host);
-    let routes: &[(Flavor, Option<&str>, &str, &str)] = &[
+async fn github_faults_leave_each_release_done_or_cleanly_failed() {
+    forge_faults(&[
         (Flavor::Github, Some("PUT"), "/contents/", "contents PUT"),
         (Flavor::Github, Some("POST"), "/deployments", "deployment create"),
         (Flavor::Github, Some("POST"), "/statuses", "deployment status"),
+    ])
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forgejo_faults_leave_each_release_done_or_cleanly_failed() {
+    forge_faults(&[
         (Flavor::Forgejo, Some("PUT"), "/contents/", "contents PUT"),
         (Flavor::Forgejo, Some("POST"), "/statuses/", "commit status"),
-    ];
+    ])
+    .await
+}
+
+/// Each fault kind, once and persistently, on each route: done or cleanly failed, bounded.
+async fn forge_faults(routes: &[(Flavor, Option<&str>, &str, &str)]) {
+    let reg = tokio::task::spawn_blocking(registry_with_versions).await.unwrap();
+    let images = format!("api={}/org/api", reg.host);
     let mut done = 0;
     for &(flavor, method, path, route) in routes {
         for (name, kind) in kinds() {
