@@ -66,6 +66,9 @@ pub enum Command {
     /// Apply required reviewers, a wait timer and branch/tag policies to a GitHub environment
     /// (idempotent) and print the resulting rules.
     Environment(crate::commands::environment::EnvironmentArgs),
+    /// What runs where: per environment the recorded versions, the last deploy, the versions
+    /// file's latest commits and (GitHub) the latest deployment and its state.
+    Status(crate::commands::status::StatusArgs),
 }
 
 impl Command {
@@ -87,6 +90,7 @@ impl Command {
             Command::Deploy(_) => "deploy",
             Command::Publish(_) => "publish",
             Command::Environment(_) => "environment",
+            Command::Status(_) => "status",
         }
     }
 }
@@ -146,6 +150,7 @@ fn subcommand_words(command: &str) -> Option<Vec<&'static str>> {
         "deploy" => vec!["deploy"],
         "publish" => vec!["publish"],
         "environment" => vec!["environment"],
+        "status" => vec!["status"],
         _ => return None,
     })
 }
@@ -158,7 +163,7 @@ pub fn args_from_inputs(env: &EnvMap) -> Result<Vec<OsString>, InputError> {
         InputError::new(
             "command",
             command,
-            "is not a known command: use tags, build, push, publish, copy, inspect, env-set, env-get, versions, record, dispatch, release, rollback, promote, approve, deploy or environment",
+            "is not a known command: use tags, build, push, publish, copy, inspect, env-set, env-get, versions, record, dispatch, release, rollback, promote, approve, deploy, environment or status",
         )
     })?;
     let mut args: Vec<OsString> = vec!["deploy-action".into()];

@@ -95,6 +95,7 @@ pub fn run(args: Vec<OsString>, env: &EnvMap, runner: &Runner) -> anyhow::Result
         Command::Deploy(args) => commands::deploy::run(args, env, runner)?,
         Command::Publish(args) => commands::publish::run(args, env, runner)?,
         Command::Environment(args) => commands::environment::run(args, env, runner)?,
+        Command::Status(args) => commands::status::run(args, env, runner)?,
     };
     runner.emit(&report, cli.format)?;
     Ok(())

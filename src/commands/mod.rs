@@ -15,4 +15,5 @@ pub mod push;
 pub mod record;
 pub mod release;
 pub mod rollback;
+pub mod status;
 pub mod tags;

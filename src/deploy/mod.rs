@@ -6,4 +6,5 @@ pub mod approval;
 pub mod health;
 pub mod plan;
 pub mod release;
+pub mod status;
 pub mod target;

@@ -443,18 +443,22 @@ pub async fn apply<F: Forge, T: Target>(
             "versions": checked.changes.iter().map(|c| (c.service.clone(), c.new.clone().into())).collect::<serde_json::Map<_, _>>(),
             "digests": checked.changes.iter().zip(&checked.digests).map(|(c, d)| (c.service.clone(), d.clone().into())).collect::<serde_json::Map<_, _>>(),
         });
-        let d = forge
-            .create_deployment(
-                &s.repo,
-                &DeploymentRequest {
-                    git_ref: s.branch.clone(),
-                    environment: s.environment.clone(),
-                    description: describe(s.kind, &checked.changes),
-                    payload,
-                    production: s.is_protected(),
-                },
-            )
-            .await?;
+        let request = DeploymentRequest {
+            git_ref: s.branch.clone(),
+            environment: s.environment.clone(),
+            description: describe(s.kind, &checked.changes),
+            payload,
+            production: s.is_protected(),
+        };
+        let d = match forge.create_deployment(&s.repo, &request).await {
+            Ok(d) => d,
+            Err(e) => {
+                if matches!(e, ForgeError::Transport { .. }) {
+                    close_lost_deployment(forge, s, &request, progress).await;
+                }
+                return Err(e.into());
+            }
+        };
         progress(&format!("deployment {} opened for {}", d.id, s.environment));
         Some(d.id)
     } else {
@@ -491,7 +495,14 @@ pub async fn apply<F: Forge, T: Target>(
             return Err(e.into());
         }
     };
-    let commit_sha = update.commit.as_ref().map(|c| c.commit_sha.clone()).unwrap_or_default();
+    let mut commit_sha = update.commit.as_ref().map(|c| c.commit_sha.clone()).unwrap_or_default();
+    if commit_sha.is_empty() && update.attempts > 1 {
+        // A write whose answer was lost landed: the retry found the file already edited. The
+        // commit that recorded it is the file's newest (the status and output belong on it).
+        if let Ok(commits) = forge.list_commits(&s.repo, &s.env_file, &s.branch, 1).await {
+            commit_sha = commits.into_iter().next().map(|c| c.sha).unwrap_or_default();
+        }
+    }
     progress(&format!(
         "{}@{}: {}",
         s.repo,
@@ -545,6 +556,26 @@ pub async fn apply<F: Forge, T: Target>(
             report(forge, s, &record, DeployState::Failure, &err.to_string(), progress).await;
             Err(err)
         }
+    }
+}
+
+/// The answer to a deployment create was lost (the connection dropped): the deployment may
+/// exist with no status. Marks such a one (same description and payload, no status yet)
+/// `error`, since the release stops before recording anything; best effort.
+async fn close_lost_deployment<F: Forge>(
+    forge: &F,
+    s: &Settings,
+    request: &DeploymentRequest,
+    progress: Progress<'_>,
+) {
+    let Ok(recent) = forge.list_deployments(&s.repo, &s.environment, 5).await else { return };
+    let lost = recent
+        .iter()
+        .find(|d| d.state.is_none() && d.description == request.description && d.payload == request.payload);
+    if let Some(d) = lost {
+        progress(&format!("deployment {} was created though its answer was lost; marking it error", d.id));
+        let why = "the answer to creating this deployment was lost; nothing was recorded or deployed";
+        report(forge, s, &Record::Deployment(d.id), DeployState::Error, why, progress).await;
     }
 }
 
@@ -655,7 +686,37 @@ async fn report<F: Forge>(
     progress: Progress<'_>,
 ) {
     let description: String = description.chars().take(140).collect();
-    let result = match record {
+    // A status POST is safe to repeat (the same state twice changes nothing that matters),
+    // and an unreported final state leaves the deployment looking in progress: retry the
+    // transient failures a few times, bounded.
+    let mut attempt = 0u32;
+    let result = loop {
+        attempt += 1;
+        let result = send_report(forge, s, record, state, &description).await;
+        match &result {
+            Err(e) if e.is_retryable_write() && attempt < REPORT_ATTEMPTS => {
+                tokio::time::sleep(std::time::Duration::from_millis(500 << attempt)).await;
+            }
+            _ => break result,
+        }
+    };
+    if let Err(e) = result {
+        progress(&format!("warning: could not report {state:?} for {}: {e}", s.environment));
+    }
+}
+
+/// Attempts to report one state (the first included).
+const REPORT_ATTEMPTS: u32 = 4;
+
+async fn send_report<F: Forge>(
+    forge: &F,
+    s: &Settings,
+    record: &Record,
+    state: DeployState,
+    description: &str,
+) -> Result<(), ForgeError> {
+    let description = description.to_owned();
+    match record {
         Record::Deployment(id) => {
             let status = DeploymentStatus {
                 state,
@@ -679,9 +740,6 @@ async fn report<F: Forge>(
             };
             forge.create_commit_status(&s.repo, &status).await
         }
-    };
-    if let Err(e) = result {
-        progress(&format!("warning: could not report {state:?} for {}: {e}", s.environment));
     }
 }
 

@@ -244,11 +244,24 @@ impl FakeForge {
 
     /// Queues a fault for the next `times` requests matching `method` (any when `None`) and `path_contains`.
     pub fn inject(&self, method: Option<&str>, path_contains: &str, times: u32, kind: FaultKind) {
+        self.inject_after(method, path_contains, 0, times, kind)
+    }
+
+    /// Like [`FakeForge::inject`], letting the first `skip` matching requests through.
+    pub fn inject_after(
+        &self,
+        method: Option<&str>,
+        path_contains: &str,
+        skip: u32,
+        times: u32,
+        kind: FaultKind,
+    ) {
         self.with(|s| {
             s.faults.push(Fault {
                 method: method.map(str::to_owned),
                 path_contains: path_contains.into(),
                 times,
+                skip,
                 kind,
             })
         })
@@ -314,6 +327,10 @@ fn take_fault(s: &mut State, req: &Recorded) -> Option<FaultKind> {
             && f.method.as_deref().is_none_or(|m| m == req.method)
             && req.target.contains(&f.path_contains)
     })?;
+    if f.skip > 0 {
+        f.skip -= 1;
+        return None;
+    }
     f.times -= 1;
     Some(f.kind.clone())
 }

@@ -244,6 +244,8 @@ pub struct Fault {
     pub method: Option<String>,
     pub path_contains: String,
     pub times: u32,
+    /// Matching requests let through before the fault applies.
+    pub skip: u32,
     pub kind: FaultKind,
 }
 

@@ -1,0 +1,163 @@
+//! Automatic rollback through the real binary: a `command` target records what it deploys,
+//! a loopback health endpoint fails while the bad version is current.
+
+use crate::forge_ops::{FILE, OPS, setup};
+use crate::release::registry_with_versions;
+use crate::release_faults::{release, run_within};
+use crate::support::ActionRun;
+use crate::support::fake_forge::state::FaultKind;
+use crate::support::fake_forge::{FakeForge, Flavor};
+use crate::support::registry::TestRegistry;
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+/// A loopback health endpoint: 500 while `current` holds `bad`, else 200 with the version.
+struct Health {
+    url: String,
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for Health {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ =
+            std::net::TcpStream::connect(self.url.trim_start_matches("http://").trim_end_matches("/health"));
+    }
+}
+
+impl Health {
+    fn start(current: PathBuf, bad: &'static str) -> Health {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/health", listener.local_addr().unwrap());
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if stopped.load(Ordering::SeqCst) {
+                    return;
+                }
+                let Ok(mut conn) = conn else { continue };
+                conn.set_read_timeout(Some(Duration::from_secs(5))).ok();
+                let mut buf = [0u8; 4096];
+                let _ = conn.read(&mut buf);
+                let version = std::fs::read_to_string(&current).unwrap_or_default().trim().to_owned();
+                let (status, body) = if version == bad {
+                    ("500 Internal Server Error", "broken".to_owned())
+                } else {
+                    ("200 OK", version)
+                };
+                let _ = write!(
+                    conn,
+                    "HTTP/1.1 {status}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        Health { url, stop }
+    }
+}
+
+/// A `command` target that records each version it deploys and makes it current.
+fn command_release(fake: &FakeForge, reg: &TestRegistry, work: &Path, health: &Health) -> ActionRun {
+    let script = format!(
+        "echo \"$API_IMAGE_TAG\" >> {calls}; printf %s \"$API_IMAGE_TAG\" > {current}",
+        calls = work.join("calls").display(),
+        current = work.join("current").display()
+    );
+    release(fake, &format!("api={}/org/api", reg.host), fake.flavor)
+        .input("target", "command")
+        .input("deploy-command", &script)
+        .input("health-url", &health.url)
+        .input("health-timeout", "3")
+        .input("allow-downgrade", "true")
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Case {
+    /// `rollback-on-failure: true`.
+    RollBack,
+    /// `rollback-on-failure: false`.
+    Off,
+    /// The rollback's own commit is refused (rate limit throughout).
+    RollbackNotRecorded,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_health_check_rolls_back_automatically_or_says_it_did_not() {
+    let reg = tokio::task::spawn_blocking(registry_with_versions).await.unwrap();
+    let cases = [
+        (Flavor::Github, Case::RollBack),
+        (Flavor::Forgejo, Case::RollBack),
+        (Flavor::Github, Case::Off),
+        (Flavor::Github, Case::RollbackNotRecorded),
+    ];
+    for (flavor, case) in cases {
+        let (fake, _, _) = setup(flavor).await;
+        fake.put_file(OPS, FILE, "API_IMAGE_TAG=v1\n");
+        let work = tempfile::tempdir().unwrap();
+        std::fs::write(work.path().join("current"), "v1").unwrap();
+        let health = Health::start(work.path().join("current"), "v2");
+        let before = fake.history(OPS, FILE).len();
+        if case == Case::RollbackNotRecorded {
+            let limit = FaultKind::RateLimit { status: 429, retry_after: 1 };
+            fake.inject_after(Some("PUT"), "/contents/", 1, 10, limit);
+        }
+        let action = command_release(&fake, &reg, work.path(), &health)
+            .input("api_image_tag", "v2")
+            .input("rollback-on-failure", &(case != Case::Off).to_string());
+        let (out, took) = run_within(action, Duration::from_secs(60)).await;
+        let what = format!("{flavor:?} {case:?}");
+        assert_eq!(out.code, 1, "{what}: {}", out.log());
+        assert!(out.stdout.contains("health check failed"), "{what}: {}", out.stdout);
+        let calls = std::fs::read_to_string(work.path().join("calls")).unwrap();
+        let history = fake.history(OPS, FILE);
+        let file = fake.file(OPS, FILE).unwrap();
+        let states: Vec<String> = match flavor {
+            Flavor::Github => {
+                let deployments = fake.deployments(OPS);
+                assert_eq!(deployments.len(), 1, "{what}: {deployments:?}");
+                deployments[0].3.clone()
+            }
+            Flavor::Forgejo => {
+                let statuses = fake.statuses(OPS);
+                assert!(statuses.iter().all(|s| s.2 == "deploy/staging"), "{statuses:?}");
+                statuses.into_iter().map(|s| s.1).collect()
+            }
+        };
+        let opened = if flavor == Flavor::Github { "in_progress" } else { "pending" };
+        assert_eq!(states, [opened, "failure"], "{what}");
+        match case {
+            Case::RollBack => {
+                assert!(out.stdout.contains("rolled back to api v1"), "{what}: {}", out.stdout);
+                assert!(file.starts_with("API_IMAGE_TAG=v1\n"), "{what}: {file}");
+                assert_eq!(history.len(), before + 2, "{history:?}");
+                assert_eq!(history[1].lines().next().unwrap(), "deploy: api v1 → v2");
+                let subject = history[0].lines().next().unwrap();
+                assert!(
+                    subject.starts_with("rollback: api v2 → v1 (automatic: health check failed"),
+                    "{subject}"
+                );
+                assert_eq!(calls, "v2\nv1\n", "the command ran the bad version, then v1");
+            }
+            Case::Off => {
+                assert!(out.stdout.contains("rollback-on-failure is off"), "{}", out.stdout);
+                assert!(file.starts_with("API_IMAGE_TAG=v2\n"), "the new version stays recorded");
+                assert_eq!(history.len(), before + 1, "{history:?}");
+                assert_eq!(calls, "v2\n");
+            }
+            Case::RollbackNotRecorded => {
+                // What runs (v2) is what the file says; the step says the rollback failed.
+                assert!(out.stdout.contains("the rollback could not be recorded"), "{}", out.stdout);
+                assert!(file.starts_with("API_IMAGE_TAG=v2\n"), "{file}");
+                assert_eq!(history.len(), before + 1, "{history:?}");
+                assert_eq!(calls, "v2\n", "nothing redeployed without a record");
+            }
+        }
+        assert!(took < Duration::from_secs(30), "{what}: {took:?}");
+        eprintln!("{what}: exit 1 in {took:.1?}");
+    }
+}
