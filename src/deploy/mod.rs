@@ -3,8 +3,10 @@
 //! Target traits and the registry client.
 
 pub mod approval;
+pub mod gate;
 pub mod health;
 pub mod plan;
+pub mod record;
 pub mod release;
 pub mod status;
 pub mod target;

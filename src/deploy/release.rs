@@ -3,16 +3,15 @@
 //! protected by the forge or by the approval issue) → [`apply`] (record `.env.versions`, open
 //! the deployment, deploy, health-check, report; on failure roll back automatically).
 
-use super::approval::{
-    self, ApprovalError, ApprovalPolicy, Decision, PendingRelease, PlannedChange, Waiting,
-};
+use super::approval::{ApprovalError, ApprovalPolicy, PlannedChange, Waiting};
+pub use super::gate::{Gated, gate};
 use super::health::{HealthCheck, wait_healthy};
 use super::plan::{self, ImageMap, Provenance, TagRules};
+use super::record::{Record, close_lost_deployment, report};
 use super::target::{Rollout, ServiceChange, Target};
 use crate::envfile::EnvFile;
 use crate::forge::{
-    CommitStatus, DeployState, DeploymentRequest, DeploymentStatus, Forge, ForgeError, Issue, RepoId,
-    RetryPolicy, UpdateError, update_env_file,
+    DeployState, DeploymentRequest, Forge, ForgeError, RepoId, RetryPolicy, UpdateError, update_env_file,
 };
 use crate::registry::{Reference, Registries, RegistryError};
 use crate::versions::{self, DeployMeta, TagEdit};
@@ -284,131 +283,6 @@ pub async fn check<F: Forge>(
     Ok(Checked { changes, digests })
 }
 
-/// What the gate decided.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Gated {
-    /// Go on; the text says what protects (or did not need to protect) the environment.
-    Proceed(String),
-    /// An approval issue is open; `command: approve` continues the release.
-    Awaiting(Issue),
-}
-
-/// Step 3: a protected environment is protected by the forge, or by an approver's answer.
-pub async fn gate<F: Forge>(
-    forge: &F,
-    s: &Settings,
-    checked: &Checked,
-    progress: Progress<'_>,
-) -> Result<Gated, ReleaseError> {
-    if !s.is_protected() {
-        return Ok(Gated::Proceed(format!("{} is not a protected environment", s.environment)));
-    }
-    let unprotected = |why: String, fix: &str| {
-        if s.gate.allow_unprotected {
-            progress(&format!(
-                "warning: {} is protected but {why}; deploying anyway (allow-unprotected)",
-                s.environment
-            ));
-            Ok(Gated::Proceed(format!("unprotected ({why}), allowed by allow-unprotected")))
-        } else {
-            Err(ReleaseError::Unprotected { environment: s.environment.clone(), why, fix: fix.to_owned() })
-        }
-    };
-    let use_environment = match s.gate.approval {
-        Approval::None => {
-            return unprotected("`approval` is none".into(), "Set `approval: auto` or `issue`.");
-        }
-        Approval::Environment => true,
-        Approval::Issue => false,
-        Approval::Auto => forge.capabilities().environments,
-    };
-    if use_environment {
-        match environment_protection(forge, &s.repo, &s.environment).await? {
-            Some((true, summary)) => {
-                return Ok(Gated::Proceed(format!(
-                    "environment protection: {summary} (enforced when the job sets `environment: {}`)",
-                    s.environment
-                )));
-            }
-            found => {
-                let why = if found.is_some() {
-                    "its environment has neither required reviewers nor a wait timer".to_owned()
-                } else {
-                    "the repository has no such environment".to_owned()
-                };
-                if s.gate.approval == Approval::Environment || s.gate.policy.approvers.is_empty() {
-                    return unprotected(
-                        why,
-                        "Add required reviewers to the environment (Settings → Environments) and set the job's `environment:`, or give `approvers` to use the approval issue.",
-                    );
-                }
-                progress(&format!("{}: {why}; using the approval issue", s.environment));
-            }
-        }
-    }
-    if s.gate.policy.approvers.is_empty() {
-        return unprotected(
-            "no `approvers` are set for the approval issue".into(),
-            "Set `approvers` to the logins that may `/approve`.",
-        );
-    }
-    let pending = PendingRelease {
-        environment: s.environment.clone(),
-        changes: checked.planned(),
-        actor: s.meta.actor.clone(),
-        run_url: s.meta.run_url.clone(),
-        command: s.kind.name().into(),
-    };
-    let issue = approval::open(forge, &s.repo, &pending, &s.gate.policy.approvers).await?;
-    progress(&format!("approval requested: {}", issue.html_url));
-    if s.gate.mode == ApprovalMode::Resume {
-        return Ok(Gated::Awaiting(issue));
-    }
-    let decision = approval::wait(forge, &s.repo, &issue, &s.gate.policy, s.gate.waiting, progress).await;
-    match decision {
-        Ok(Decision::Approved { by }) => {
-            approval::conclude(
-                forge,
-                &s.repo,
-                &issue,
-                &format!("Approved by @{by}; deploying ([run]({})).", s.meta.run_url),
-            )
-            .await?;
-            Ok(Gated::Proceed(format!("approved by {by} in {}", issue.html_url)))
-        }
-        Ok(Decision::Denied { by, reason }) => {
-            approval::conclude(forge, &s.repo, &issue, &format!("Denied by @{by}; nothing was deployed."))
-                .await?;
-            Err(ReleaseError::Denied { by, reason, url: issue.html_url })
-        }
-        Ok(Decision::Pending) => unreachable!("wait returns only decisions"),
-        Err(e) => {
-            let _ = approval::conclude(forge, &s.repo, &issue, &format!("{e}; nothing was deployed.")).await;
-            Err(e.into())
-        }
-    }
-}
-
-/// Whether the forge protects `environment` (and how); `None` when it does not exist or the
-/// token cannot see it (GitHub answers both with 404: fail closed).
-async fn environment_protection<F: Forge>(
-    forge: &F,
-    repo: &RepoId,
-    environment: &str,
-) -> Result<Option<(bool, String)>, ForgeError> {
-    Ok(forge.get_environment(repo, environment).await?.map(|e| {
-        let mut rules = Vec::new();
-        if !e.reviewers.is_empty() {
-            let names: Vec<&str> = e.reviewers.iter().map(|r| r.name.as_str()).collect();
-            rules.push(format!("required reviewers {}", names.join(", ")));
-        }
-        if e.wait_timer > 0 {
-            rules.push(format!("wait timer {} min", e.wait_timer));
-        }
-        (e.is_protected(), rules.join(", "))
-    }))
-}
-
 /// What a successful release did.
 #[derive(Clone, Debug)]
 pub struct Applied {
@@ -420,12 +294,6 @@ pub struct Applied {
     pub deployment: Option<u64>,
     /// What the gate said.
     pub protection: String,
-}
-
-/// Where the deployment's state is reported: a GitHub deployment, or a commit status.
-enum Record {
-    Deployment(u64),
-    Status(String),
 }
 
 /// Steps 4–7: record, open the deployment, deploy, check health, report; roll back on failure.
@@ -537,7 +405,7 @@ pub async fn apply<F: Forge, T: Target>(
         changed: changes.clone(),
         rollback: s.kind == Kind::Rollback,
     };
-    match deploy_and_check(target, s, &rollout, progress).await {
+    match deploy_and_check(target, &s.health, &rollout, progress).await {
         Ok(()) => {
             report(
                 forge,
@@ -559,37 +427,17 @@ pub async fn apply<F: Forge, T: Target>(
     }
 }
 
-/// The answer to a deployment create was lost (the connection dropped): the deployment may
-/// exist with no status. Marks such a one (same description and payload, no status yet)
-/// `error`, since the release stops before recording anything; best effort.
-async fn close_lost_deployment<F: Forge>(
-    forge: &F,
-    s: &Settings,
-    request: &DeploymentRequest,
-    progress: Progress<'_>,
-) {
-    let Ok(recent) = forge.list_deployments(&s.repo, &s.environment, 5).await else { return };
-    let lost = recent
-        .iter()
-        .find(|d| d.state.is_none() && d.description == request.description && d.payload == request.payload);
-    if let Some(d) = lost {
-        progress(&format!("deployment {} was created though its answer was lost; marking it error", d.id));
-        let why = "the answer to creating this deployment was lost; nothing was recorded or deployed";
-        report(forge, s, &Record::Deployment(d.id), DeployState::Error, why, progress).await;
-    }
-}
-
 /// Deploys to the target, then runs every health check; the error says which failed.
 async fn deploy_and_check<T: Target>(
     target: &T,
-    s: &Settings,
+    checks: &[HealthCheck],
     rollout: &Rollout,
     progress: Progress<'_>,
 ) -> Result<(), String> {
     let mut log = |line: &str| progress(line);
     target.deploy(rollout, &mut log).await.map_err(|e| format!("deploy failed: {e}"))?;
     let client = reqwest::Client::builder().build().map_err(|e| format!("health check client: {e}"))?;
-    for check in &s.health {
+    for check in checks {
         let healthy = wait_healthy(&client, check, |line| progress(line))
             .await
             .map_err(|e| format!("health check failed: {e}"))?;
@@ -599,6 +447,25 @@ async fn deploy_and_check<T: Target>(
         ));
     }
     Ok(())
+}
+
+/// The health checks of a rollback: a `health-body` that names a new tag expects the
+/// restored (old) tag instead.
+fn rollback_checks(checks: &[HealthCheck], changes: &[ServiceChange]) -> Vec<HealthCheck> {
+    checks
+        .iter()
+        .map(|c| {
+            let mut c = c.clone();
+            if let Some(body) = &mut c.body_contains {
+                for ch in changes {
+                    if let Some(old) = ch.old.as_deref().filter(|_| body.contains(ch.new.as_str())) {
+                        *body = body.replace(ch.new.as_str(), old);
+                    }
+                }
+            }
+            c
+        })
+        .collect()
 }
 
 /// Restores the previous tags (one commit), redeploys them and checks health: the error to
@@ -666,80 +533,12 @@ async fn roll_back<F: Forge, T: Target>(
         rollback: true,
     };
     let restored = back.iter().map(|c| format!("{} {}", c.service, c.new)).collect::<Vec<_>>().join(", ");
-    match deploy_and_check(target, s, &rollout, progress).await {
+    match deploy_and_check(target, &rollback_checks(&s.health, changes), &rollout, progress).await {
         Ok(()) => {
             progress(&format!("rolled back to {restored}; healthy"));
             ReleaseError::RolledBack { reason: reason.into(), restored }
         }
         Err(e) => failed(format!("the rollback to {restored} failed too: {e}")),
-    }
-}
-
-/// Reports a state on the deployment or the commit status; failures only warn (the
-/// deployment itself is what matters).
-async fn report<F: Forge>(
-    forge: &F,
-    s: &Settings,
-    record: &Record,
-    state: DeployState,
-    description: &str,
-    progress: Progress<'_>,
-) {
-    let description: String = description.chars().take(140).collect();
-    // A status POST is safe to repeat (the same state twice changes nothing that matters),
-    // and an unreported final state leaves the deployment looking in progress: retry the
-    // transient failures a few times, bounded.
-    let mut attempt = 0u32;
-    let result = loop {
-        attempt += 1;
-        let result = send_report(forge, s, record, state, &description).await;
-        match &result {
-            Err(e) if e.is_retryable_write() && attempt < REPORT_ATTEMPTS => {
-                tokio::time::sleep(std::time::Duration::from_millis(500 << attempt)).await;
-            }
-            _ => break result,
-        }
-    };
-    if let Err(e) = result {
-        progress(&format!("warning: could not report {state:?} for {}: {e}", s.environment));
-    }
-}
-
-/// Attempts to report one state (the first included).
-const REPORT_ATTEMPTS: u32 = 4;
-
-async fn send_report<F: Forge>(
-    forge: &F,
-    s: &Settings,
-    record: &Record,
-    state: DeployState,
-    description: &str,
-) -> Result<(), ForgeError> {
-    let description = description.to_owned();
-    match record {
-        Record::Deployment(id) => {
-            let status = DeploymentStatus {
-                state,
-                description,
-                environment_url: s.environment_url.clone(),
-                log_url: Some(s.meta.run_url.clone()).filter(|u| !u.is_empty()),
-            };
-            forge.create_deployment_status(&s.repo, *id, &status).await
-        }
-        Record::Status(sha) if sha.is_empty() => Ok(()),
-        Record::Status(sha) => {
-            let status = CommitStatus {
-                sha: sha.clone(),
-                context: format!("deploy/{}", s.environment),
-                state,
-                description,
-                target_url: s
-                    .environment_url
-                    .clone()
-                    .or_else(|| Some(s.meta.run_url.clone()).filter(|u| !u.is_empty())),
-            };
-            forge.create_commit_status(&s.repo, &status).await
-        }
     }
 }
 
@@ -762,5 +561,28 @@ fn message(kind: Kind, tags: &[TagEdit], changes: &[crate::envfile::Change], met
         Kind::Release => m,
         Kind::Rollback => m.replacen("deploy:", "rollback:", 1),
         Kind::Promote => m.replacen("deploy:", "promote:", 1),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_rollback_expects_the_old_version_in_the_health_body() {
+        let mut check = HealthCheck::new("http://127.0.0.1:1/health", Duration::from_secs(1));
+        check.body_contains = Some("version v2.0.0".into());
+        let plain = HealthCheck::new("http://127.0.0.1:1/ready", Duration::from_secs(1));
+        let change = ServiceChange {
+            service: "api".into(),
+            key: "API_IMAGE_TAG".into(),
+            old: Some("v1.9.0".into()),
+            new: "v2.0.0".into(),
+            image: None,
+        };
+        let back = rollback_checks(&[check, plain], &[change]);
+        assert_eq!(back[0].body_contains.as_deref(), Some("version v1.9.0"));
+        assert_eq!(back[1].body_contains, None);
     }
 }

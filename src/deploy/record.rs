@@ -1,0 +1,101 @@
+//! Where a release's state is reported: a GitHub deployment and its statuses, or a commit
+//! status `deploy/<environment>` on Forgejo; transient failures retried, bounded.
+
+use super::release::{Progress, Settings};
+use crate::forge::{CommitStatus, DeployState, DeploymentRequest, DeploymentStatus, Forge, ForgeError};
+
+/// Where the deployment's state is reported: a GitHub deployment, or a commit status.
+pub enum Record {
+    /// A GitHub deployment by id.
+    Deployment(u64),
+    /// A commit status on this sha (empty: nothing to report on).
+    Status(String),
+}
+
+/// The answer to a deployment create was lost (the connection dropped): the deployment may
+/// exist with no status. Marks such a one (same description and payload, no status yet)
+/// `error`, since the release stops before recording anything; best effort.
+pub async fn close_lost_deployment<F: Forge>(
+    forge: &F,
+    s: &Settings,
+    request: &DeploymentRequest,
+    progress: Progress<'_>,
+) {
+    let Ok(recent) = forge.list_deployments(&s.repo, &s.environment, 5).await else { return };
+    let lost = recent
+        .iter()
+        .find(|d| d.state.is_none() && d.description == request.description && d.payload == request.payload);
+    if let Some(d) = lost {
+        progress(&format!("deployment {} was created though its answer was lost; marking it error", d.id));
+        let why = "the answer to creating this deployment was lost; nothing was recorded or deployed";
+        report(forge, s, &Record::Deployment(d.id), DeployState::Error, why, progress).await;
+    }
+}
+
+/// Reports a state on the deployment or the commit status; failures only warn (the
+/// deployment itself is what matters).
+pub async fn report<F: Forge>(
+    forge: &F,
+    s: &Settings,
+    record: &Record,
+    state: DeployState,
+    description: &str,
+    progress: Progress<'_>,
+) {
+    let description: String = description.chars().take(140).collect();
+    // A status POST is safe to repeat (the same state twice changes nothing that matters),
+    // and an unreported final state leaves the deployment looking in progress: retry the
+    // transient failures a few times, bounded.
+    let mut attempt = 0u32;
+    let result = loop {
+        attempt += 1;
+        let result = send_report(forge, s, record, state, &description).await;
+        match &result {
+            Err(e) if e.is_retryable_write() && attempt < REPORT_ATTEMPTS => {
+                tokio::time::sleep(std::time::Duration::from_millis(500 << attempt)).await;
+            }
+            _ => break result,
+        }
+    };
+    if let Err(e) = result {
+        progress(&format!("warning: could not report {state:?} for {}: {e}", s.environment));
+    }
+}
+
+/// Attempts to report one state (the first included).
+const REPORT_ATTEMPTS: u32 = 4;
+
+async fn send_report<F: Forge>(
+    forge: &F,
+    s: &Settings,
+    record: &Record,
+    state: DeployState,
+    description: &str,
+) -> Result<(), ForgeError> {
+    let description = description.to_owned();
+    match record {
+        Record::Deployment(id) => {
+            let status = DeploymentStatus {
+                state,
+                description,
+                environment_url: s.environment_url.clone(),
+                log_url: Some(s.meta.run_url.clone()).filter(|u| !u.is_empty()),
+            };
+            forge.create_deployment_status(&s.repo, *id, &status).await
+        }
+        Record::Status(sha) if sha.is_empty() => Ok(()),
+        Record::Status(sha) => {
+            let status = CommitStatus {
+                sha: sha.clone(),
+                context: format!("deploy/{}", s.environment),
+                state,
+                description,
+                target_url: s
+                    .environment_url
+                    .clone()
+                    .or_else(|| Some(s.meta.run_url.clone()).filter(|u| !u.is_empty())),
+            };
+            forge.create_commit_status(&s.repo, &status).await
+        }
+    }
+}
