@@ -68,6 +68,9 @@ pub struct Manifest {
     pub config: Descriptor,
     /// Layers, base first.
     pub layers: Vec<Descriptor>,
+    /// Annotations (`org.opencontainers.image.base.name`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<BTreeMap<String, String>>,
 }
 
 /// An image index (`index.json`, or a multi-platform image).
@@ -268,13 +271,14 @@ impl LayerSink {
     }
 }
 
-/// Writes one image (config + manifest) for `layers`, returning the manifest's descriptor
-/// (with its platform set) and the config's.
+/// Writes one image (config + manifest with `annotations`) for `layers`, returning the
+/// manifest's descriptor (with its platform set) and the config's.
 pub fn write_image(
     layout: &Layout,
     config: &serde_json::Value,
     layers: &[Layer],
     platform: &Platform,
+    annotations: Option<BTreeMap<String, String>>,
 ) -> Result<(Descriptor, Descriptor), BuildError> {
     let config_desc = layout.write_json(CONFIG, config)?;
     let manifest = Manifest {
@@ -282,6 +286,7 @@ pub fn write_image(
         media_type: MANIFEST.to_owned(),
         config: config_desc.clone(),
         layers: layers.iter().map(|l| l.descriptor.clone()).collect(),
+        annotations,
     };
     let mut desc = layout.write_json(MANIFEST, &manifest)?;
     desc.platform = Some(platform.into());
