@@ -7,8 +7,8 @@ use super::base::{BaseImage, BaseSource, image_from};
 use super::layout::{Descriptor, Index, Layout, PlatformJson};
 use super::{BuildError, Platform};
 use crate::registry::manifest::sha256_digest;
-use crate::registry::{RegistryClient, RegistryError};
 use crate::registry::{Manifest as RawManifest, Reference};
+use crate::registry::{RegistryClient, RegistryError};
 use crate::runner::Runner;
 use futures::{StreamExt, TryStreamExt};
 use sha2::{Digest as _, Sha256};
@@ -68,18 +68,17 @@ pub async fn pull_base(
     let repo = reference.repository.as_str();
     let pull_err = |source: RegistryError| BuildError::Pull { reference: reference.to_string(), source };
     let root = client.get_manifest(repo, reference.target()).await.map_err(pull_err)?;
-    let source = BaseSource {
-        name: reference.to_string(),
-        repository: reference.name(),
-        digest: root.digest.clone(),
-    };
+    let source =
+        BaseSource { name: reference.to_string(), repository: reference.name(), digest: root.digest.clone() };
     let mut chosen: Vec<(Platform, RawManifest)> = Vec::new();
     if root.is_index() {
         let index: Index = serde_json::from_slice(&root.bytes)
             .map_err(|e| malformed(reference, format!("index {}: {e}", root.digest)))?;
         for p in platforms {
-            let Some(entry) =
-                index.manifests.iter().find(|d| d.platform.as_ref().is_some_and(|dp| platform_matches(dp, p)))
+            let Some(entry) = index
+                .manifests
+                .iter()
+                .find(|d| d.platform.as_ref().is_some_and(|dp| platform_matches(dp, p)))
             else {
                 return Err(unsupported(
                     reference,
@@ -114,7 +113,10 @@ pub async fn pull_base(
         }
         let bytes = read_all(client, repo, &image.config.digest).await.map_err(pull_err)?;
         if sha256_digest(&bytes) != image.config.digest {
-            return Err(malformed(reference, format!("config {} does not match its digest", image.config.digest)));
+            return Err(malformed(
+                reference,
+                format!("config {} does not match its digest", image.config.digest),
+            ));
         }
         let config: serde_json::Value = serde_json::from_slice(&bytes)
             .map_err(|e| malformed(reference, format!("config {}: {e}", image.config.digest)))?;

@@ -1,14 +1,14 @@
 //! `build`: build an image with the docker or files builder into an OCI image layout.
 
+use super::push::{RegistryArgs, runtime};
 use crate::build::base::BaseImage;
-use crate::build::docker::{DockerBuilder, Engine};
+use crate::build::docker::{DockerBuilder, Engine, Ping};
 use crate::build::files::FilesBuilder;
+use crate::build::layout::Layout;
 use crate::build::{
     AddPath, Base, BuildSpec, Builder, BuiltImage, DockerfileRecipe, FilesRecipe, ImageSettings,
     LayoutTarget, Platform, Recipe,
 };
-use super::push::{RegistryArgs, runtime};
-use crate::build::layout::Layout;
 use crate::env::{EnvMap, vars};
 use crate::registry::{Reference, Registries};
 use crate::runner::{Report, Runner};
@@ -438,11 +438,11 @@ pub fn choose(
         let recipe = settings.files.clone().expect("validated: files recipe");
         (Box::new(FilesBuilder), settings.spec(Recipe::Files(recipe)))
     };
-    let docker = |engine: Engine, version: String| -> (Box<dyn Builder>, BuildSpec) {
+    let docker = |engine: Engine, ping: Ping| -> (Box<dyn Builder>, BuildSpec) {
         let recipe = settings.dockerfile.clone().expect("validated: Dockerfile recipe");
-        (Box::new(DockerBuilder::new(engine, version)), settings.spec(Recipe::Dockerfile(recipe)))
+        (Box::new(DockerBuilder::new(engine, ping)), settings.spec(Recipe::Dockerfile(recipe)))
     };
-    let ping = || Engine::from_env(env).and_then(|e| e.ping().map(|v| (e, v)));
+    let ping = || Engine::from_env(env).and_then(|e| e.ping_info().map(|p| (e, p)));
     let auto = |why: &str| runner.info(&format!("builder auto: {why}"));
     match settings.kind {
         BuilderKind::Files => Ok(files()),
@@ -459,12 +459,13 @@ pub fn choose(
             Ok(files())
         }
         BuilderKind::Auto => match ping() {
-            Ok((engine, version)) => {
+            Ok((engine, ping)) => {
                 auto(&format!(
-                    "the Docker engine at {} answers (API {version}): docker builder",
-                    engine.host()
+                    "the Docker engine at {} answers (API {}): docker builder",
+                    engine.host(),
+                    ping.api
                 ));
-                Ok(docker(engine, version))
+                Ok(docker(engine, ping))
             }
             Err(e) if settings.files.is_some() => {
                 auto(&format!("{e}: files builder (daemonless) from the `add` paths"));
@@ -506,11 +507,11 @@ fn pull_base(
     };
     let Base::Registry(reference) = base.clone() else { unreachable!("matched above") };
     let layout = Layout::create(&spec.output.dir)?;
-    let client = regs.client(&reference.registry).map_err(|source| crate::build::BuildError::Pull {
-        reference: reference.to_string(),
-        source,
-    })?;
-    let images = rt.block_on(crate::build::pull::pull_base(&client, &reference, &spec.platforms, &layout, runner))?;
+    let client = regs
+        .client(&reference.registry)
+        .map_err(|source| crate::build::BuildError::Pull { reference: reference.to_string(), source })?;
+    let images =
+        rt.block_on(crate::build::pull::pull_base(&client, &reference, &spec.platforms, &layout, runner))?;
     *base = Base::Images(images);
     Ok(())
 }

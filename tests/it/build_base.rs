@@ -163,7 +163,8 @@ fn a_multi_platform_base_behind_basic_auth_gives_each_platform_its_manifest() {
     assert_eq!(config["config"]["Env"], serde_json::json!(["FROM_BASE=1"]));
     // The arm64 base layer (the arm64 api), from the base's arm64 manifest.
     let index = blob(&base_dir, &index_digest);
-    let arm = index["manifests"].as_array().unwrap().iter().find(|m| m["platform"]["architecture"] == "arm64");
+    let arm =
+        index["manifests"].as_array().unwrap().iter().find(|m| m["platform"]["architecture"] == "arm64");
     let arm_manifest = blob(&base_dir, arm.unwrap()["digest"].as_str().unwrap());
     assert_eq!(manifest["layers"][0]["digest"], arm_manifest["layers"][0]["digest"]);
 
