@@ -229,7 +229,7 @@ pub enum BuildError {
         reference: String,
         /// What the registry client reported.
         #[source]
-        source: crate::registry::RegistryError,
+        source: Box<crate::registry::RegistryError>,
     },
     /// The Docker engine could not be reached or refused a request.
     #[error(transparent)]

@@ -66,7 +66,10 @@ pub async fn pull_base(
     runner: &Runner,
 ) -> Result<Vec<BaseImage>, BuildError> {
     let repo = reference.repository.as_str();
-    let pull_err = |source: RegistryError| BuildError::Pull { reference: reference.to_string(), source };
+    let pull_err = |source: RegistryError| BuildError::Pull {
+        reference: reference.to_string(),
+        source: Box::new(source),
+    };
     let root = client.get_manifest(repo, reference.target()).await.map_err(pull_err)?;
     let source =
         BaseSource { name: reference.to_string(), repository: reference.name(), digest: root.digest.clone() };

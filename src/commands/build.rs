@@ -507,9 +507,10 @@ fn pull_base(
     };
     let Base::Registry(reference) = base.clone() else { unreachable!("matched above") };
     let layout = Layout::create(&spec.output.dir)?;
-    let client = regs
-        .client(&reference.registry)
-        .map_err(|source| crate::build::BuildError::Pull { reference: reference.to_string(), source })?;
+    let client = regs.client(&reference.registry).map_err(|source| crate::build::BuildError::Pull {
+        reference: reference.to_string(),
+        source: Box::new(source),
+    })?;
     let images =
         rt.block_on(crate::build::pull::pull_base(&client, &reference, &spec.platforms, &layout, runner))?;
     *base = Base::Images(images);
