@@ -9,6 +9,7 @@
 #
 #   bench/build.sh                       # release binary, N=3
 #   BIN=target/debug/deploy-action N=1 bench/build.sh
+#   ONLY=w1 bench/build.sh               # W1 only (its log of our side goes to stderr)
 #
 # Needs root (dockerd), docker.io (dockerd and Debian's /usr/bin/docker), docker-registry,
 # skopeo, curl, bc, python3 (bench/lib.sh).
@@ -74,6 +75,7 @@ CMD ["httpd", "-f", "-h", "/srv/www"]
 EOF
 
 declare -a fb fp db dp cb cq
+[[ ${ONLY:-} == w1 ]] && N=0
 for i in $(seq 1 "$N"); do
   echo "small service, round $i/$N" >&2
   r=$(start_registry)
@@ -88,11 +90,13 @@ for i in $(seq 1 "$N"); do
   cq+=("$(timed "cp$i" docker push "$r/svc/cli:r$i")")
 done
 # The images do what they should: the files one serves its page in the engine.
+[[ $N == 0 ]] || {
 r=$(start_registry)
 ours push "oci:$WORK/files1" "$r/svc/check:v1" >/dev/null 2>&1
 docker pull -q "$r/svc/check:v1" >/dev/null
 [[ $(docker run --rm --network none --entrypoint /bin/busybox "$r/svc/check:v1" cat /srv/www/index.html) == *'<h1>hi</h1>'* ]] ||
   { echo "the files image does not serve its page" >&2; exit 1; }
+}
 
 # W1 in the engine (small layers first, then the text and the incompressible one: vfs copies
 # every layer's whole tree, so the big ones go last).
@@ -121,6 +125,11 @@ r=$(start_registry)
 w1_skopeo=$(timed w1_skopeo env HOME="$(mktemp -d -p "$WORK")" skopeo copy --quiet --dest-tls-verify=false \
   --src-daemon-host "$DOCKER_HOST" docker-daemon:bench/w1:latest "docker://$r/w1/skopeo:v1")
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
+if [[ $N == 0 ]]; then
+  grep -v '^::' "$WORK/log.w1_export" "$WORK/log.w1_push" >&2
+  printf 'W1: ours %s + %s s, docker push %s s, skopeo %s s; load %s -> %s\n' "$w1_export" "$w1_push" "$w1_cli" "$w1_skopeo" "$LOAD_START" "$LOAD_END"
+  exit 0
+fi
 
 F=$(add "$(median "${fb[@]}")" "$(median "${fp[@]}")")
 K=$(add "$(median "${db[@]}")" "$(median "${dp[@]}")")
