@@ -247,10 +247,32 @@ const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255];
 /// layer uses every core; the block size is fixed, so the bytes do not depend on the core count.
 const BLOCK: usize = 1 << 20;
 
+/// Pieces of a block compressed at the fastest level to tell whether it compresses at all.
+const SAMPLES: usize = 8;
+/// Bytes per piece.
+const SAMPLE: usize = 8 << 10;
+
+/// True when `data` looks incompressible (random, already compressed): none of [`SAMPLES`]
+/// pieces spread over it shrinks by 2 % at the fastest level. Such blocks are stored, not
+/// deflated (as klauspost/compress does), which makes them nearly free.
+fn incompressible(data: &[u8]) -> bool {
+    if data.len() < SAMPLES * SAMPLE {
+        return false;
+    }
+    (0..SAMPLES).all(|k| {
+        let at = k * (data.len() - SAMPLE) / (SAMPLES - 1);
+        let mut c = flate2::Compress::new(flate2::Compression::fast(), false);
+        let mut out = Vec::with_capacity(SAMPLE + 1024);
+        let _ = c.compress_vec(&data[at..at + SAMPLE], &mut out, flate2::FlushCompress::Finish);
+        c.total_in() as usize == SAMPLE && out.len() * 100 >= SAMPLE * 98
+    })
+}
+
 /// Deflates one block (raw deflate); the last one ends the stream.
 fn deflate_block(data: &[u8], last: bool) -> Vec<u8> {
     use flate2::{Compress, Compression, FlushCompress, Status};
-    let mut c = Compress::new(Compression::default(), false);
+    let level = if incompressible(data) { Compression::none() } else { Compression::default() };
+    let mut c = Compress::new(level, false);
     let mut out = Vec::with_capacity(data.len() + data.len() / 8 + 1024);
     let flush = if last { FlushCompress::Finish } else { FlushCompress::Sync };
     // Each round either consumes input, writes output or grows the buffer: bounded.
@@ -412,6 +434,7 @@ mod tests {
         let blob = fs::read(layout.blob_path(&one.descriptor.digest)).unwrap();
         assert_eq!(sha256(&blob), one.descriptor.digest);
         assert!(blob.len() < BLOCK + 400_000, "the text compressed: {}", blob.len());
+        assert!(incompressible(&data[..BLOCK]) && !incompressible(&data[2 * BLOCK..3 * BLOCK]));
         let mut out = Vec::new();
         io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&blob[..]), &mut out).unwrap();
         assert!(out == data, "round trip");
