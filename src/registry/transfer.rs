@@ -266,3 +266,30 @@ pub async fn send_everywhere(
     }
     Ok(all)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_annotations_name_the_repositories_to_mount_from() {
+        let m = |json: &str| Manifest::new(bytes::Bytes::from(json.to_owned()), None);
+        let graph = Graph {
+            manifests: vec![
+                m(
+                    r#"{"schemaVersion":2,"layers":[],"annotations":{"org.opencontainers.image.base.name":"127.0.0.1:5000/base/busybox:1"}}"#,
+                ),
+                m(r#"{"schemaVersion":2,"layers":[]}"#),
+                m(
+                    r#"{"schemaVersion":2,"layers":[],"annotations":{"org.opencontainers.image.base.name":"not a reference"}}"#,
+                ),
+            ],
+            blobs: Vec::new(),
+        };
+        let bases = base_repositories(&graph);
+        assert_eq!(
+            bases.into_iter().collect::<Vec<_>>(),
+            [("127.0.0.1:5000".to_owned(), "base/busybox".to_owned())]
+        );
+    }
+}
