@@ -148,6 +148,7 @@ pub fn to_layout(
         media_type: layout::MANIFEST.to_owned(),
         config: config_desc,
         layers: layers.iter().map(|l| l.descriptor.clone()).collect(),
+        annotations: None,
     };
     let mut desc = layout.write_json(layout::MANIFEST, &manifest)?;
     desc.platform = Some((&platform).into());
@@ -161,6 +162,7 @@ pub fn to_layout(
         platforms: vec![platform],
         size,
         image_id: None,
+        base: None,
     })
 }
 

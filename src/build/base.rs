@@ -1,6 +1,6 @@
-//! Base images for daemonless builds: layers + config already on disk. Today they come from
-//! an OCI layout (`--base oci:DIR[:TAG]`, e.g. made by `skopeo copy` or a previous build);
-//! the registry client will pull into a layout and hand it over the same way.
+//! Base images for daemonless builds: layers + config already on disk, from an OCI layout
+//! (`--base oci:DIR[:TAG]`, e.g. made by `skopeo copy` or a previous build) or pulled from a
+//! registry into the output layout ([`super::pull`]).
 
 use super::layout::{self, Descriptor, Index, Layer, Manifest};
 use super::{BuildError, Platform};
@@ -16,6 +16,74 @@ pub struct BaseImage {
     pub config: Value,
     /// Its layers, base first, with the file holding each compressed blob.
     pub layers: Vec<(Layer, PathBuf)>,
+    /// Where it came from, when pulled from a registry.
+    pub source: Option<BaseSource>,
+}
+
+/// A registry base pinned by digest: recorded as the built manifests'
+/// `org.opencontainers.image.base.name` / `.base.digest` annotations and the build's outputs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BaseSource {
+    /// The reference as given, fully qualified (`registry/repository:tag`).
+    pub name: String,
+    /// `registry/repository` (what a push to the same registry mounts from).
+    pub repository: String,
+    /// The digest the reference resolved to (of the index, for a multi-platform base).
+    pub digest: String,
+}
+
+impl BaseSource {
+    /// `registry/repository@sha256:…`.
+    pub fn pinned(&self) -> String {
+        format!("{}@{}", self.repository, self.digest)
+    }
+
+    /// The OCI annotations naming the base.
+    pub fn annotations(&self) -> std::collections::BTreeMap<String, String> {
+        [(BASE_NAME.to_owned(), self.name.clone()), (BASE_DIGEST.to_owned(), self.digest.clone())].into()
+    }
+}
+
+/// OCI annotation: the reference of the image this one is based on.
+pub const BASE_NAME: &str = "org.opencontainers.image.base.name";
+/// OCI annotation: the digest of that image.
+pub const BASE_DIGEST: &str = "org.opencontainers.image.base.digest";
+
+/// Docker's gzip layer type names the same bytes as OCI's.
+const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
+
+/// One platform's image from its config and layer descriptors; `blob` says where a digest's
+/// file is. An error message when the config does not match the layers.
+pub fn image_from(
+    platform: Option<Platform>,
+    config: Value,
+    layers: Vec<Descriptor>,
+    blob: impl Fn(&str) -> PathBuf,
+) -> Result<BaseImage, String> {
+    let diff_ids: Vec<String> = config["rootfs"]["diff_ids"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+        .unwrap_or_default();
+    if diff_ids.len() != layers.len() {
+        return Err(format!("{} layers but {} diff_ids", layers.len(), diff_ids.len()));
+    }
+    let layers = layers
+        .into_iter()
+        .zip(diff_ids)
+        .map(|(mut descriptor, diff_id)| {
+            let path = blob(&descriptor.digest);
+            if descriptor.media_type == DOCKER_LAYER_GZIP {
+                descriptor.media_type = layout::LAYER_GZIP.to_owned();
+            }
+            (Layer { descriptor, diff_id }, path)
+        })
+        .collect();
+    let platform = platform.unwrap_or_else(|| Platform {
+        os: config["os"].as_str().unwrap_or("linux").to_owned(),
+        arch: config["architecture"].as_str().unwrap_or("amd64").to_owned(),
+        variant: config["variant"].as_str().map(str::to_owned),
+    });
+    Ok(BaseImage { platform, config, layers, source: None })
 }
 
 fn malformed(dir: &Path, detail: impl Into<String>) -> BuildError {
@@ -58,35 +126,7 @@ impl BaseImage {
         for m in manifests {
             let manifest: Manifest = read_json(dir, &blob(&m.digest))?;
             let config: Value = read_json(dir, &blob(&manifest.config.digest))?;
-            let diff_ids: Vec<String> = config["rootfs"]["diff_ids"]
-                .as_array()
-                .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
-                .unwrap_or_default();
-            if diff_ids.len() != manifest.layers.len() {
-                return Err(malformed(
-                    dir,
-                    format!("{} layers but {} diff_ids", manifest.layers.len(), diff_ids.len()),
-                ));
-            }
-            let layers = manifest
-                .layers
-                .into_iter()
-                .zip(diff_ids)
-                .map(|(mut descriptor, diff_id)| {
-                    let path = blob(&descriptor.digest);
-                    // Docker's gzip layer type names the same bytes as OCI's.
-                    if descriptor.media_type == "application/vnd.docker.image.rootfs.diff.tar.gzip" {
-                        descriptor.media_type = layout::LAYER_GZIP.to_owned();
-                    }
-                    (Layer { descriptor, diff_id }, path)
-                })
-                .collect();
-            let platform = Platform {
-                os: config["os"].as_str().unwrap_or("linux").to_owned(),
-                arch: config["architecture"].as_str().unwrap_or("amd64").to_owned(),
-                variant: config["variant"].as_str().map(str::to_owned),
-            };
-            out.push(BaseImage { platform, config, layers });
+            out.push(image_from(None, config, manifest.layers, blob).map_err(|e| malformed(dir, e))?);
         }
         Ok(out)
     }

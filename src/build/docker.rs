@@ -110,8 +110,45 @@ impl Engine {
 
     /// Checks that the engine answers (3 s at most); returns its API version.
     pub fn ping(&self) -> Result<String, EngineError> {
+        self.ping_info().map(|p| p.api)
+    }
+
+    /// Checks that the engine answers (3 s at most); returns what `/_ping`'s headers say.
+    pub fn ping_info(&self) -> Result<Ping, EngineError> {
         let resp = self.request("GET", "/_ping", None, Duration::from_secs(3))?;
-        Ok(resp.header("api-version").unwrap_or(API_VERSION).to_owned())
+        Ok(Ping {
+            api: resp.header("api-version").unwrap_or(API_VERSION).to_owned(),
+            builder_version: resp.header("builder-version").map(str::to_owned),
+            server: resp.header("server").map(str::to_owned),
+        })
+    }
+}
+
+/// What the engine's `/_ping` reports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ping {
+    /// `Api-Version` (`1.41`).
+    pub api: String,
+    /// `Builder-Version`: `2` when the engine's default builder is BuildKit, `1` for the
+    /// classic one; absent on engines that do not say (Debian's docker.io 20.10 without
+    /// BuildKit enabled).
+    pub builder_version: Option<String>,
+    /// `Server` (`Docker/20.10.24+dfsg1 (linux)`).
+    pub server: Option<String>,
+}
+
+impl Ping {
+    /// Which builder runs and why, for the log.
+    pub fn builder_reason(&self) -> String {
+        let engine = self.server.as_deref().unwrap_or("the engine");
+        let why = match self.builder_version.as_deref() {
+            Some("2") => "prefers BuildKit (Builder-Version: 2), but BuildKit through the Engine API needs \
+                          a session (gRPC over a hijacked connection), which deploy-action does not open"
+                .to_owned(),
+            Some(v) => format!("reports Builder-Version: {v}"),
+            None => "advertises no BuildKit (no Builder-Version header in /_ping)".to_owned(),
+        };
+        format!("classic builder (version=1): {engine}, API {}, {why}", self.api)
     }
 }
 
@@ -119,7 +156,7 @@ impl Engine {
 #[derive(Clone, Debug)]
 pub struct DockerBuilder {
     engine: Engine,
-    api: String,
+    ping: Ping,
 }
 
 /// A temporary file removed on drop.
@@ -132,9 +169,9 @@ impl Drop for TempFile {
 }
 
 impl DockerBuilder {
-    /// A builder on `engine`, which reported API `api`.
-    pub fn new(engine: Engine, api: String) -> Self {
-        DockerBuilder { engine, api }
+    /// A builder on `engine`, whose `/_ping` said `ping`.
+    pub fn new(engine: Engine, ping: Ping) -> Self {
+        DockerBuilder { engine, ping }
     }
 
     /// The `/build` query string.
@@ -207,7 +244,7 @@ impl DockerBuilder {
         let path = format!("/build?{}", Self::query(spec, recipe, &name));
         let resp =
             self.engine.request("POST", &path, Some((&mut file, len, "application/x-tar")), IDLE_TIMEOUT)?;
-        runner.group(&format!("docker build (classic builder, engine API {})", self.api));
+        runner.group(&format!("docker build (classic builder, engine API {})", self.ping.api));
         // The build's output is not ours: a runner must not take `::command::` lines in it as commands.
         let pause = runner.stop_commands();
         let result = stream_progress(resp.body, runner);
@@ -255,7 +292,7 @@ fn stream_progress(body: Box<dyn BufRead + Send>, runner: &Runner) -> Result<Str
 
 impl Builder for DockerBuilder {
     fn name(&self) -> String {
-        format!("docker (classic builder, engine API {})", self.api)
+        format!("docker (classic builder, engine API {})", self.ping.api)
     }
 
     fn build(&self, spec: &BuildSpec, runner: &Runner) -> Result<BuiltImage, BuildError> {
@@ -264,6 +301,7 @@ impl Builder for DockerBuilder {
                 "the docker builder builds a Dockerfile, not `add` paths".into(),
             ));
         };
+        runner.info(&self.ping.builder_reason());
         let started = std::time::Instant::now();
         let id = self.run_build(spec, recipe, runner)?;
         runner.info(&format!("image {id} built in {:.2?}; exporting", started.elapsed()));
@@ -300,6 +338,22 @@ mod tests {
         let e = progress(failed).unwrap_err();
         assert_eq!(e.to_string(), "Step 2/2 : RUN make failed: make: not found");
         assert!(progress("{\"stream\":\"Step 1/1 : FROM x\\n\"}\n").is_err(), "no id is an error");
+    }
+
+    #[test]
+    fn the_log_says_which_builder_runs_and_why() {
+        let ping = |v: Option<&str>| Ping {
+            api: "1.41".into(),
+            builder_version: v.map(Into::into),
+            server: Some("Docker/20.10.24+dfsg1 (linux)".into()),
+        };
+        assert_eq!(
+            ping(None).builder_reason(),
+            "classic builder (version=1): Docker/20.10.24+dfsg1 (linux), API 1.41, advertises no BuildKit \
+             (no Builder-Version header in /_ping)"
+        );
+        assert!(ping(Some("2")).builder_reason().contains("prefers BuildKit (Builder-Version: 2), but"));
+        assert!(ping(Some("1")).builder_reason().ends_with("reports Builder-Version: 1"));
     }
 
     #[test]

@@ -96,17 +96,23 @@ impl Builder for FilesBuilder {
         let mut manifests = Vec::new();
         // Every blob once: platforms share layers.
         let mut blobs = std::collections::BTreeMap::new();
+        let mut pinned = None;
         for (p, mine) in spec.platforms.iter().zip(&per_platform) {
             let base = base_for(&recipe.base, p, &layout)?;
             let (config, base_layers) = match base {
                 Some(b) => (b.config.clone(), b.layers.iter().map(|(l, _)| l.clone()).collect()),
                 None => (json!({}), Vec::new()),
             };
+            let source = base.and_then(|b| b.source.as_ref());
+            if pinned.is_none() {
+                pinned = source.cloned();
+            }
             let ours: Vec<(Layer, String)> =
                 mine.iter().map(|&i| (layers[i].clone(), jobs[i].label.clone())).collect();
             let config = image_config(config, &base_layers, &ours, &spec.image, p, &created);
             let all: Vec<Layer> = base_layers.into_iter().chain(ours.into_iter().map(|(l, _)| l)).collect();
-            let (desc, config_desc) = layout::write_image(&layout, &config, &all, p)?;
+            let annotations = source.map(super::base::BaseSource::annotations);
+            let (desc, config_desc) = layout::write_image(&layout, &config, &all, p, annotations)?;
             blobs.extend(all.iter().map(|l| (l.descriptor.digest.clone(), l.descriptor.size)));
             blobs.insert(config_desc.digest, config_desc.size);
             manifests.push(desc);
@@ -122,6 +128,7 @@ impl Builder for FilesBuilder {
             platforms: spec.platforms.clone(),
             size: blobs.values().sum(),
             image_id: None,
+            base: pinned,
         })
     }
 }

@@ -68,6 +68,9 @@ pub struct Manifest {
     pub config: Descriptor,
     /// Layers, base first.
     pub layers: Vec<Descriptor>,
+    /// Annotations (`org.opencontainers.image.base.name`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<BTreeMap<String, String>>,
 }
 
 /// An image index (`index.json`, or a multi-platform image).
@@ -159,17 +162,30 @@ impl Layout {
         self.write_blob(media_type, &bytes)
     }
 
-    /// Starts a gzip-compressed layer blob; write the uncompressed tar into it.
+    /// Starts a gzip-compressed layer blob; write the uncompressed tar into it. Its blocks are
+    /// compressed on every core.
     pub fn layer_sink(&self) -> Result<LayerSink, BuildError> {
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        self.layer_sink_with(cores)
+    }
+
+    /// [`layer_sink`](Self::layer_sink) compressing up to `workers` blocks at once (the bytes
+    /// written do not depend on it).
+    pub fn layer_sink_with(&self, workers: usize) -> Result<LayerSink, BuildError> {
         let tmp = self.dir.join("blobs/sha256").join(format!(".tmp-{:016x}", rand::random::<u64>()));
         let file = fs::File::create(&tmp).map_err(BuildError::io("creating", &tmp))?;
-        let counted = HashingWriter::new(io::BufWriter::new(file));
-        // Fixed header: no name, mtime 0, OS byte 255 ("unknown"), so equal input gives equal bytes.
-        let gz = flate2::GzBuilder::new()
-            .mtime(0)
-            .operating_system(255)
-            .write(counted, flate2::Compression::default());
-        Ok(LayerSink { gz, uncompressed: Sha256::new(), tmp, blobs: self.dir.join("blobs/sha256") })
+        let mut out = HashingWriter::new(io::BufWriter::new(file));
+        out.write_all(&GZIP_HEADER).map_err(BuildError::io("writing", &tmp))?;
+        Ok(LayerSink {
+            out,
+            workers: workers.max(1),
+            pending: Vec::new(),
+            current: Vec::with_capacity(BLOCK),
+            crc: flate2::Crc::new(),
+            uncompressed: Sha256::new(),
+            tmp,
+            blobs: self.dir.join("blobs/sha256"),
+        })
     }
 
     /// Records `desc` in `index.json` under `tag` (replacing an entry of the same name;
@@ -223,31 +239,115 @@ impl<W: Write> Write for HashingWriter<W> {
     }
 }
 
-/// Receives an uncompressed layer tar; hashes it (diff id), gzips it, hashes and stores the result.
+/// Fixed gzip header: no name, mtime 0, default level, OS byte 255 ("unknown"), so equal
+/// input gives equal bytes.
+const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255];
+/// Uncompressed bytes per block. Blocks are deflated independently (as pigz and pgzip do: each
+/// ends on a byte boundary with a sync flush) and joined into one gzip member, so a large
+/// layer uses every core; the block size is fixed, so the bytes do not depend on the core count.
+const BLOCK: usize = 1 << 20;
+
+/// Pieces of a block compressed at the fastest level to tell whether it compresses at all.
+const SAMPLES: usize = 8;
+/// Bytes per piece.
+const SAMPLE: usize = 8 << 10;
+
+/// True when `data` looks incompressible (random, already compressed): none of [`SAMPLES`]
+/// pieces spread over it shrinks by 2 % at the fastest level. Such blocks are stored, not
+/// deflated (as klauspost/compress does), which makes them nearly free.
+fn incompressible(data: &[u8]) -> bool {
+    if data.len() < SAMPLES * SAMPLE {
+        return false;
+    }
+    (0..SAMPLES).all(|k| {
+        let at = k * (data.len() - SAMPLE) / (SAMPLES - 1);
+        let mut c = flate2::Compress::new(flate2::Compression::fast(), false);
+        let mut out = Vec::with_capacity(SAMPLE + 1024);
+        let _ = c.compress_vec(&data[at..at + SAMPLE], &mut out, flate2::FlushCompress::Finish);
+        c.total_in() as usize == SAMPLE && out.len() * 100 >= SAMPLE * 98
+    })
+}
+
+/// Deflates one block (raw deflate); the last one ends the stream.
+fn deflate_block(data: &[u8], last: bool) -> Vec<u8> {
+    use flate2::{Compress, Compression, FlushCompress, Status};
+    let level = if incompressible(data) { Compression::none() } else { Compression::default() };
+    let mut c = Compress::new(level, false);
+    let mut out = Vec::with_capacity(data.len() + data.len() / 8 + 1024);
+    let flush = if last { FlushCompress::Finish } else { FlushCompress::Sync };
+    // Each round either consumes input, writes output or grows the buffer: bounded.
+    for _ in 0..1_000_000 {
+        let done = c.total_in() as usize;
+        let status = c.compress_vec(&data[done..], &mut out, flush).expect("deflating memory cannot fail");
+        let all_in = c.total_in() as usize == data.len();
+        if status == Status::StreamEnd || (!last && all_in && out.len() < out.capacity()) {
+            return out;
+        }
+        if out.len() == out.capacity() {
+            out.reserve(out.capacity().max(64 << 10));
+        }
+    }
+    unreachable!("deflate made no progress")
+}
+
+/// Receives an uncompressed layer tar; hashes it (diff id), gzips it in parallel blocks,
+/// hashes and stores the result.
 pub struct LayerSink {
-    gz: flate2::write::GzEncoder<HashingWriter<io::BufWriter<fs::File>>>,
+    out: HashingWriter<io::BufWriter<fs::File>>,
+    workers: usize,
+    pending: Vec<Vec<u8>>,
+    current: Vec<u8>,
+    crc: flate2::Crc,
     uncompressed: Sha256,
     tmp: PathBuf,
     blobs: PathBuf,
 }
 
+impl LayerSink {
+    /// Compresses the pending blocks (the last of the stream too when `finish`) and writes them in order.
+    fn compress_pending(&mut self, finish: bool) -> io::Result<()> {
+        let blocks = std::mem::take(&mut self.pending);
+        let last = blocks.len().saturating_sub(1);
+        let indexed: Vec<(usize, &Vec<u8>)> = blocks.iter().enumerate().collect();
+        let compressed =
+            super::parallel_map_with(self.workers, &indexed, |(i, b)| deflate_block(b, finish && *i == last));
+        for c in compressed {
+            self.out.write_all(&c)?;
+        }
+        Ok(())
+    }
+}
+
 impl Write for LayerSink {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.gz.write(buf)?;
+        let n = buf.len().min(BLOCK - self.current.len());
+        self.current.extend_from_slice(&buf[..n]);
         self.uncompressed.update(&buf[..n]);
+        self.crc.update(&buf[..n]);
+        if self.current.len() == BLOCK {
+            let full = std::mem::replace(&mut self.current, Vec::with_capacity(BLOCK));
+            self.pending.push(full);
+            if self.pending.len() >= self.workers {
+                self.compress_pending(false)?;
+            }
+        }
         Ok(n)
     }
     fn flush(&mut self) -> io::Result<()> {
-        self.gz.flush()
+        Ok(())
     }
 }
 
 impl LayerSink {
     /// Finishes the gzip stream and moves the blob to its digest.
-    pub fn finish(self) -> Result<Layer, BuildError> {
-        let io_err = BuildError::io("writing", &self.tmp);
-        let counted = self.gz.finish().map_err(io_err)?;
-        let (digest, size, buf) = counted.finish();
+    pub fn finish(mut self) -> Result<Layer, BuildError> {
+        let tmp = self.tmp.clone();
+        let io_err = BuildError::io("writing", &tmp);
+        let last = std::mem::take(&mut self.current);
+        self.pending.push(last);
+        let trailer = [self.crc.sum().to_le_bytes(), self.crc.amount().to_le_bytes()].concat();
+        self.compress_pending(true).and_then(|()| self.out.write_all(&trailer)).map_err(io_err)?;
+        let (digest, size, buf) = self.out.finish();
         buf.into_inner().map_err(|e| BuildError::Io {
             action: "writing",
             path: self.tmp.clone(),
@@ -268,13 +368,14 @@ impl LayerSink {
     }
 }
 
-/// Writes one image (config + manifest) for `layers`, returning the manifest's descriptor
-/// (with its platform set) and the config's.
+/// Writes one image (config + manifest with `annotations`) for `layers`, returning the
+/// manifest's descriptor (with its platform set) and the config's.
 pub fn write_image(
     layout: &Layout,
     config: &serde_json::Value,
     layers: &[Layer],
     platform: &Platform,
+    annotations: Option<BTreeMap<String, String>>,
 ) -> Result<(Descriptor, Descriptor), BuildError> {
     let config_desc = layout.write_json(CONFIG, config)?;
     let manifest = Manifest {
@@ -282,6 +383,7 @@ pub fn write_image(
         media_type: MANIFEST.to_owned(),
         config: config_desc.clone(),
         layers: layers.iter().map(|l| l.descriptor.clone()).collect(),
+        annotations,
     };
     let mut desc = layout.write_json(MANIFEST, &manifest)?;
     desc.platform = Some(platform.into());
@@ -310,6 +412,38 @@ mod tests {
         let mut out = Vec::new();
         io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&blob[..]), &mut out).unwrap();
         assert_eq!(out, b"not really a tar");
+    }
+
+    #[test]
+    fn large_layers_are_one_gzip_member_of_parallel_blocks_whatever_the_core_count() {
+        let d = tempfile::tempdir().unwrap();
+        let layout = Layout::create(d.path()).unwrap();
+        // 3.5 blocks: random, then text, written in odd-sized pieces.
+        let mut data: Vec<u8> = (0..BLOCK + 300_000).map(|_| rand::random::<u8>()).collect();
+        data.extend(b"lorem ipsum dolor sit amet\n".iter().copied().cycle().take(2 * BLOCK + 200_000));
+        let write = |workers: usize| {
+            let mut sink = layout.layer_sink_with(workers).unwrap();
+            for piece in data.chunks(777_777) {
+                sink.write_all(piece).unwrap();
+            }
+            sink.finish().unwrap()
+        };
+        let (one, three) = (write(1), write(3));
+        assert_eq!(one, three, "the bytes do not depend on the workers");
+        assert_eq!(one.diff_id, sha256(&data));
+        let blob = fs::read(layout.blob_path(&one.descriptor.digest)).unwrap();
+        assert_eq!(sha256(&blob), one.descriptor.digest);
+        assert!(blob.len() < BLOCK + 400_000, "the text compressed: {}", blob.len());
+        assert!(incompressible(&data[..BLOCK]) && !incompressible(&data[2 * BLOCK..3 * BLOCK]));
+        let mut out = Vec::new();
+        io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&blob[..]), &mut out).unwrap();
+        assert!(out == data, "round trip");
+        // An empty layer is a valid empty gzip stream.
+        let empty = layout.layer_sink().unwrap().finish().unwrap();
+        let blob = fs::read(layout.blob_path(&empty.descriptor.digest)).unwrap();
+        let mut out = Vec::new();
+        io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&blob[..]), &mut out).unwrap();
+        assert!(out.is_empty());
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod docker;
 pub mod files;
 pub mod http;
 pub mod layout;
+pub mod pull;
 pub mod tarball;
 
 use crate::runner::Runner;
@@ -146,8 +147,11 @@ pub struct FilesRecipe {
 pub enum Base {
     /// No base: only our layers.
     Scratch,
-    /// Images already on disk (e.g. pulled by the registry client), one per platform.
+    /// Images already on disk (an OCI layout, or pulled by the registry client), one per platform.
     Images(Vec<base::BaseImage>),
+    /// An image in a registry, pulled into the output layout before the build
+    /// ([`pull::pull_base`] turns it into [`Base::Images`]).
+    Registry(crate::registry::Reference),
 }
 
 /// What to build.
@@ -193,6 +197,8 @@ pub struct BuiltImage {
     pub size: u64,
     /// The engine's image id (docker builder only).
     pub image_id: Option<String>,
+    /// The registry base the image was built on, pinned by digest (files builder).
+    pub base: Option<base::BaseSource>,
 }
 
 /// Builds images. Blocking; from async code, call it in `spawn_blocking`.
@@ -215,6 +221,15 @@ pub enum BuildError {
         path: PathBuf,
         /// The OS error.
         source: std::io::Error,
+    },
+    /// The registry base could not be pulled.
+    #[error("pulling the base image {reference}: {source}")]
+    Pull {
+        /// The base as given.
+        reference: String,
+        /// What the registry client reported.
+        #[source]
+        source: Box<crate::registry::RegistryError>,
     },
     /// The Docker engine could not be reached or refused a request.
     #[error(transparent)]

@@ -1,13 +1,16 @@
 //! `build`: build an image with the docker or files builder into an OCI image layout.
 
+use super::push::{RegistryArgs, runtime};
 use crate::build::base::BaseImage;
-use crate::build::docker::{DockerBuilder, Engine};
+use crate::build::docker::{DockerBuilder, Engine, Ping};
 use crate::build::files::FilesBuilder;
+use crate::build::layout::Layout;
 use crate::build::{
     AddPath, Base, BuildSpec, Builder, BuiltImage, DockerfileRecipe, FilesRecipe, ImageSettings,
     LayoutTarget, Platform, Recipe,
 };
 use crate::env::{EnvMap, vars};
+use crate::registry::{Reference, Registries};
 use crate::runner::{Report, Runner};
 use crate::settings::{InputError, split_list};
 use anyhow::Context as _;
@@ -25,6 +28,9 @@ pub struct BuildArgs {
     /// Where to write the image: `oci:DIR` or `oci:DIR:TAG`.
     #[arg(long, value_name = "oci:DIR[:TAG]")]
     pub output: String,
+    /// Registry access (to pull a registry `base`).
+    #[command(flatten)]
+    pub registry: RegistryArgs,
 }
 
 /// The builder and its recipe: every build input but the labels and the output.
@@ -55,7 +61,8 @@ pub struct RecipeArgs {
     /// Target platforms, `os/arch[/variant]`, comma-separated (default: this machine's).
     #[arg(long = "platforms", visible_alias = "platform", value_name = "PLATFORMS")]
     pub platforms: Vec<String>,
-    /// Base of a files build: `scratch`, or an OCI layout `oci:DIR[:TAG]`.
+    /// Base of a files build: `scratch`, a registry image `registry/repository:tag` or
+    /// `…@sha256:…` (pulled, pinned by digest), or an OCI layout `oci:DIR[:TAG]`.
     #[arg(long, value_name = "IMAGE", default_value = "scratch")]
     pub base: String,
     /// `SRC:DST` paths to add (files builder), one layer each; `{os}`, `{arch}`, `{variant}`,
@@ -213,19 +220,26 @@ fn platforms(raw: &[String]) -> Result<Vec<Platform>, InputError> {
     Ok(out)
 }
 
-/// `scratch`, or `oci:DIR[:TAG]` read now; the platforms default to the base's.
+/// `scratch`; a registry reference (pulled when the build runs; the platforms default to
+/// this machine's, as `FROM` does); or `oci:DIR[:TAG]` read now (the platforms default to
+/// the layout's).
 fn base(raw: &str, platforms: &mut Vec<Platform>) -> Result<Base, InputError> {
     let raw = raw.trim();
     if raw == "scratch" || raw.is_empty() {
         return Ok(Base::Scratch);
     }
     let Some(rest) = raw.strip_prefix("oci:") else {
-        return Err(InputError::new(
-            "base",
-            raw,
-            "is not supported yet: use scratch or oci:DIR[:TAG] (pulling from a registry needs the registry \
-             client; `skopeo copy docker://IMAGE oci:DIR:TAG` makes a layout)",
-        ));
+        return Reference::parse(raw).map(Base::Registry).map_err(|e| {
+            let why = match e {
+                crate::registry::RegistryError::InvalidReference { reason, .. } => reason,
+                other => other.to_string(),
+            };
+            InputError::new(
+                "base",
+                raw,
+                format!("{why}: use scratch, registry/repository:tag (or @sha256:…), or oci:DIR[:TAG]"),
+            )
+        });
     };
     let (dir, tag) = match rest.rsplit_once(':') {
         Some((d, t)) if !t.contains('/') && !d.is_empty() => (d, Some(t)),
@@ -424,11 +438,11 @@ pub fn choose(
         let recipe = settings.files.clone().expect("validated: files recipe");
         (Box::new(FilesBuilder), settings.spec(Recipe::Files(recipe)))
     };
-    let docker = |engine: Engine, version: String| -> (Box<dyn Builder>, BuildSpec) {
+    let docker = |engine: Engine, ping: Ping| -> (Box<dyn Builder>, BuildSpec) {
         let recipe = settings.dockerfile.clone().expect("validated: Dockerfile recipe");
-        (Box::new(DockerBuilder::new(engine, version)), settings.spec(Recipe::Dockerfile(recipe)))
+        (Box::new(DockerBuilder::new(engine, ping)), settings.spec(Recipe::Dockerfile(recipe)))
     };
-    let ping = || Engine::from_env(env).and_then(|e| e.ping().map(|v| (e, v)));
+    let ping = || Engine::from_env(env).and_then(|e| e.ping_info().map(|p| (e, p)));
     let auto = |why: &str| runner.info(&format!("builder auto: {why}"));
     match settings.kind {
         BuilderKind::Files => Ok(files()),
@@ -445,12 +459,13 @@ pub fn choose(
             Ok(files())
         }
         BuilderKind::Auto => match ping() {
-            Ok((engine, version)) => {
+            Ok((engine, ping)) => {
                 auto(&format!(
-                    "the Docker engine at {} answers (API {version}): docker builder",
-                    engine.host()
+                    "the Docker engine at {} answers (API {}): docker builder",
+                    engine.host(),
+                    ping.api
                 ));
-                Ok(docker(engine, version))
+                Ok(docker(engine, ping))
             }
             Err(e) if settings.files.is_some() => {
                 auto(&format!("{e}: files builder (daemonless) from the `add` paths"));
@@ -461,21 +476,59 @@ pub fn choose(
     }
 }
 
+impl BuildSettings {
+    /// The registry base a files build would pull, if any.
+    pub fn registry_base(&self) -> Option<&Reference> {
+        match self.files.as_ref().map(|f| &f.base) {
+            Some(Base::Registry(r)) => Some(r),
+            _ => None,
+        }
+    }
+}
+
 /// Runs `build`.
 pub fn run(args: &BuildArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<Report> {
     let settings = args.settings(env)?;
-    Ok(report(&build_image(&args.recipe, &settings, env, runner)?))
+    let hosts: Vec<&str> = settings.registry_base().map(|r| r.registry.as_str()).into_iter().collect();
+    let regs = args.registry.registries(env, runner, &hosts)?;
+    let rt = runtime()?;
+    Ok(report(&build_image(&args.recipe, &settings, &regs, &rt, env, runner)?))
 }
 
-/// Chooses the builder, warns about inputs it ignores, and builds; a failed build leaves no
-/// new layout directory behind. `publish` builds each service with it.
+/// Pulls a registry base into the output layout (the spec then holds it as images on disk).
+fn pull_base(
+    spec: &mut BuildSpec,
+    regs: &Registries,
+    rt: &tokio::runtime::Runtime,
+    runner: &Runner,
+) -> anyhow::Result<()> {
+    let Recipe::Files(FilesRecipe { base: base @ Base::Registry(_), .. }) = &mut spec.recipe else {
+        return Ok(());
+    };
+    let Base::Registry(reference) = base.clone() else { unreachable!("matched above") };
+    let layout = Layout::create(&spec.output.dir)?;
+    let client = regs.client(&reference.registry).map_err(|source| crate::build::BuildError::Pull {
+        reference: reference.to_string(),
+        source: Box::new(source),
+    })?;
+    let images =
+        rt.block_on(crate::build::pull::pull_base(&client, &reference, &spec.platforms, &layout, runner))?;
+    *base = Base::Images(images);
+    Ok(())
+}
+
+/// Chooses the builder, warns about inputs it ignores, pulls a registry base with `regs` on
+/// `rt`, and builds; a failed build leaves no new layout directory behind. `publish` builds
+/// each service with it.
 pub fn build_image(
     recipe: &RecipeArgs,
     settings: &BuildSettings,
+    regs: &Registries,
+    rt: &tokio::runtime::Runtime,
     env: &EnvMap,
     runner: &Runner,
 ) -> anyhow::Result<BuiltImage> {
-    let (builder, spec) = choose(settings, env, runner)?;
+    let (builder, mut spec) = choose(settings, env, runner)?;
     if settings.kind != BuilderKind::Auto {
         for name in recipe.ignored_by(matches!(spec.recipe, Recipe::Files(_))) {
             runner.warning(&format!(
@@ -484,14 +537,16 @@ pub fn build_image(
             ));
         }
     }
-    let dir = &spec.output.dir;
+    let dir = spec.output.dir.clone();
     let existed = dir.exists();
     let started = std::time::Instant::now();
-    let built = builder.build(&spec, runner).inspect_err(|_| {
-        if !existed {
-            let _ = std::fs::remove_dir_all(dir);
-        }
-    })?;
+    let built = pull_base(&mut spec, regs, rt, runner)
+        .and_then(|()| Ok(builder.build(&spec, runner)?))
+        .inspect_err(|_| {
+            if !existed {
+                let _ = std::fs::remove_dir_all(&dir);
+            }
+        })?;
     runner.info(&format!("built in {:.2?}", started.elapsed()));
     Ok(built)
 }
@@ -505,6 +560,10 @@ pub fn report(built: &BuiltImage) -> Report {
     if let Some(id) = &built.image_id {
         r.output("image-id", id.clone());
     }
+    if let Some(b) = &built.base {
+        r.output("base-digest", b.digest.clone());
+        r.output("base-image", b.pinned());
+    }
     let platforms: Vec<String> = built.platforms.iter().map(ToString::to_string).collect();
     r.summary = format!(
         "### Image build\n\n| Builder | Platform(s) | Digest | Size |\n|---|---|---|---|\n| {} | {} | `{}` | {} |\n",
@@ -513,11 +572,19 @@ pub fn report(built: &BuiltImage) -> Report {
         built.digest,
         human_size(built.size)
     );
+    if let Some(b) = &built.base {
+        r.summary.push_str(&format!(
+            "\nBase: `{}` pinned as `{}`\n",
+            super::tags::md_cell(&b.name),
+            super::tags::md_cell(&b.pinned())
+        ));
+    }
     let tag = built.tag.as_ref().map(|t| format!(":{t}")).unwrap_or_default();
     r.text = format!("layout: oci:{layout}{tag}\n{}\n", built.digest);
     r.json = serde_json::json!({
         "builder": built.builder, "platforms": platforms, "digest": built.digest, "mediaType": built.media_type,
         "layout": layout, "tag": built.tag, "size": built.size, "imageId": built.image_id,
+        "base": built.base.as_ref().map(|b| serde_json::json!({"name": b.name, "digest": b.digest, "image": b.pinned()})),
     });
     r
 }
@@ -554,7 +621,7 @@ mod tests {
             (&["--builder", "files"], "add"),
             (&["--add", "/bin/sh:/bin/sh", "--env", "NOVALUE"], "env"),
             (&["--add", "/bin/sh:/bin/sh", "--expose", "http"], "exposed-ports"),
-            (&["--add", "/bin/sh:/bin/sh", "--base", "alpine"], "base"),
+            (&["--add", "/bin/sh:/bin/sh", "--base", "Alpine:latest"], "base"),
             (&["--add", "/bin/sh:/bin/sh", "--base", "oci:/nonexistent"], "base"),
             (&["--builder", "docker", "--context", "/nonexistent"], "context"),
             (&["--builder", "docker", "--context", "/", "--file", "/nonexistent/Dockerfile"], "file"),

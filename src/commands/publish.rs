@@ -188,7 +188,7 @@ fn publish_one(
 ) -> anyhow::Result<Published> {
     let name = &job.spec.name;
     runner.info(&format!("{name}: building"));
-    let built = build_image(&job.recipe, &job.settings, env, runner).context("build failed")?;
+    let built = build_image(&job.recipe, &job.settings, regs, rt, env, runner).context("build failed")?;
     runner.info(&format!(
         "{name}: built {} ({}), pushing to {} references",
         built.digest,
@@ -256,7 +256,9 @@ pub fn run(args: &PublishArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<
         args.dispatch.request(w, Default::default(), &ctx)?;
         args.dispatch.forge.connect(&ctx, env)?;
     }
-    let hosts: Vec<&str> = jobs.iter().flat_map(|j| j.dests.iter().map(|d| d.registry.as_str())).collect();
+    let mut hosts: Vec<&str> =
+        jobs.iter().flat_map(|j| j.dests.iter().map(|d| d.registry.as_str())).collect();
+    hosts.extend(jobs.iter().filter_map(|j| j.settings.registry_base()).map(|r| r.registry.as_str()));
     let regs = args.registry.registries(env, runner, &hosts)?;
     let (jobs, skipped) =
         if args.changed_only { changed_jobs(jobs, &ctx, runner) } else { (jobs, Vec::new()) };

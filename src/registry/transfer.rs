@@ -88,6 +88,24 @@ pub async fn graph(source: Source<'_>, root: Manifest) -> Result<Graph, Registry
     Ok(Graph { manifests, blobs })
 }
 
+/// The repositories (per registry) the image's manifests name as their base
+/// (`org.opencontainers.image.base.name`): where a push can mount the base's layers from.
+pub fn base_repositories(graph: &Graph) -> BTreeMap<String, String> {
+    #[derive(serde::Deserialize)]
+    struct Annotated {
+        #[serde(default)]
+        annotations: BTreeMap<String, String>,
+    }
+    graph
+        .manifests
+        .iter()
+        .filter_map(|m| serde_json::from_slice::<Annotated>(&m.bytes).ok())
+        .filter_map(|a| a.annotations.get("org.opencontainers.image.base.name").cloned())
+        .filter_map(|name| Reference::parse(&name).ok())
+        .map(|r| (r.registry, r.repository))
+        .collect()
+}
+
 /// Existence checks run this many at once: they are cheap, and a warm push is mostly them.
 const CHECK_CONCURRENCY: usize = 16;
 
@@ -207,17 +225,25 @@ pub async fn send_everywhere(
         _ => Default::default(),
     };
     let primed = &primed;
+    let bases = match source {
+        Source::Layout(_) => base_repositories(graph),
+        Source::Registry(..) => BTreeMap::new(),
+    };
+    let bases = &bases;
     let jobs = by_registry.into_iter().map(|(registry, repos)| async move {
         let dst: Arc<RegistryClient> = regs.client(&registry)?;
+        // A layout built on a base from this registry: its layers are mounted from there.
         let mut mount_from = match source {
             Source::Registry(c, r) if c.registry() == registry => Some(r.to_owned()),
-            _ => None,
+            _ => bases.get(&registry).cloned(),
         };
+        let source_here = matches!(source, Source::Registry(c, _) if c.registry() == registry);
         let mut reports = Vec::new();
-        for (repo, tags) in repos {
+        for (i, (repo, tags)) in repos.into_iter().enumerate() {
             let mut report =
                 send_graph(regs, source, graph, &dst, &repo, &tags, mount_from.as_deref()).await?;
-            if mount_from.is_none()
+            if i == 0
+                && !source_here
                 && let Some(&(n, bytes)) = primed.get(&registry)
             {
                 // Uploaded by the shared read just before: count them as uploads here.
@@ -226,7 +252,10 @@ pub async fn send_everywhere(
                 report.bytes_uploaded += bytes;
             }
             reports.push(report);
-            mount_from.get_or_insert(repo);
+            if i == 0 && !source_here {
+                // The first repository now has every blob: later ones mount from it.
+                mount_from = Some(repo);
+            }
         }
         Ok::<_, RegistryError>(reports)
     });
@@ -236,4 +265,31 @@ pub async fn send_everywhere(
         all.extend(r?);
     }
     Ok(all)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_annotations_name_the_repositories_to_mount_from() {
+        let m = |json: &str| Manifest::new(bytes::Bytes::from(json.to_owned()), None);
+        let graph = Graph {
+            manifests: vec![
+                m(
+                    r#"{"schemaVersion":2,"layers":[],"annotations":{"org.opencontainers.image.base.name":"127.0.0.1:5000/base/busybox:1"}}"#,
+                ),
+                m(r#"{"schemaVersion":2,"layers":[]}"#),
+                m(
+                    r#"{"schemaVersion":2,"layers":[],"annotations":{"org.opencontainers.image.base.name":"not a reference"}}"#,
+                ),
+            ],
+            blobs: Vec::new(),
+        };
+        let bases = base_repositories(&graph);
+        assert_eq!(
+            bases.into_iter().collect::<Vec<_>>(),
+            [("127.0.0.1:5000".to_owned(), "base/busybox".to_owned())]
+        );
+    }
 }

@@ -70,6 +70,13 @@ fn dockerfile_builds_run_and_export_to_a_layout_that_runs_again() {
     assert_eq!(out.code, 0, "{}", out.log());
     eprintln!("docker builder, multi-stage: {:?}", started.elapsed());
     assert!(out.stdout.contains("::group::docker build (classic builder"), "{}", out.stdout);
+    // Debian's docker.io 20.10 sends no Builder-Version in /_ping: the log says so.
+    assert!(
+        out.stdout.contains("classic builder (version=1): Docker/20.10")
+            && out.stdout.contains("advertises no BuildKit (no Builder-Version header in /_ping)"),
+        "{}",
+        out.stdout
+    );
     assert!(out.stdout.contains("Step 1/"), "{}", out.stdout);
     // Workflow commands printed by the build are not obeyed: they sit between stop-commands
     // markers, and each such line is also indented so it cannot start a command.

@@ -1,6 +1,7 @@
 //! The one integration-test binary: runs the real `deploy-action` binary as a runner would.
 
 mod build_act;
+mod build_base;
 mod build_docker;
 mod build_files;
 mod deploy_targets;
