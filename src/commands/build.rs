@@ -25,8 +25,9 @@ pub struct BuildArgs {
     /// Image labels, `KEY=VALUE` one per line.
     #[arg(long, visible_alias = "label", value_name = "KEY=VALUE")]
     pub labels: Vec<String>,
-    /// Where to write the image: `oci:DIR` or `oci:DIR:TAG`.
-    #[arg(long, value_name = "oci:DIR[:TAG]")]
+    /// Where the image goes: an OCI layout `oci:DIR` or `oci:DIR:TAG`, and/or registry
+    /// references `registry/repository:tag` (one per line or comma) it is pushed to.
+    #[arg(long, value_name = "oci:DIR[:TAG]|REF")]
     pub output: String,
     /// Registry access (to pull a registry `base`).
     #[command(flatten)]
@@ -299,11 +300,40 @@ fn epoch(env: &EnvMap) -> Result<Option<i64>, InputError> {
         .transpose()
 }
 
+/// Splits `output` into the layout to write (given, or a temporary one when only registry
+/// references are named) and the references to push to.
+fn outputs(raw: &str) -> Result<(Option<String>, Vec<Reference>), InputError> {
+    let items = split_list(raw, false);
+    let (layouts, refs): (Vec<String>, Vec<String>) = items.into_iter().partition(|i| i.starts_with("oci:"));
+    if layouts.len() > 1 {
+        return Err(InputError::new("output", raw, "names more than one oci: layout"));
+    }
+    if layouts.is_empty() && refs.is_empty() {
+        return Err(InputError::new(
+            "output",
+            raw,
+            "must be oci:DIR, oci:DIR:TAG or registry/repository:tag",
+        ));
+    }
+    let refs = if refs.is_empty() { Vec::new() } else { super::push::destinations("output", &refs)? };
+    Ok((layouts.into_iter().next(), refs))
+}
+
 impl BuildArgs {
+    /// Validates every input without writing anything; `layout` replaces a missing `oci:`
+    /// output (a temporary directory when only registry references are given).
+    pub fn settings_with(&self, env: &EnvMap, layout: Option<&str>) -> Result<BuildSettings, InputError> {
+        let labels = pairs("labels", &self.labels)?.into_iter().collect();
+        let (given, _) = outputs(&self.output)?;
+        let spec = given
+            .or_else(|| layout.map(str::to_owned))
+            .ok_or_else(|| InputError::new("output", &self.output, "must name an oci: layout"))?;
+        self.recipe.settings(labels, output(&spec)?, env)
+    }
+
     /// Validates every input without writing anything.
     pub fn settings(&self, env: &EnvMap) -> Result<BuildSettings, InputError> {
-        let labels = pairs("labels", &self.labels)?.into_iter().collect();
-        self.recipe.settings(labels, output(&self.output)?, env)
+        self.settings_with(env, None)
     }
 }
 
@@ -488,11 +518,31 @@ impl BuildSettings {
 
 /// Runs `build`.
 pub fn run(args: &BuildArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<Report> {
-    let settings = args.settings(env)?;
-    let hosts: Vec<&str> = settings.registry_base().map(|r| r.registry.as_str()).into_iter().collect();
+    let (_, dests) = outputs(&args.output)?;
+    // Only registry references: build into a temporary layout, then push it.
+    let temp = tempfile::Builder::new().prefix("deploy-action-build-").tempdir()?;
+    let temp_spec = format!("oci:{}", temp.path().join("layout").display());
+    let settings = args.settings_with(env, Some(&temp_spec))?;
+    let mut hosts: Vec<&str> = settings.registry_base().map(|r| r.registry.as_str()).into_iter().collect();
+    hosts.extend(dests.iter().map(|d| d.registry.as_str()));
     let regs = args.registry.registries(env, runner, &hosts)?;
     let rt = runtime()?;
-    Ok(report(&build_image(&args.recipe, &settings, &regs, &rt, env, runner)?))
+    let built = build_image(&args.recipe, &settings, &regs, &rt, env, runner)?;
+    let mut r = report(&built);
+    if !dests.is_empty() {
+        let tag = built.tag.as_ref().map(|t| format!(":{t}")).unwrap_or_default();
+        let layout = crate::registry::OciLayout::open(&format!("oci:{}{tag}", built.layout_dir.display()))?;
+        let pushed = rt.block_on(super::push::push_layout(&regs, &layout, &dests, runner))?;
+        let images: Vec<String> = dests.iter().map(ToString::to_string).collect();
+        r.output("images", images.join("\n"));
+        r.summary.push_str(&format!(
+            "\nPushed to: {}\n",
+            images.iter().map(|i| format!("`{i}`")).collect::<Vec<_>>().join(", ")
+        ));
+        r.json["images"] = images.clone().into();
+        r.text = format!("{}\n", pushed.digest);
+    }
+    Ok(r)
 }
 
 /// Pulls a registry base into the output layout (the spec then holds it as images on disk).

@@ -393,3 +393,40 @@ fn the_output_layout_never_goes_into_its_own_layers() {
         assert_eq!(names, ["app/", "app/app.txt"]);
     }
 }
+
+#[test]
+fn output_may_name_registry_references_the_build_is_pushed_to() {
+    let reg = crate::support::registry::TestRegistry::start(crate::support::registry::Auth::None);
+    let work = tempfile::tempdir().unwrap();
+    let layout = work.path().join("layout");
+    let src = work.path().join("api");
+    std::fs::write(&src, "#!/bin/sh\necho api\n").unwrap();
+    let local = build_to(&layout, Some(EPOCH), &src);
+    let add = format!("{}:/usr/local/bin/api", src.display());
+    let www = format!("{}/www/:/srv/www/", fixtures().display());
+    let dests = format!("{h}/org/api:v1,{h}/org/api:latest", h = reg.host);
+    let out = cli(
+        &[
+            "build",
+            "--builder",
+            "files",
+            "--add",
+            &add,
+            "--add",
+            &www,
+            "--platform",
+            "linux/amd64",
+            "--output",
+            &dests,
+        ],
+        Some(EPOCH),
+    );
+    let pushed = last_line(&out);
+    assert_eq!(pushed, local, "the pushed image differs from the same build into a layout");
+    for tag in ["v1", "latest"] {
+        assert_eq!(crate::support::registry::pull_and_verify(&reg.host, "org/api", tag, None), pushed);
+    }
+    let bad = cli(&["build", "--builder", "files", "--add", &add, "--output", "oci:a,oci:b"], None);
+    assert_eq!(bad.code, 2, "{}", bad.log());
+    assert!(bad.log().contains("more than one oci: layout"), "{}", bad.log());
+}
