@@ -117,7 +117,10 @@ impl World {
         assert!(file.contains(&format!("\nAPI_IMAGE_TAG={tag}\n")), "{file}");
         let history = self.stack.forge.history(OPS, ".env.versions");
         assert!(history[0].starts_with("deploy: api "), "{history:#?}");
-        self.say(&format!("release committed .env.versions in org/ops: {:?}", history[0].lines().next()));
+        self.say(&format!(
+            "release committed .env.versions in org/ops: \"{}\"",
+            history[0].lines().next().unwrap_or_default()
+        ));
 
         let after = self.vm.containers();
         assert_eq!(after["api"].1, self.image("api", &tag), "{after:?}");
