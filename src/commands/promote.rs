@@ -67,6 +67,7 @@ pub fn run(args: &PromoteArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<
     let wanted: Vec<String> =
         args.services.iter().flat_map(|s| split_list(s, false)).map(|s| s.to_ascii_lowercase()).collect();
     let mut s = args.common.settings(Kind::Promote, &args.environment, Vec::new(), &ctx, env)?;
+    let target = args.common.deploy_target(env, runner)?;
     let forge = args.common.forge.connect(&ctx, env)?;
     runtime()?.block_on(async {
         let text =
@@ -91,7 +92,7 @@ pub fn run(args: &PromoteArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<
         if s.tags.is_empty() {
             anyhow::bail!("{source} names no image tags to promote");
         }
-        let (forge, registries, target) = args.common.connect(&s, &ctx, env, runner)?;
+        let registries = args.common.registries(&s, env, runner)?;
         if let Some(new_tag) = promote_tag {
             for t in &mut s.tags {
                 let image = s.images.image_for(&t.service).ok_or_else(|| {

@@ -239,12 +239,23 @@ impl OrchestrationArgs {
         env: &EnvMap,
         runner: &Runner,
     ) -> anyhow::Result<(AnyForge, Registries, AnyTarget)> {
+        let target = self.deploy_target(env, runner)?;
+        let forge = self.forge.connect(ctx, env)?;
+        Ok((forge, self.registries(s, env, runner)?, target))
+    }
+
+    /// The deploy target, with the health settings for the checks it runs itself (dokploy).
+    pub fn deploy_target(&self, env: &EnvMap, runner: &Runner) -> Result<AnyTarget, InputError> {
         let mut target = self.target.target(env, runner)?;
         let mut template = HealthCheck::new("", Duration::from_secs(self.health_timeout));
         template.expect_status = self.health_status;
         template.body_contains = self.health_body.clone().filter(|b| !b.is_empty());
         target.set_health(template);
-        let forge = self.forge.connect(ctx, env)?;
+        Ok(target)
+    }
+
+    /// Clients for the registries of the services in `s.tags`.
+    pub fn registries(&self, s: &Settings, env: &EnvMap, runner: &Runner) -> Result<Registries, InputError> {
         let hosts: Vec<String> = s
             .tags
             .iter()
@@ -252,8 +263,7 @@ impl OrchestrationArgs {
             .filter_map(|i| crate::registry::Reference::parse(&format!("{i}:x")).ok().map(|r| r.registry))
             .collect();
         let hosts: Vec<&str> = hosts.iter().map(String::as_str).collect();
-        let registries = self.registry.registries(env, runner, &hosts)?;
-        Ok((forge, registries, target))
+        self.registry.registries(env, runner, &hosts)
     }
 }
 

@@ -51,16 +51,16 @@ pub fn run(args: &RollbackArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result
         &ctx,
         env,
     )?;
-    let (forge, registries, target) = args.common.connect(&s, &ctx, env, runner)?;
+    let target = args.common.deploy_target(env, runner)?;
+    let forge = args.common.forge.connect(&ctx, env)?;
     runtime()?.block_on(async {
         if explicit.is_none() {
             s.tags = previous(&forge, &s.repo, &s.branch, &s.env_file).await?;
             let list: Vec<String> = s.tags.iter().map(|t| format!("{} {}", t.service, t.tag)).collect();
             runner.info(&format!("previous versions of {}: {}", s.env_file, list.join(", ")));
         }
-        // The registries were set up for the explicit services; rebuild them for the found ones.
-        let registries =
-            if explicit.is_none() { args.common.connect(&s, &ctx, env, runner)?.1 } else { registries };
+        // The services are known now: the registries are those of their images.
+        let registries = args.common.registries(&s, env, runner)?;
         execute(&forge, &registries, &target, &s, runner, None).await
     })
 }
