@@ -102,6 +102,12 @@ fn tag_edit(input: &str, service: &str, tag: &str) -> Result<TagEdit, InputError
     Ok(TagEdit { service: service.to_owned(), key, tag: tag.to_owned(), input: input.to_owned() })
 }
 
+/// The versions file of `environment`: `{environment}` in `path` replaced by its name
+/// (`deploy/{environment}/.env.versions`).
+pub fn env_file_for(path: &str, environment: &str) -> String {
+    path.replace("{environment}", environment)
+}
+
 /// The full list of `(key, value)` edits: the tags, then the `LAST_DEPLOY_*` keys.
 pub fn deploy_edits(tags: &[TagEdit], meta: &DeployMeta) -> Vec<(String, String)> {
     let mut edits: Vec<(String, String)> = tags.iter().map(|t| (t.key.clone(), t.tag.clone())).collect();

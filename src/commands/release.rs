@@ -134,7 +134,7 @@ fn choice<T: Copy>(input: &str, raw: &str, options: &[(&str, T)]) -> Result<T, I
 impl OrchestrationArgs {
     /// The versions file path for `environment`.
     pub fn env_file(&self, environment: &str) -> String {
-        self.file.replace("{environment}", environment)
+        crate::versions::env_file_for(&self.file, environment)
     }
 
     /// Validated settings; nothing is contacted.

@@ -134,7 +134,7 @@ pub async fn gather<F: Forge>(
     let supported = forge.capabilities().deployments;
     let mut out = Vec::new();
     for environment in environments {
-        let path = env_file.replace("{environment}", environment);
+        let path = crate::versions::env_file_for(env_file, environment);
         let file = forge.get_file(repo, &path, Some(branch)).await?;
         let commits = if file.is_some() && history > 0 {
             forge.list_commits(repo, &path, branch, history).await?

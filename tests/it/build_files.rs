@@ -126,9 +126,14 @@ fn files_image_on_scratch_runs_in_the_engine() {
 }
 
 fn build_to(dir: &Path, epoch: Option<&str>, src: &Path) -> String {
+    last_line(&build_api(&format!("oci:{}", dir.display()), epoch, src))
+}
+
+/// A files build of `src` as the api binary plus the www fixtures, written to `output`.
+fn build_api(output: &str, epoch: Option<&str>, src: &Path) -> Outcome {
     let add = format!("{}:/usr/local/bin/api", src.display());
     let www = format!("{}/www/:/srv/www/", fixtures().display());
-    last_line(&cli(
+    cli(
         &[
             "build",
             "--builder",
@@ -140,10 +145,10 @@ fn build_to(dir: &Path, epoch: Option<&str>, src: &Path) -> String {
             "--platform",
             "linux/amd64",
             "--output",
-            &format!("oci:{}", dir.display()),
+            output,
         ],
         epoch,
-    ))
+    )
 }
 
 fn diff_ids(layout: &Path, manifest: &str) -> Vec<String> {
@@ -402,31 +407,14 @@ fn output_may_name_registry_references_the_build_is_pushed_to() {
     let src = work.path().join("api");
     std::fs::write(&src, "#!/bin/sh\necho api\n").unwrap();
     let local = build_to(&layout, Some(EPOCH), &src);
-    let add = format!("{}:/usr/local/bin/api", src.display());
-    let www = format!("{}/www/:/srv/www/", fixtures().display());
     let dests = format!("{h}/org/api:v1,{h}/org/api:latest", h = reg.host);
-    let out = cli(
-        &[
-            "build",
-            "--builder",
-            "files",
-            "--add",
-            &add,
-            "--add",
-            &www,
-            "--platform",
-            "linux/amd64",
-            "--output",
-            &dests,
-        ],
-        Some(EPOCH),
-    );
+    let out = build_api(&dests, Some(EPOCH), &src);
     let pushed = last_line(&out);
     assert_eq!(pushed, local, "the pushed image differs from the same build into a layout");
     for tag in ["v1", "latest"] {
         assert_eq!(crate::support::registry::pull_and_verify(&reg.host, "org/api", tag, None), pushed);
     }
-    let bad = cli(&["build", "--builder", "files", "--add", &add, "--output", "oci:a,oci:b"], None);
+    let bad = build_api("oci:a,oci:b", None, &src);
     assert_eq!(bad.code, 2, "{}", bad.log());
     assert!(bad.log().contains("more than one oci: layout"), "{}", bad.log());
 }
