@@ -1,6 +1,7 @@
 //! `compose-ssh`: deploy to a host running docker compose, over the system OpenSSH client.
 //! The key and the pinned host keys go to private temporary files; the versions go to the
-//! host on stdin; only the changed services are pulled and recreated.
+//! host on stdin and are merged into its env file under a lock; only the changed services are
+//! pulled and recreated.
 
 use super::process::{Finished, run_streamed, shell_quote};
 use super::{Rollout, Target, TargetError};
@@ -53,18 +54,38 @@ impl ComposeSsh {
             .collect()
     }
 
-    /// The script the host's `sh` runs; every value in it is quoted. The versions arrive on
-    /// stdin and replace the env file only after the pull succeeded.
+    /// The script the host's `sh` runs; every value in it is quoted. It holds the project's
+    /// lock (`flock` on `<env-file>.lock`, when the host has flock) for the whole deploy, so
+    /// two deploys to one host run one after the other. The versions arrive on stdin; only the
+    /// changed keys are merged into the host's env file (a concurrent release of another
+    /// service keeps its tag), and the merged file replaces it only after the pull succeeded.
     pub fn remote_script(&self, rollout: &Rollout) -> String {
         let q = |s: &str| shell_quote(s);
         let services: Vec<String> = self.compose_services(rollout).iter().map(|s| q(s)).collect();
         let files: String = self.files.iter().map(|f| format!(" -f {}", q(f))).collect();
         let env_file = q(&self.env_file);
+        let lock = q(&format!("{}.lock", self.env_file));
+        let keys: Vec<&str> = rollout.changed.iter().map(|c| c.key.as_str()).collect();
         let mut s = String::from("set -eu\n");
         s += &format!("cd {}\n", q(&self.dir));
+        s += "if command -v flock >/dev/null 2>&1; then\n";
+        s += &format!("  exec 9>>{lock}\n");
+        s += &format!(
+            "  flock -n 9 || {{ echo 'another deploy to this project holds {}: waiting for it (up to 15 minutes)'; \
+             flock -w 900 9 || {{ echo 'gave up waiting for {}: nothing was changed' >&2; exit 75; }}; }}\n",
+            lock_text(&self.env_file),
+            lock_text(&self.env_file)
+        );
+        s += "else echo 'warning: flock is not installed on this host, so concurrent deploys to it are not serialized' >&2; fi\n";
         s += &format!("tmp={env_file}.deploy-action.$$\n");
-        s += "trap 'rm -f \"$tmp\"' EXIT\n";
-        s += "cat > \"$tmp\"\n";
+        s += "trap 'rm -f \"$tmp\" \"$tmp.in\"' EXIT\n";
+        s += "cat > \"$tmp.in\"\n";
+        s += &format!("current={env_file}; [ -f \"$current\" ] || current=/dev/null\n");
+        s += &format!(
+            "awk -v keys={} {} \"$tmp.in\" \"$current\" > \"$tmp\"\n",
+            q(&keys.join(" ")),
+            q(MERGE_AWK)
+        );
         s += "if docker compose version >/dev/null 2>&1; then dc() { docker compose \"$@\"; }\n";
         s += "elif command -v docker-compose >/dev/null 2>&1; then dc() { docker-compose \"$@\"; }\n";
         s += "else echo 'neither `docker compose` nor `docker-compose` is installed on this host' >&2; exit 127; fi\n";
@@ -132,6 +153,20 @@ impl ComposeSsh {
         };
         TargetError::failed(NAME, message)
     }
+}
+
+/// Merges the rollout's versions (first file) into the host's env file (second): the host's
+/// lines stay as they are (comments, order, keys of other releases) except the changed `keys`,
+/// which take the rollout's value (once, at their first place); rollout keys the host lacks
+/// are appended. POSIX awk (mawk, gawk and busybox run it).
+const MERGE_AWK: &str = r#"BEGIN { n = split(keys, k, " "); for (i = 1; i <= n; i++) changed[k[i]] = 1 }
+FILENAME == ARGV[1] { p = index($0, "="); if (p > 1) { key = substr($0, 1, p - 1); if (!(key in want)) order[++m] = key; want[key] = $0 } next }
+{ p = index($0, "="); if (p > 1) { key = substr($0, 1, p - 1); seen[key] = 1; if (key in changed) { if (!(key in done)) print want[key]; done[key] = 1; next } } print }
+END { for (i = 1; i <= m; i++) if (!(order[i] in seen)) print want[order[i]] }"#;
+
+/// The lock file's name for messages (inside single quotes of the script).
+fn lock_text(env_file: &str) -> String {
+    format!("{}.lock", env_file).replace('\'', "")
 }
 
 /// The env file's content: every `KEY=VALUE` of the rollout, one per line.
@@ -245,39 +280,107 @@ mod tests {
         assert_eq!(env_file_content(&rollout()), "API_IMAGE_TAG=1.2.4\nWEB_IMAGE_TAG=2.0\n");
     }
 
-    #[test]
-    fn the_script_runs_under_sh_with_a_fake_compose() {
+    /// A project directory and a `bin` with fake `docker` (no `compose` subcommand) and
+    /// `docker-compose` that logs its arguments and, for `up`, the env file it was given.
+    fn fake_host() -> (tempfile::TempDir, PathBuf, PathBuf) {
         let dir = tempfile::tempdir().unwrap();
         let bin = dir.path().join("bin");
         std::fs::create_dir(&bin).unwrap();
         // `docker compose version` fails, so the script must fall back to docker-compose.
         std::fs::write(bin.join("docker"), "#!/bin/sh\n[ \"$1\" = compose ] && exit 1\necho \"docker $*\"\n")
             .unwrap();
-        std::fs::write(bin.join("docker-compose"), "#!/bin/sh\necho \"v1 $*\"\n").unwrap();
+        let compose = "#!/bin/sh\necho \"v1 $*\"\n\
+                       case \" $* \" in *' up '*) sleep \"${UP_DELAY:-0}\"; echo \"up saw $(tr '\\n' ' ' < \"$2\")\";; esac\n";
+        std::fs::write(bin.join("docker-compose"), compose).unwrap();
         for f in ["docker", "docker-compose"] {
             use std::os::unix::fs::PermissionsExt as _;
             std::fs::set_permissions(bin.join(f), std::fs::Permissions::from_mode(0o755)).unwrap();
         }
         let project = dir.path().join("it's here");
         std::fs::create_dir(&project).unwrap();
-        let t = ComposeSsh { dir: project.display().to_string(), ..target() };
+        (dir, bin, project)
+    }
+
+    fn spawn_script(t: &ComposeSsh, r: &Rollout, bin: &Path, up_delay: &str) -> std::process::Child {
         let mut child = std::process::Command::new("sh")
             .arg("-c")
-            .arg(t.remote_script(&rollout()))
+            .arg(t.remote_script(r))
             .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+            .env("UP_DELAY", up_delay)
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
-        child.stdin.take().unwrap().write_all(env_file_content(&rollout()).as_bytes()).unwrap();
+        child.stdin.take().unwrap().write_all(env_file_content(r).as_bytes()).unwrap();
+        child
+    }
+
+    fn finish(child: std::process::Child) -> String {
         let out = child.wait_with_output().unwrap();
-        let text = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success(), "{text}");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+        text
+    }
+
+    #[test]
+    fn the_script_runs_under_sh_with_a_fake_compose() {
+        let (_dir, bin, project) = fake_host();
+        let t = ComposeSsh { dir: project.display().to_string(), ..target() };
+        let text = finish(spawn_script(&t, &rollout(), &bin, "0"));
         assert!(text.contains("v1 --env-file .env.versions -f compose.yml up -d api-server"), "{text}");
         assert!(text.contains("docker image prune -f"), "{text}");
         let written = std::fs::read_to_string(project.join(".env.versions")).unwrap();
         assert_eq!(written, env_file_content(&rollout()));
-        assert_eq!(std::fs::read_dir(&project).unwrap().count(), 1, "temp file left behind");
+        let mut left: Vec<String> = std::fs::read_dir(&project)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        assert_eq!(left, [".env.versions", ".env.versions.lock"], "temp files left behind");
+    }
+
+    #[test]
+    fn only_the_changed_keys_are_merged_into_the_hosts_file() {
+        let (_dir, bin, project) = fake_host();
+        // Another release (of web) already reached this host: its tag and the comment stay.
+        std::fs::write(
+            project.join(".env.versions"),
+            "# live\nAPI_IMAGE_TAG=1.2.3\nWEB_IMAGE_TAG=2.1\nX=1\n",
+        )
+        .unwrap();
+        let t = ComposeSsh { dir: project.display().to_string(), ..target() };
+        let mut r = rollout();
+        r.versions.push(("WORKER_IMAGE_TAG".into(), "0.1".into()));
+        finish(spawn_script(&t, &r, &bin, "0"));
+        let written = std::fs::read_to_string(project.join(".env.versions")).unwrap();
+        assert_eq!(written, "# live\nAPI_IMAGE_TAG=1.2.4\nWEB_IMAGE_TAG=2.1\nX=1\nWORKER_IMAGE_TAG=0.1\n");
+    }
+
+    #[test]
+    fn two_deploys_to_one_host_run_one_after_the_other_and_both_tags_stay() {
+        let (_dir, bin, project) = fake_host();
+        let t = ComposeSsh { dir: project.display().to_string(), prune: false, ..target() };
+        // Each release recorded its own tag on a file that did not have the other's yet.
+        let api = rollout();
+        let mut web = rollout();
+        web.versions = vec![("API_IMAGE_TAG".into(), "1.2.3".into()), ("WEB_IMAGE_TAG".into(), "2.1".into())];
+        web.changed[0] = ServiceChange {
+            service: "web".into(),
+            key: "WEB_IMAGE_TAG".into(),
+            old: Some("2.0".into()),
+            new: "2.1".into(),
+            image: None,
+        };
+        let first = spawn_script(&t, &api, &bin, "0.5");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let second = spawn_script(&t, &web, &bin, "0");
+        let (first, second) = (finish(first), finish(second));
+        assert!(first.contains("up saw API_IMAGE_TAG=1.2.4 WEB_IMAGE_TAG=2.0 "), "{first}");
+        assert!(second.contains("waiting for it"), "{second}");
+        assert!(second.contains("up saw API_IMAGE_TAG=1.2.4 WEB_IMAGE_TAG=2.1 "), "{second}");
+        let written = std::fs::read_to_string(project.join(".env.versions")).unwrap();
+        assert_eq!(written, "API_IMAGE_TAG=1.2.4\nWEB_IMAGE_TAG=2.1\n");
     }
 
     #[test]
