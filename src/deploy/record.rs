@@ -12,24 +12,44 @@ pub enum Record {
     Status(String),
 }
 
-/// The answer to a deployment create was lost (the connection dropped): the deployment may
-/// exist with no status. Marks such a one (same description and payload, no status yet)
-/// `error`, since the release stops before recording anything; best effort.
-pub async fn close_lost_deployment<F: Forge>(
+/// Opens the release's deployment. A 5xx or a dropped connection is retried, bounded; before
+/// each retry the environment's recent deployments are read, and one the failed attempt made
+/// anyway (same description and payload, no status yet) is used rather than made twice.
+pub async fn open_deployment<F: Forge>(
     forge: &F,
     s: &Settings,
     request: &DeploymentRequest,
     progress: Progress<'_>,
-) {
-    let Ok(recent) = forge.list_deployments(&s.repo, &s.environment, 5).await else { return };
-    let lost = recent
-        .iter()
-        .find(|d| d.state.is_none() && d.description == request.description && d.payload == request.payload);
-    if let Some(d) = lost {
-        progress(&format!("deployment {} was created though its answer was lost; marking it error", d.id));
-        let why = "the answer to creating this deployment was lost; nothing was recorded or deployed";
-        report(forge, s, &Record::Deployment(d.id), DeployState::Error, why, progress).await;
+) -> Result<u64, ForgeError> {
+    let mut attempt = 0u32;
+    loop {
+        attempt += 1;
+        let e = match forge.create_deployment(&s.repo, request).await {
+            Ok(d) => return Ok(d.id),
+            Err(e @ (ForgeError::Transport { .. } | ForgeError::Server { .. })) if e.is_retryable_write() => {
+                e
+            }
+            Err(e) => return Err(e),
+        };
+        if let Some(id) = unreported(forge, s, request).await {
+            progress(&format!("deployment {id} was created though its answer was lost ({e}); using it"));
+            return Ok(id);
+        }
+        if attempt >= REPORT_ATTEMPTS {
+            return Err(e);
+        }
+        progress(&format!("warning: creating the deployment failed ({e}); retrying"));
+        tokio::time::sleep(std::time::Duration::from_millis(500 << attempt)).await;
     }
+}
+
+/// A recent deployment of this request with no status: made by an attempt whose answer was lost.
+async fn unreported<F: Forge>(forge: &F, s: &Settings, request: &DeploymentRequest) -> Option<u64> {
+    let recent = forge.list_deployments(&s.repo, &s.environment, 5).await.ok()?;
+    recent
+        .iter()
+        .find(|d| d.state.is_none() && d.description == request.description && d.payload == request.payload)
+        .map(|d| d.id)
 }
 
 /// Reports a state on the deployment or the commit status; failures only warn (the

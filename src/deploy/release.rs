@@ -7,7 +7,7 @@ use super::approval::{ApprovalError, ApprovalPolicy, PlannedChange, Waiting};
 pub use super::gate::{Gated, gate};
 use super::health::{HealthCheck, wait_healthy};
 use super::plan::{self, ImageMap, Provenance, TagRules};
-use super::record::{Record, close_lost_deployment, report};
+use super::record::{Record, open_deployment, report};
 use super::target::{Rollout, ServiceChange, Target};
 use crate::envfile::EnvFile;
 use crate::forge::{
@@ -318,17 +318,9 @@ pub async fn apply<F: Forge, T: Target>(
             payload,
             production: s.is_protected(),
         };
-        let d = match forge.create_deployment(&s.repo, &request).await {
-            Ok(d) => d,
-            Err(e) => {
-                if matches!(e, ForgeError::Transport { .. }) {
-                    close_lost_deployment(forge, s, &request, progress).await;
-                }
-                return Err(e.into());
-            }
-        };
-        progress(&format!("deployment {} opened for {}", d.id, s.environment));
-        Some(d.id)
+        let id = open_deployment(forge, s, &request, progress).await?;
+        progress(&format!("deployment {id} opened for {}", s.environment));
+        Some(id)
     } else {
         None
     };
