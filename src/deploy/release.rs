@@ -12,6 +12,7 @@ use super::target::{Rollout, ServiceChange, Target};
 use crate::envfile::EnvFile;
 use crate::forge::{
     DeployState, DeploymentRequest, Forge, ForgeError, RepoId, RetryPolicy, UpdateError, update_env_file,
+    update_env_file_if,
 };
 use crate::registry::{Reference, Registries, RegistryError};
 use crate::versions::{self, DeployMeta, TagEdit};
@@ -296,6 +297,27 @@ pub struct Applied {
     pub protection: String,
 }
 
+/// Refuses when a key this release changes holds neither the tag it was planned from nor
+/// the new one: another release of that service was recorded meanwhile, and writing over it
+/// could put an older build live (the downgrade guard ran against the tag read before).
+fn unchanged_since_planned(changes: &[ServiceChange], file: &EnvFile) -> Result<(), String> {
+    for c in changes {
+        let now = file.get(&c.key);
+        if now != c.old.as_deref() && now != Some(c.new.as_str()) {
+            return Err(format!(
+                "{} changed from {} to {} while this release ran (another release of {} was \
+                 recorded meanwhile); run it again to deploy {} over that one",
+                c.key,
+                c.old.as_deref().unwrap_or("(unset)"),
+                now.unwrap_or("(unset)"),
+                c.service,
+                c.new
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Steps 4–7: record, open the deployment, deploy, check health, report; roll back on failure.
 pub async fn apply<F: Forge, T: Target>(
     forge: &F,
@@ -328,12 +350,13 @@ pub async fn apply<F: Forge, T: Target>(
     let kind = s.kind;
     let tags = s.tags.clone();
     let meta = s.meta.clone();
-    let recorded = update_env_file(
+    let recorded = update_env_file_if(
         forge,
         &s.repo,
         &s.branch,
         &s.env_file,
         &edits,
+        |file| unchanged_since_planned(&checked.changes, file),
         |changes| message(kind, &tags, changes, &meta),
         &RetryPolicy::for_updates(),
     )

@@ -19,7 +19,7 @@ pub use forgejo::Forgejo;
 pub use github::GitHub;
 pub use http::RetryPolicy;
 pub use model::*;
-pub use update::{EnvUpdate, UpdateError, update_env_file};
+pub use update::{EnvUpdate, UpdateError, update_env_file, update_env_file_if};
 
 use crate::context::{ForgeKind, forge_of_api_url};
 use crate::secret::Secret;

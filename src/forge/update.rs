@@ -31,6 +31,14 @@ pub enum UpdateError {
     /// The forge refused (bad token, missing scope, not found, …).
     #[error(transparent)]
     Forge(#[from] ForgeError),
+    /// The file as read no longer satisfies what the caller planned on; nothing was written.
+    #[error("{path}: {why}; nothing was written")]
+    Changed {
+        /// The file.
+        path: String,
+        /// What changed, from the caller's check.
+        why: String,
+    },
     /// Every attempt raced another writer or failed transiently.
     #[error("gave up updating {path} after {attempts} attempts in {secs}s; last error: {last}")]
     GaveUp {
@@ -56,6 +64,22 @@ pub async fn update_env_file<F: Forge>(
     message: impl Fn(&[Change]) -> String,
     policy: &RetryPolicy,
 ) -> Result<EnvUpdate, UpdateError> {
+    update_env_file_if(forge, repo, branch, path, edits, |_| Ok(()), message, policy).await
+}
+
+/// [`update_env_file`], writing only while `check` accepts the file as read (every attempt
+/// reads it afresh); a refusal ends the update with [`UpdateError::Changed`].
+#[allow(clippy::too_many_arguments)]
+pub async fn update_env_file_if<F: Forge>(
+    forge: &F,
+    repo: &RepoId,
+    branch: &str,
+    path: &str,
+    edits: &[(String, String)],
+    check: impl Fn(&EnvFile) -> Result<(), String>,
+    message: impl Fn(&[Change]) -> String,
+    policy: &RetryPolicy,
+) -> Result<EnvUpdate, UpdateError> {
     // Validate once before any request.
     EnvFile::parse("").apply(edits)?;
     let started = Instant::now();
@@ -68,6 +92,7 @@ pub async fn update_env_file<F: Forge>(
             None => ("", None),
         };
         let mut file = EnvFile::parse(text);
+        check(&file).map_err(|why| UpdateError::Changed { path: path.to_owned(), why })?;
         let changes = file.apply(edits)?;
         if changes.is_empty() && current.is_some() {
             return Ok(EnvUpdate { commit: None, changes, attempts: attempt, text: file.render() });

@@ -4,6 +4,7 @@ use crate::forge_ops::{FILE, OPS, setup};
 use crate::release::registry_with_versions;
 use crate::release_faults::{release, run_within};
 use crate::support::fake_forge::Flavor;
+use crate::support::fake_forge::state::FaultKind;
 use std::time::{Duration, Instant};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -53,5 +54,56 @@ async fn ten_services_released_at_once_all_land() {
         }
         assert!(took < Duration::from_secs(120), "{flavor:?}: {took:?}");
         eprintln!("{flavor:?}: {N} concurrent releases in {took:.1?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_releases_of_one_service_at_once_one_lands_the_other_changes_nothing() {
+    let reg = tokio::task::spawn_blocking(|| {
+        let reg = registry_with_versions();
+        crate::release::push_image(&reg.host, "org/api", "v3", "2026-01-03T00:00:00Z", "3333333ccccccc");
+        reg
+    })
+    .await
+    .unwrap();
+    let images = format!("api={}/org/api", reg.host);
+    for flavor in [Flavor::Github, Flavor::Forgejo] {
+        let (fake, _, _) = setup(flavor).await;
+        fake.put_file(OPS, FILE, "API_IMAGE_TAG=v1\n");
+        // Both read v1 before either writes.
+        fake.inject(Some("GET"), "/contents/", 2, FaultKind::DelayAfterHandling(1500));
+        let runs: Vec<_> = ["v2", "v3"]
+            .iter()
+            .map(|tag| {
+                let action = release(&fake, &images, flavor).input("api_image_tag", tag);
+                tokio::spawn(run_within(action, Duration::from_secs(90)))
+            })
+            .collect();
+        let mut outcomes = Vec::new();
+        for r in runs {
+            outcomes.push(r.await.unwrap().0);
+        }
+        let codes: Vec<i32> = outcomes.iter().map(|o| o.code).collect();
+        let logs: Vec<String> = outcomes.iter().map(|o| o.log()).collect();
+        assert_eq!(codes.iter().filter(|c| **c == 0).count(), 1, "{flavor:?}: one lands: {logs:#?}");
+        let (won, lost) = if codes[0] == 0 { (0, 1) } else { (1, 0) };
+        let winner = ["v2", "v3"][won];
+        assert!(logs[lost].contains("changed from v1 to"), "{flavor:?}: {}", logs[lost]);
+        assert!(logs[lost].contains("nothing was written"), "{flavor:?}: {}", logs[lost]);
+        let file = fake.file(OPS, FILE).unwrap();
+        assert!(file.starts_with(&format!("API_IMAGE_TAG={winner}\n")), "{flavor:?}: {file}");
+        assert_eq!(fake.history(OPS, FILE).len(), 2, "{flavor:?}: seed + the winner's commit");
+        match flavor {
+            Flavor::Github => {
+                let mut states: Vec<Vec<String>> = fake.deployments(OPS).into_iter().map(|d| d.3).collect();
+                states.sort();
+                assert_eq!(states, [vec!["error".to_owned()], vec!["in_progress".into(), "success".into()]]);
+            }
+            Flavor::Forgejo => {
+                // The loser made no commit, so it has nothing to put a status on.
+                let statuses: Vec<String> = fake.statuses(OPS).into_iter().map(|s| s.1).collect();
+                assert_eq!(statuses, ["pending", "success"], "{statuses:?}");
+            }
+        }
     }
 }
