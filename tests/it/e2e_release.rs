@@ -325,6 +325,10 @@ fn two_services_released_at_once_both_land_and_both_containers_run() {
     let after = w.vm.containers();
     assert_eq!(after["api"].1, w.image("api", &api_tag), "{after:?}");
     assert_eq!(after["dashboard"].1, w.image("dashboard", &dash_tag), "{after:?}");
+    // The host's env file has both tags too (each deploy merged only its own).
+    let live = w.vm.live_env();
+    assert!(live.contains(&format!("API_IMAGE_TAG={api_tag}\n")), "{live}");
+    assert!(live.contains(&format!("DASHBOARD_IMAGE_TAG={dash_tag}\n")), "{live}");
     assert_ne!(after["api"].0, before["api"].0);
     assert_ne!(after["dashboard"].0, before["dashboard"].0);
     w.vm.wait_health("api", "ok api v2", Duration::from_secs(5));
