@@ -121,10 +121,16 @@ fn jinja_value(v: &serde_json::Value) -> minijinja::Value {
 }
 
 /// What an `inputs` template may use: this run's `sha`, `short_sha`, `ref`, `ref_name`,
-/// `actor`, `run_url`, `repository`, `event_name`, and each default input by name (publish:
+/// `actor`, `run_url`, `repository`, `event_name`, the `environment` the `environments` lines
+/// chose (publish; empty otherwise), and each default input by name (publish:
 /// `api_image_tag`, …) also under `defaults`.
-pub fn template_vars(ctx: &RunContext, defaults: &BTreeMap<String, String>) -> serde_json::Value {
+pub fn template_vars(
+    ctx: &RunContext,
+    defaults: &BTreeMap<String, String>,
+    environment: &str,
+) -> serde_json::Value {
     let mut v = serde_json::json!({
+        "environment": environment,
         "sha": ctx.sha,
         "short_sha": ctx.sha.chars().take(7).collect::<String>(),
         "ref": ctx.git_ref,
@@ -178,12 +184,23 @@ impl DispatchTarget {
     pub fn request(
         &self,
         workflow: &str,
+        base: BTreeMap<String, String>,
+        ctx: &RunContext,
+    ) -> Result<DispatchRequest, InputError> {
+        self.request_for(workflow, base, "", ctx)
+    }
+
+    /// As [`DispatchTarget::request`], with `environment` for the `inputs` templates.
+    pub fn request_for(
+        &self,
+        workflow: &str,
         mut base: BTreeMap<String, String>,
+        environment: &str,
         ctx: &RunContext,
     ) -> Result<DispatchRequest, InputError> {
         let repo = repo_arg("repository", self.repo.as_deref(), ctx)?;
         let wait = parse_bool("wait", &self.wait)?;
-        let vars = template_vars(ctx, &base);
+        let vars = template_vars(ctx, &base, environment);
         base.extend(parse_inputs(&self.inputs, &vars)?);
         let dispatch =
             Dispatch { workflow: workflow.to_owned(), git_ref: self.target_ref.clone(), inputs: base };

@@ -15,6 +15,7 @@ use crate::registry::{OciLayout, Reference, Registries};
 use crate::runner::{Report, Runner};
 use crate::settings::{InputError, split_list};
 use crate::tags::{TagsOptions, compute};
+use crate::versions::TAG_INPUT_SUFFIX;
 use anyhow::{Context as _, bail};
 use std::path::{Path, PathBuf};
 
@@ -62,6 +63,8 @@ struct Job {
     recipe: RecipeArgs,
     settings: crate::commands::build::BuildSettings,
     version: String,
+    /// The environment of the first matching `environments` line, or empty.
+    environment: String,
     dests: Vec<Reference>,
 }
 
@@ -174,7 +177,7 @@ impl PublishArgs {
         let output = LayoutTarget { dir: tmp.join(&spec.name), tag: None };
         let settings = recipe.settings(labels, output, env)?;
         let dests = destinations("images", &meta.tags)?;
-        Ok(Job { spec, recipe, settings, version: meta.version, dests })
+        Ok(Job { spec, recipe, settings, version: meta.version, environment: meta.environment, dests })
     }
 }
 
@@ -250,11 +253,23 @@ pub fn run(args: &PublishArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<
             }
         }
     }
-    let workflow = args.workflow.as_deref().map(str::trim).filter(|w| !w.is_empty());
+    // Every service shares the tag rules, so they share the environment.
+    let environment = jobs.first().map(|j| j.environment.clone()).unwrap_or_default();
+    let has_env_rules = args.tags.environments.iter().any(|e| !e.trim().is_empty());
+    let mut workflow = args.workflow.as_deref().map(str::trim).filter(|w| !w.is_empty());
     if let Some(w) = workflow {
         // Repository, inputs and token are checked before anything is built.
-        args.dispatch.request(w, Default::default(), &ctx)?;
+        let tags =
+            jobs.iter().map(|j| (format!("{}{TAG_INPUT_SUFFIX}", j.spec.name), j.version.clone())).collect();
+        args.dispatch.request_for(w, tags, &environment, &ctx)?;
         args.dispatch.forge.connect(&ctx, env)?;
+        if has_env_rules && environment.is_empty() {
+            runner.info(&format!(
+                "{} matches no `environments` line: the images are built and pushed, `{w}` is not dispatched",
+                ctx.git_ref
+            ));
+            workflow = None;
+        }
     }
     let mut hosts: Vec<&str> =
         jobs.iter().flat_map(|j| j.dests.iter().map(|d| d.registry.as_str())).collect();
@@ -282,10 +297,11 @@ pub fn run(args: &PublishArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<
         bail!("{}{ok}; nothing was dispatched", why.join("; "));
     }
     let mut r = report(&published, &args.tags.sep_tags, single);
+    r.output("environment", environment.clone());
     r.summary = summary(&published, &skipped, &failed);
     match workflow {
         Some(w) if !published.is_empty() => {
-            let req = args.dispatch.request(w, dispatch_inputs(&published), &ctx)?;
+            let req = args.dispatch.request_for(w, dispatch_inputs(&published), &environment, &ctx)?;
             let out = args.dispatch.send(&req, &ctx, env, runner)?;
             out.outputs(&mut r);
             let run = if out.url.is_empty() { out.state.clone() } else { out.url.clone() };

@@ -54,7 +54,9 @@ jobs:
           repository: org/ops
           workflow: deploy.yml
           ref: main
-          inputs: environment=staging
+          environments: |
+            refs/heads/main=staging
+          inputs: environment={{ environment }}
           token: ${{ secrets.OPS_DISPATCH_TOKEN }}
       - shell: sh
         env:

@@ -137,6 +137,46 @@ async fn files_publish_on_push_to_main_pushes_both_tags_and_dispatches() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn environments_name_the_dispatched_environment_and_an_unmapped_ref_is_not_dispatched() {
+    let reg = registry();
+    let (fake, _, _) = setup(Flavor::Github).await;
+    let image = format!("{}/org/api", reg.host);
+    let publish = |git_ref: &str| {
+        push_to_main(&reg, &fake, SHA, &"1".repeat(40))
+            .env("GITHUB_REF", git_ref)
+            .input("tags", "type=raw,value=b-{{sha}}")
+            .input("images", &image)
+            .input("builder", "files")
+            .input("add", "/bin/busybox:/bin/busybox")
+            .input("environments", "refs/heads/main=staging\nrefs/tags/v*=production")
+            .input("workflow", "deploy.yml")
+            // The default input is there already when the inputs are checked, before the build.
+            .input("inputs", "environment={{ environment }}\nnote={{ api_image_tag }}")
+    };
+    fake.add_workflow(
+        OPS,
+        ".github/workflows",
+        "deploy.yml",
+        &["api_image_tag!", "environment", "note"],
+        "success",
+    );
+    let out = run(publish("refs/heads/main")).await;
+    assert_eq!(out.code, 0, "{}", out.log());
+    assert_eq!(out.output("environment"), "staging");
+    let runs = fake.runs(OPS);
+    assert_eq!(runs.len(), 1, "{}", out.log());
+    assert_eq!(runs[0].inputs["environment"], "staging");
+    assert_eq!(runs[0].inputs["note"], "b-abc1234");
+
+    let out = run(publish("refs/heads/feature/x")).await;
+    assert_eq!(out.code, 0, "{}", out.log());
+    assert_eq!(out.output("environment"), "");
+    assert!(out.log().contains("refs/heads/feature/x matches no `environments` line"), "{}", out.log());
+    assert_eq!(fake.runs(OPS).len(), 1, "not dispatched: {}", out.log());
+    assert!(exists(&reg, "org/api", "b-abc1234").await, "still built and pushed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn docker_builder_publish_pushes_the_engine_build() {
     let Some(engine) = docker::require() else { return };
     let image_base = engine.job_image();
