@@ -3,6 +3,7 @@
 //! Target traits and the registry client.
 
 pub mod approval;
+mod auto_rollback;
 pub mod gate;
 pub mod health;
 pub mod plan;
