@@ -5,7 +5,7 @@ use super::health::HealthCheck;
 use super::release::{Kind, Progress, ReleaseError, Settings, deploy_and_check, message};
 use super::target::{Rollout, ServiceChange, Target};
 use crate::envfile::EnvFile;
-use crate::forge::{Forge, RetryPolicy, update_env_file};
+use crate::forge::{Forge, RetryPolicy, update_env_file_if};
 use crate::versions::{self, TagEdit};
 
 /// The health checks of a rollback: a `health-body` that names a new tag expects the
@@ -63,12 +63,27 @@ pub(super) async fn roll_back<F: Forge, T: Target>(
     let meta = s.meta.clone();
     let edits = versions::deploy_edits(&restore, &meta);
     let why = reason.to_owned();
-    let update = match update_env_file(
+    // Restore only over this release's own tags: one recorded by a later release stays.
+    let still_ours = |file: &EnvFile| {
+        for c in changes.iter().filter(|c| c.old.as_deref().is_some_and(|o| o != c.new)) {
+            let now = file.get(&c.key);
+            if now != Some(c.new.as_str()) && now != c.old.as_deref() {
+                return Err(format!(
+                    "{} is now {} (recorded by another release after this one), so it was not restored",
+                    c.key,
+                    now.unwrap_or("(unset)")
+                ));
+            }
+        }
+        Ok(())
+    };
+    let update = match update_env_file_if(
         forge,
         &s.repo,
         &s.branch,
         &s.env_file,
         &edits,
+        still_ours,
         |c| {
             let m = message(Kind::Rollback, &restore, c, &meta);
             let (subject, body) = m.split_once('\n').unwrap_or((&m, ""));

@@ -161,3 +161,35 @@ async fn a_failing_health_check_rolls_back_automatically_or_says_it_did_not() {
         eprintln!("{what}: exit 1 in {took:.1?}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_automatic_rollback_leaves_a_later_release_of_the_service_alone() {
+    let reg = tokio::task::spawn_blocking(registry_with_versions).await.unwrap();
+    let (fake, _, _) = setup(Flavor::Github).await;
+    fake.put_file(OPS, FILE, "API_IMAGE_TAG=v1\n");
+    let work = tempfile::tempdir().unwrap();
+    std::fs::write(work.path().join("current"), "v1").unwrap();
+    let health = Health::start(work.path().join("current"), "v2");
+    let action = command_release(&fake, &reg, work.path(), &health).input("api_image_tag", "v2");
+    let calls = work.path().join("calls");
+    // While v2's health check fails, another release records v3.
+    let later = async {
+        for _ in 0..200 {
+            if std::fs::read_to_string(&calls).unwrap_or_default().contains("v2") {
+                fake.put_file(OPS, FILE, "API_IMAGE_TAG=v3\n");
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        false
+    };
+    let ((out, _), recorded) = tokio::join!(run_within(action, Duration::from_secs(60)), later);
+    assert!(recorded, "the deploy command never ran: {}", out.log());
+    assert_eq!(out.code, 1, "{}", out.log());
+    assert!(out.stdout.contains("API_IMAGE_TAG is now v3"), "{}", out.stdout);
+    assert!(out.stdout.contains("so it was not restored"), "{}", out.stdout);
+    assert_eq!(fake.file(OPS, FILE).unwrap(), "API_IMAGE_TAG=v3\n");
+    assert_eq!(std::fs::read_to_string(&calls).unwrap(), "v2\n", "nothing redeployed");
+    let deployments = fake.deployments(OPS);
+    assert_eq!(deployments[0].3, ["in_progress", "failure"], "{deployments:?}");
+}
