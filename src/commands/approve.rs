@@ -137,14 +137,18 @@ pub fn run(args: &ApproveArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<
                         runner,
                     ));
                 }
-                // Closing first claims the issue: a second /approve finds it closed.
-                approval::conclude(
+                // The decision comment and the close claim the issue: a later /approve finds
+                // it closed, and of two at once only the first comment goes on.
+                let first = approval::conclude_first(
                     &forge,
                     &s.repo,
                     &issue,
                     &format!("Approved by @{by}; deploying ([run]({})).", s.meta.run_url),
                 )
                 .await?;
+                if !first {
+                    return Ok(ignored("another run decided this approval issue first", runner));
+                }
                 let approved = Approved {
                     by: by.clone(),
                     url: issue.html_url.clone(),

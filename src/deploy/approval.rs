@@ -262,6 +262,28 @@ pub async fn conclude<F: Forge>(
     forge.close_issue(repo, issue.number).await
 }
 
+/// As [`conclude`], then whether this outcome is the issue's first decision: two `approve`
+/// runs that both found the issue open both comment, and only the one whose decision comment
+/// came first (lowest id among the action's own `Approved by`/`Denied by` comments) goes on.
+/// A failed read of the comments counts as first (the issue was open when it was checked).
+pub async fn conclude_first<F: Forge>(
+    forge: &F,
+    repo: &RepoId,
+    issue: &Issue,
+    outcome: &str,
+) -> Result<bool, ForgeError> {
+    let mine = forge.create_issue_comment(repo, issue.number, outcome).await?;
+    forge.close_issue(repo, issue.number).await?;
+    let Ok(comments) = forge.list_issue_comments(repo, issue.number, None).await else { return Ok(true) };
+    let first = comments.iter().filter(|c| c.login == mine.login && is_decision(&c.body)).map(|c| c.id).min();
+    Ok(first.is_none_or(|id| id == mine.id))
+}
+
+/// An outcome comment of the action (what [`conclude`] posts for a decision).
+fn is_decision(body: &str) -> bool {
+    body.starts_with("Approved by @") || body.starts_with("Denied by @")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,6 +3,7 @@
 
 use crate::forge_ops::{FILE, OPS, TOKEN, setup};
 use crate::release::registry_with_versions;
+use crate::support::fake_forge::state::FaultKind;
 use crate::support::fake_forge::{FakeForge, Flavor};
 use crate::support::registry::TestRegistry;
 use crate::support::{ActionRun, Outcome};
@@ -102,6 +103,43 @@ fn comment_event(fake: &FakeForge, login: &str, body: &str) -> serde_json::Value
         "issue": {"number": 1, "state": "open", "body": issue.body, "html_url": "https://example.test/org/ops/issues/1"},
         "comment": {"id": 7, "body": body, "user": {"login": login}},
     })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_approvals_at_once_deploy_once() {
+    let reg = tokio::task::spawn_blocking(registry_with_versions).await.unwrap();
+    let (fake, _, _) = setup(Flavor::Forgejo).await;
+    fake.put_file(OPS, FILE, "API_IMAGE_TAG=v1\n");
+    let gate = |a: ActionRun| {
+        a.env("FORGEJO_ACTIONS", "true").input("approvers", "carol,dave").input("approval-mode", "resume")
+    };
+    let out = run(gate(action(&fake, &reg, "release"))
+        .input("environment", "production")
+        .input("api_image_tag", "v2"))
+    .await;
+    assert_eq!(out.output("state"), "awaiting-approval", "{}", out.log());
+    // Both runs find the issue open before either closes it.
+    fake.inject(Some("GET"), "/issues/1", 2, FaultKind::DelayAfterHandling(1500));
+    let approve = |who: &str| {
+        let ev = comment_event(&fake, who, "/approve");
+        gate(action(&fake, &reg, "approve")).event("issue_comment", &ev)
+    };
+    let (first, second) = (approve("carol"), approve("dave"));
+    let (a, b) = tokio::join!(tokio::task::spawn_blocking(move || first.run()), async {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        tokio::task::spawn_blocking(move || second.run()).await
+    });
+    let (a, b) = (a.unwrap(), b.unwrap());
+    let states = [a.output("state").to_owned(), b.output("state").to_owned()];
+    assert!(states.contains(&"success".to_owned()), "{states:?}\n{}\n{}", a.log(), b.log());
+    assert!(states.contains(&"ignored".to_owned()), "{states:?}\n{}\n{}", a.log(), b.log());
+    let skipped = if states[0] == "ignored" { &a } else { &b };
+    assert!(skipped.log().contains("another run decided this approval issue first"), "{}", skipped.log());
+    assert!(fake.file(OPS, FILE).unwrap().starts_with("API_IMAGE_TAG=v2\n"));
+    assert_eq!(fake.history(OPS, FILE).len(), 2, "seed + one release commit");
+    let comments = &fake.issues(OPS)[0].comments;
+    let deployed = comments.iter().filter(|c| c.1.starts_with("Deployed to production")).count();
+    assert_eq!(deployed, 1, "{comments:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
