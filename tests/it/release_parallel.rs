@@ -71,7 +71,7 @@ async fn two_releases_of_one_service_at_once_one_lands_the_other_changes_nothing
         let (fake, _, _) = setup(flavor).await;
         fake.put_file(OPS, FILE, "API_IMAGE_TAG=v1\n");
         // Both read v1 before either writes.
-        fake.inject(Some("GET"), "/contents/", 2, FaultKind::DelayAfterHandling(1500));
+        fake.inject(Some("GET"), "/contents/", 2, FaultKind::DelayAfterHandling(3000));
         let runs: Vec<_> = ["v2", "v3"]
             .iter()
             .map(|tag| {

@@ -119,7 +119,7 @@ async fn two_approvals_at_once_deploy_once() {
     .await;
     assert_eq!(out.output("state"), "awaiting-approval", "{}", out.log());
     // Both runs find the issue open before either closes it.
-    fake.inject(Some("GET"), "/issues/1", 2, FaultKind::DelayAfterHandling(1500));
+    fake.inject(Some("GET"), "/issues/1", 2, FaultKind::DelayAfterHandling(3000));
     let approve = |who: &str| {
         let ev = comment_event(&fake, who, "/approve");
         gate(action(&fake, &reg, "approve")).event("issue_comment", &ev)
