@@ -158,7 +158,7 @@ impl ComposeSsh {
 /// Merges the rollout's versions (first file) into the host's env file (second): the host's
 /// lines stay as they are (comments, order, keys of other releases) except the changed `keys`,
 /// which take the rollout's value (once, at their first place); rollout keys the host lacks
-/// are appended. POSIX awk (mawk, gawk and busybox run it).
+/// are appended. POSIX awk only (tested under mawk and busybox awk).
 const MERGE_AWK: &str = r#"BEGIN { n = split(keys, k, " "); for (i = 1; i <= n; i++) changed[k[i]] = 1 }
 FILENAME == ARGV[1] { p = index($0, "="); if (p > 1) { key = substr($0, 1, p - 1); if (!(key in want)) order[++m] = key; want[key] = $0 } next }
 { p = index($0, "="); if (p > 1) { key = substr($0, 1, p - 1); seen[key] = 1; if (key in changed) { if (!(key in done)) print want[key]; done[key] = 1; next } } print }
