@@ -55,6 +55,17 @@ impl RetryPolicy {
         }
     }
 
+    /// For a release's deployment records (create, status reports): a few retries of 1, 2
+    /// and 4 s at most, since the release waits on them.
+    pub fn for_records() -> Self {
+        RetryPolicy {
+            max_attempts: 4,
+            base_delay: Duration::from_secs(1),
+            max_delay: Duration::from_secs(4),
+            max_total: Duration::from_secs(30),
+        }
+    }
+
     /// The delay before retry number `attempt` (1-based): `base * 2^(attempt-1)`, capped, with
     /// jitter in its upper half so concurrent clients spread out; a server's `Retry-After`
     /// replaces it (capped).

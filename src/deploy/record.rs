@@ -2,7 +2,10 @@
 //! status `deploy/<environment>` on Forgejo; transient failures retried, bounded.
 
 use super::release::{Progress, Settings};
-use crate::forge::{CommitStatus, DeployState, DeploymentRequest, DeploymentStatus, Forge, ForgeError};
+use crate::forge::{
+    CommitStatus, DeployState, DeploymentRequest, DeploymentStatus, Forge, ForgeError, RetryPolicy,
+};
+use std::time::Instant;
 
 /// Where the deployment's state is reported: a GitHub deployment, or a commit status.
 pub enum Record {
@@ -21,6 +24,8 @@ pub async fn open_deployment<F: Forge>(
     request: &DeploymentRequest,
     progress: Progress<'_>,
 ) -> Result<u64, ForgeError> {
+    let policy = RetryPolicy::for_records();
+    let start = Instant::now();
     let mut attempt = 0u32;
     loop {
         attempt += 1;
@@ -35,11 +40,12 @@ pub async fn open_deployment<F: Forge>(
             progress(&format!("deployment {id} was created though its answer was lost ({e}); using it"));
             return Ok(id);
         }
-        if attempt >= REPORT_ATTEMPTS {
+        let wait = policy.delay(attempt, None);
+        if !policy.allows(attempt, start, wait) {
             return Err(e);
         }
         progress(&format!("warning: creating the deployment failed ({e}); retrying"));
-        tokio::time::sleep(std::time::Duration::from_millis(500 << attempt)).await;
+        tokio::time::sleep(wait).await;
     }
 }
 
@@ -66,13 +72,16 @@ pub async fn report<F: Forge>(
     // A status POST is safe to repeat (the same state twice changes nothing that matters),
     // and an unreported final state leaves the deployment looking in progress: retry the
     // transient failures a few times, bounded.
+    let policy = RetryPolicy::for_records();
+    let start = Instant::now();
     let mut attempt = 0u32;
     let result = loop {
         attempt += 1;
         let result = send_report(forge, s, record, state, &description).await;
+        let wait = policy.delay(attempt, None);
         match &result {
-            Err(e) if e.is_retryable_write() && attempt < REPORT_ATTEMPTS => {
-                tokio::time::sleep(std::time::Duration::from_millis(500 << attempt)).await;
+            Err(e) if e.is_retryable_write() && policy.allows(attempt, start, wait) => {
+                tokio::time::sleep(wait).await;
             }
             _ => break result,
         }
@@ -81,9 +90,6 @@ pub async fn report<F: Forge>(
         progress(&format!("warning: could not report {state:?} for {}: {e}", s.environment));
     }
 }
-
-/// Attempts to report one state (the first included).
-const REPORT_ATTEMPTS: u32 = 4;
 
 async fn send_report<F: Forge>(
     forge: &F,
