@@ -2,7 +2,7 @@
 //! tags are recorded again (a commit saying why), redeployed and health-checked.
 
 use super::health::HealthCheck;
-use super::release::{Kind, Progress, ReleaseError, Settings, deploy_and_check, message};
+use super::release::{Kind, Progress, ReleaseError, Settings, deploy_and_check, message, moved_on};
 use super::target::{Rollout, ServiceChange, Target};
 use crate::envfile::EnvFile;
 use crate::forge::{Forge, RetryPolicy, update_env_file_if};
@@ -41,14 +41,16 @@ pub(super) async fn roll_back<F: Forge, T: Target>(
     if !s.rollback_on_failure {
         return failed("rollback-on-failure is off".into());
     }
-    let restore: Vec<TagEdit> = changes
+    // The changes that had a different previous tag: those are restored.
+    let restorable: Vec<&ServiceChange> =
+        changes.iter().filter(|c| c.old.as_deref().is_some_and(|o| o != c.new)).collect();
+    let restore: Vec<TagEdit> = restorable
         .iter()
         .filter_map(|c| {
-            let old = c.old.clone()?;
-            (old != c.new).then(|| TagEdit {
+            Some(TagEdit {
                 service: c.service.clone(),
                 key: c.key.clone(),
-                tag: old,
+                tag: c.old.clone()?,
                 input: "rollback".into(),
             })
         })
@@ -64,18 +66,13 @@ pub(super) async fn roll_back<F: Forge, T: Target>(
     let edits = versions::deploy_edits(&restore, &meta);
     let why = reason.to_owned();
     // Restore only over this release's own tags: one recorded by a later release stays.
-    let still_ours = |file: &EnvFile| {
-        for c in changes.iter().filter(|c| c.old.as_deref().is_some_and(|o| o != c.new)) {
-            let now = file.get(&c.key);
-            if now != Some(c.new.as_str()) && now != c.old.as_deref() {
-                return Err(format!(
-                    "{} is now {} (recorded by another release after this one), so it was not restored",
-                    c.key,
-                    now.unwrap_or("(unset)")
-                ));
-            }
-        }
-        Ok(())
+    let still_ours = |file: &EnvFile| match moved_on(restorable.iter().copied(), file) {
+        None => Ok(()),
+        Some((c, now)) => Err(format!(
+            "{} is now {} (recorded by another release after this one), so it was not restored",
+            c.key,
+            now.unwrap_or("(unset)")
+        )),
     };
     let update = match update_env_file_if(
         forge,

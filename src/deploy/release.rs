@@ -297,25 +297,33 @@ pub struct Applied {
     pub protection: String,
 }
 
-/// Refuses when a key this release changes holds neither the tag it was planned from nor
-/// the new one: another release of that service was recorded meanwhile, and writing over it
-/// could put an older build live (the downgrade guard ran against the tag read before).
-fn unchanged_since_planned(changes: &[ServiceChange], file: &EnvFile) -> Result<(), String> {
-    for c in changes {
+/// The first change whose key holds neither the tag it was planned from nor the new one,
+/// with what it holds: another release of that service was recorded meanwhile.
+pub(super) fn moved_on<'a, 'f>(
+    changes: impl IntoIterator<Item = &'a ServiceChange>,
+    file: &'f EnvFile,
+) -> Option<(&'a ServiceChange, Option<&'f str>)> {
+    changes.into_iter().find_map(|c| {
         let now = file.get(&c.key);
-        if now != c.old.as_deref() && now != Some(c.new.as_str()) {
-            return Err(format!(
-                "{} changed from {} to {} while this release ran (another release of {} was \
-                 recorded meanwhile); run it again to deploy {} over that one",
-                c.key,
-                c.old.as_deref().unwrap_or("(unset)"),
-                now.unwrap_or("(unset)"),
-                c.service,
-                c.new
-            ));
-        }
+        (now != c.old.as_deref() && now != Some(c.new.as_str())).then_some((c, now))
+    })
+}
+
+/// Refuses when [`moved_on`] finds a change: writing over it could put an older build live
+/// (the downgrade guard ran against the tag read before).
+fn unchanged_since_planned(changes: &[ServiceChange], file: &EnvFile) -> Result<(), String> {
+    match moved_on(changes, file) {
+        None => Ok(()),
+        Some((c, now)) => Err(format!(
+            "{} changed from {} to {} while this release ran (another release of {} was \
+             recorded meanwhile); run it again to deploy {} over that one",
+            c.key,
+            c.old.as_deref().unwrap_or("(unset)"),
+            now.unwrap_or("(unset)"),
+            c.service,
+            c.new
+        )),
     }
-    Ok(())
 }
 
 /// Steps 4–7: record, open the deployment, deploy, check health, report; roll back on failure.
