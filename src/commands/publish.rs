@@ -10,12 +10,11 @@ use crate::context::RunContext;
 use crate::env::{EnvMap, vars};
 use crate::publish::changes::{self, ChangeSet};
 use crate::publish::services::{self, ServiceSpec};
-use crate::publish::{Published, dispatch_inputs, services_json, summary};
+use crate::publish::{Published, dispatch_inputs, services_json, summary, tag_inputs};
 use crate::registry::{OciLayout, Reference, Registries};
 use crate::runner::{Report, Runner};
 use crate::settings::{InputError, split_list};
 use crate::tags::{TagsOptions, compute};
-use crate::versions::TAG_INPUT_SUFFIX;
 use anyhow::{Context as _, bail};
 use std::path::{Path, PathBuf};
 
@@ -259,8 +258,7 @@ pub fn run(args: &PublishArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<
     let mut workflow = args.workflow.as_deref().map(str::trim).filter(|w| !w.is_empty());
     if let Some(w) = workflow {
         // Repository, inputs and token are checked before anything is built.
-        let tags =
-            jobs.iter().map(|j| (format!("{}{TAG_INPUT_SUFFIX}", j.spec.name), j.version.clone())).collect();
+        let tags = tag_inputs(jobs.iter().map(|j| (j.spec.name.as_str(), j.version.as_str())));
         args.dispatch.request_for(w, tags, &environment, &ctx)?;
         args.dispatch.forge.connect(&ctx, env)?;
         if has_env_rules && environment.is_empty() {

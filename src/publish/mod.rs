@@ -42,7 +42,14 @@ impl Published {
 
 /// The dispatch inputs announcing the published services: `<service>_image_tag=<version>`.
 pub fn dispatch_inputs(published: &[Published]) -> BTreeMap<String, String> {
-    published.iter().map(|p| (format!("{}_image_tag", p.name), p.version.clone())).collect()
+    tag_inputs(published.iter().map(|p| (p.name.as_str(), p.version.as_str())))
+}
+
+/// `<service>_image_tag=<version>` for each `(service, version)`.
+pub fn tag_inputs<'a>(services: impl Iterator<Item = (&'a str, &'a str)>) -> BTreeMap<String, String> {
+    services
+        .map(|(name, version)| (format!("{name}{}", crate::versions::TAG_INPUT_SUFFIX), version.to_owned()))
+        .collect()
 }
 
 /// The `services` output: `{"api": {"tag": …, "digest": …, "images": [name@digest, …]}}`.
