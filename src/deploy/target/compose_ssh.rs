@@ -64,17 +64,18 @@ impl ComposeSsh {
         let services: Vec<String> = self.compose_services(rollout).iter().map(|s| q(s)).collect();
         let files: String = self.files.iter().map(|f| format!(" -f {}", q(f))).collect();
         let env_file = q(&self.env_file);
-        let lock = q(&format!("{}.lock", self.env_file));
+        let lock_name = format!("{}.lock", self.env_file);
+        let lock = q(&lock_name);
+        // Said inside the script's single quotes.
+        let lock_said = lock_name.replace('\'', "");
         let keys: Vec<&str> = rollout.changed.iter().map(|c| c.key.as_str()).collect();
         let mut s = String::from("set -eu\n");
         s += &format!("cd {}\n", q(&self.dir));
         s += "if command -v flock >/dev/null 2>&1; then\n";
         s += &format!("  exec 9>>{lock}\n");
         s += &format!(
-            "  flock -n 9 || {{ echo 'another deploy to this project holds {}: waiting for it (up to 15 minutes)'; \
-             flock -w 900 9 || {{ echo 'gave up waiting for {}: nothing was changed' >&2; exit 75; }}; }}\n",
-            lock_text(&self.env_file),
-            lock_text(&self.env_file)
+            "  flock -n 9 || {{ echo 'another deploy to this project holds {lock_said}: waiting for it (up to 15 minutes)'; \
+             flock -w 900 9 || {{ echo 'gave up waiting for {lock_said}: nothing was changed' >&2; exit 75; }}; }}\n"
         );
         s += "else echo 'warning: flock is not installed on this host, so concurrent deploys to it are not serialized' >&2; fi\n";
         s += &format!("tmp={env_file}.deploy-action.$$\n");
@@ -163,11 +164,6 @@ const MERGE_AWK: &str = r#"BEGIN { n = split(keys, k, " "); for (i = 1; i <= n; 
 FILENAME == ARGV[1] { p = index($0, "="); if (p > 1) { key = substr($0, 1, p - 1); if (!(key in want)) order[++m] = key; want[key] = $0 } next }
 { p = index($0, "="); if (p > 1) { key = substr($0, 1, p - 1); seen[key] = 1; if (key in changed) { if (!(key in done)) print want[key]; done[key] = 1; next } } print }
 END { for (i = 1; i <= m; i++) if (!(order[i] in seen)) print want[order[i]] }"#;
-
-/// The lock file's name for messages (inside single quotes of the script).
-fn lock_text(env_file: &str) -> String {
-    format!("{}.lock", env_file).replace('\'', "")
-}
 
 /// The env file's content: every `KEY=VALUE` of the rollout, one per line.
 pub fn env_file_content(rollout: &Rollout) -> String {
