@@ -117,13 +117,7 @@ pub fn run(args: &ApproveArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<
             }
             Decision::Denied { by, reason } => {
                 let why = if reason.is_empty() { String::new() } else { format!(" ({reason})") };
-                approval::conclude(
-                    &forge,
-                    &s.repo,
-                    &issue,
-                    &format!("Denied by @{by}{why}; nothing was deployed."),
-                )
-                .await?;
+                approval::conclude(&forge, &s.repo, &issue, &approval::denied_note(&by, &why)).await?;
                 let mut r = ignored(&format!("denied by {by}{why}"), runner);
                 r.outputs.clear();
                 r.output("state", "denied");
@@ -139,13 +133,8 @@ pub fn run(args: &ApproveArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<
                 }
                 // The decision comment and the close claim the issue: a later /approve finds
                 // it closed, and of two at once only the first comment goes on.
-                let first = approval::conclude_first(
-                    &forge,
-                    &s.repo,
-                    &issue,
-                    &format!("Approved by @{by}; deploying ([run]({})).", s.meta.run_url),
-                )
-                .await?;
+                let note = approval::approved_note(&by, &s.meta.run_url);
+                let first = approval::conclude_first(&forge, &s.repo, &issue, &note).await?;
                 if !first {
                     return Ok(ignored("another run decided this approval issue first", runner));
                 }

@@ -251,37 +251,46 @@ pub async fn wait<F: Forge>(
     }
 }
 
-/// Comments the outcome on the approval issue and closes it.
+/// The outcome comment of an approval: `Approved by @login; deploying ([run](url)).`
+pub fn approved_note(by: &str, run_url: &str) -> String {
+    format!("{APPROVED}{by}; deploying ([run]({run_url})).")
+}
+
+/// The outcome comment of a denial; `why` (` (reason)` or empty) follows the login.
+pub fn denied_note(by: &str, why: &str) -> String {
+    format!("{DENIED}{by}{why}; nothing was deployed.")
+}
+
+const APPROVED: &str = "Approved by @";
+const DENIED: &str = "Denied by @";
+
+/// Comments the outcome on the approval issue and closes it; the comment posted.
 pub async fn conclude<F: Forge>(
     forge: &F,
     repo: &RepoId,
     issue: &Issue,
     outcome: &str,
-) -> Result<(), ForgeError> {
-    forge.create_issue_comment(repo, issue.number, outcome).await?;
-    forge.close_issue(repo, issue.number).await
+) -> Result<Comment, ForgeError> {
+    let comment = forge.create_issue_comment(repo, issue.number, outcome).await?;
+    forge.close_issue(repo, issue.number).await?;
+    Ok(comment)
 }
 
 /// As [`conclude`], then whether this outcome is the issue's first decision: two `approve`
 /// runs that both found the issue open both comment, and only the one whose decision comment
-/// came first (lowest id among the action's own `Approved by`/`Denied by` comments) goes on.
-/// A failed read of the comments counts as first (the issue was open when it was checked).
+/// came first (lowest id among the action's own [`approved_note`]/[`denied_note`] comments)
+/// goes on. A failed read of the comments counts as first (the issue was open when checked).
 pub async fn conclude_first<F: Forge>(
     forge: &F,
     repo: &RepoId,
     issue: &Issue,
     outcome: &str,
 ) -> Result<bool, ForgeError> {
-    let mine = forge.create_issue_comment(repo, issue.number, outcome).await?;
-    forge.close_issue(repo, issue.number).await?;
+    let mine = conclude(forge, repo, issue, outcome).await?;
     let Ok(comments) = forge.list_issue_comments(repo, issue.number, None).await else { return Ok(true) };
+    let is_decision = |body: &str| body.starts_with(APPROVED) || body.starts_with(DENIED);
     let first = comments.iter().filter(|c| c.login == mine.login && is_decision(&c.body)).map(|c| c.id).min();
     Ok(first.is_none_or(|id| id == mine.id))
-}
-
-/// An outcome comment of the action (what [`conclude`] posts for a decision).
-fn is_decision(body: &str) -> bool {
-    body.starts_with("Approved by @") || body.starts_with("Denied by @")
 }
 
 #[cfg(test)]

@@ -88,18 +88,12 @@ pub async fn gate<F: Forge>(
     let decision = approval::wait(forge, &s.repo, &issue, &s.gate.policy, s.gate.waiting, progress).await;
     match decision {
         Ok(Decision::Approved { by }) => {
-            approval::conclude(
-                forge,
-                &s.repo,
-                &issue,
-                &format!("Approved by @{by}; deploying ([run]({})).", s.meta.run_url),
-            )
-            .await?;
+            approval::conclude(forge, &s.repo, &issue, &approval::approved_note(&by, &s.meta.run_url))
+                .await?;
             Ok(Gated::Proceed(format!("approved by {by} in {}", issue.html_url)))
         }
         Ok(Decision::Denied { by, reason }) => {
-            approval::conclude(forge, &s.repo, &issue, &format!("Denied by @{by}; nothing was deployed."))
-                .await?;
+            approval::conclude(forge, &s.repo, &issue, &approval::denied_note(&by, "")).await?;
             Err(ReleaseError::Denied { by, reason, url: issue.html_url })
         }
         Ok(Decision::Pending) => unreachable!("wait returns only decisions"),
