@@ -105,19 +105,27 @@ fn comment_event(fake: &FakeForge, login: &str, body: &str) -> serde_json::Value
     })
 }
 
+/// A Forgejo run gated by the approval issue in resume mode, `approvers` deciding.
+fn gated(a: ActionRun, approvers: &str) -> ActionRun {
+    a.env("FORGEJO_ACTIONS", "true").input("approvers", approvers).input("approval-mode", "resume")
+}
+
+/// Releases api v2 to production: the run ends with the approval issue open.
+async fn awaiting_approval(fake: &FakeForge, reg: &TestRegistry, approvers: &str) {
+    let out = run(gated(action(fake, reg, "release"), approvers)
+        .input("environment", "production")
+        .input("api_image_tag", "v2"))
+    .await;
+    assert_eq!(out.output("state"), "awaiting-approval", "{}", out.log());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_approvals_at_once_deploy_once() {
     let reg = tokio::task::spawn_blocking(registry_with_versions).await.unwrap();
     let (fake, _, _) = setup(Flavor::Forgejo).await;
     fake.put_file(OPS, FILE, "API_IMAGE_TAG=v1\n");
-    let gate = |a: ActionRun| {
-        a.env("FORGEJO_ACTIONS", "true").input("approvers", "carol,dave").input("approval-mode", "resume")
-    };
-    let out = run(gate(action(&fake, &reg, "release"))
-        .input("environment", "production")
-        .input("api_image_tag", "v2"))
-    .await;
-    assert_eq!(out.output("state"), "awaiting-approval", "{}", out.log());
+    let gate = |a: ActionRun| gated(a, "carol,dave");
+    awaiting_approval(&fake, &reg, "carol,dave").await;
     // Both runs find the issue open before either closes it.
     fake.inject(Some("GET"), "/issues/1", 2, FaultKind::DelayAfterHandling(3000));
     let approve = |who: &str| {
@@ -147,14 +155,8 @@ async fn approve_continues_a_release_in_resume_mode() {
     let reg = tokio::task::spawn_blocking(registry_with_versions).await.unwrap();
     let (fake, _, _) = setup(Flavor::Forgejo).await;
     fake.put_file(OPS, FILE, "API_IMAGE_TAG=v1\n");
-    let gate = |a: ActionRun| {
-        a.env("FORGEJO_ACTIONS", "true").input("approvers", "carol").input("approval-mode", "resume")
-    };
-    let out = run(gate(action(&fake, &reg, "release"))
-        .input("environment", "production")
-        .input("api_image_tag", "v2"))
-    .await;
-    assert_eq!(out.output("state"), "awaiting-approval", "{}", out.log());
+    let gate = |a: ActionRun| gated(a, "carol");
+    awaiting_approval(&fake, &reg, "carol").await;
 
     let ev = comment_event(&fake, "mallory", "/approve");
     let out = run(gate(action(&fake, &reg, "approve")).event("issue_comment", &ev)).await;
