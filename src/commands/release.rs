@@ -6,7 +6,7 @@ use super::forge_args::{ForgeArgs, repo_arg};
 use super::push::{RegistryArgs, runtime};
 use crate::cli::CONTEXT_HEADING;
 use crate::context::RunContext;
-use crate::deploy::approval::{ApprovalPolicy, Waiting};
+use crate::deploy::approval::{ApprovalKey, ApprovalPolicy, Approver, Waiting};
 use crate::deploy::health::HealthCheck;
 use crate::deploy::plan::{ImageMap, TagRules};
 use crate::deploy::release::{self, Applied, Approval, ApprovalMode, Checked, Gate, Gated, Kind, Settings};
@@ -16,6 +16,7 @@ use crate::env::EnvMap;
 use crate::forge::{AnyForge, Issue};
 use crate::registry::Registries;
 use crate::runner::{Report, Runner};
+use crate::secret::Secret;
 use crate::settings::{InputError, parse_bool, split_list};
 use crate::versions::{DeployMeta, TagEdit};
 use std::time::Duration;
@@ -70,10 +71,18 @@ pub struct OrchestrationArgs {
     /// `command: approve` (on `issue_comment`) continues the release.
     #[arg(long, value_name = "MODE", default_value = "wait")]
     pub approval_mode: String,
-    /// Logins that may `/approve` or `/deny` (comma or newline separated).
+    /// Logins and `org/team`s that may `/approve` or `/deny` (comma or newline separated).
     #[arg(long, value_name = "LOGIN")]
     pub approvers: Vec<String>,
-    /// Seconds to wait for an approver (`approval-mode: wait`).
+    /// Distinct approvers needed before the release goes on.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub required_approvals: u32,
+    /// Secret that signs approval issues (`approval-mode: resume`) and that `approve`
+    /// checks; at least 16 characters (masked).
+    #[arg(long, value_name = "KEY", hide_env_values = true)]
+    pub approval_key: Option<String>,
+    /// Seconds an approval may take: the wait (`approval-mode: wait`) or the life of the
+    /// approval issue's request (`resume`).
     #[arg(long, value_name = "SECONDS", default_value_t = 3600)]
     pub approval_timeout: u64,
     /// Seconds between polls while waiting.
@@ -190,7 +199,37 @@ impl OrchestrationArgs {
             })
             .collect::<Result<Vec<_>, InputError>>()?;
         let actor = self.actor.clone().unwrap_or_else(|| ctx.actor.clone());
-        Ok(Settings {
+        let approvers = items(&self.approvers)
+            .iter()
+            .map(|a| {
+                Approver::parse(a).ok_or_else(|| {
+                    InputError::new(
+                        "approvers",
+                        a,
+                        "must be logins or org/team names (letters, digits, -, _, .)",
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if self.required_approvals == 0 {
+            return Err(InputError::new("required-approvals", "0", "must be at least 1"));
+        }
+        let logins = approvers.iter().filter(|a| matches!(a, Approver::Login(_))).count();
+        if approvers.len() == logins && logins > 0 && (self.required_approvals as usize) > logins {
+            return Err(InputError::new(
+                "required-approvals",
+                self.required_approvals.to_string(),
+                format!("is more than the {logins} approvers listed, so no release could ever be approved"),
+            ));
+        }
+        let key = match self.approval_key.as_deref().map(str::trim).filter(|k| !k.is_empty()) {
+            Some(k) => Some(
+                ApprovalKey::new(Secret::new(k))
+                    .map_err(|rule| InputError::new("approval-key", "***", rule))?,
+            ),
+            None => None,
+        };
+        let settings = Settings {
             kind,
             environment: environment.to_owned(),
             tags,
@@ -213,13 +252,12 @@ impl OrchestrationArgs {
                 mode,
                 protected: items(&self.protected_environments),
                 policy: ApprovalPolicy {
-                    approvers: items(&self.approvers)
-                        .into_iter()
-                        .map(|a| a.trim_start_matches('@').to_owned())
-                        .collect(),
+                    approvers,
                     actor,
                     allow_self: self.allow_self_approval,
+                    required: self.required_approvals,
                 },
+                key,
                 waiting: Waiting {
                     timeout: Duration::from_secs(self.approval_timeout),
                     interval: Duration::from_secs(self.poll_interval.max(1)),
@@ -228,7 +266,23 @@ impl OrchestrationArgs {
             },
             health,
             environment_url: self.environment_url.clone().filter(|u| !u.is_empty()),
-        })
+        };
+        let issue_gate = matches!(settings.gate.approval, Approval::Auto | Approval::Issue)
+            && !settings.gate.policy.approvers.is_empty();
+        if settings.is_protected()
+            && issue_gate
+            && settings.gate.mode == ApprovalMode::Resume
+            && settings.gate.key.is_none()
+        {
+            return Err(InputError::new(
+                "approval-key",
+                "",
+                "is required with approval-mode: resume: `approve` accepts only approval issues signed with it. \
+                 Create one (openssl rand -hex 32), store it as a secret (DEPLOY_APPROVAL_KEY) and pass it to this \
+                 step and to the approve workflow",
+            ));
+        }
+        Ok(settings)
     }
 
     /// The forge client, the registry clients and the deploy target.
@@ -307,14 +361,20 @@ pub async fn execute<T: Target>(
             for (c, digest) in checked.changes.iter().zip(&checked.digests) {
                 let shown =
                     a.digests.iter().find(|(svc, _)| *svc == c.service).and_then(|(_, d)| d.as_deref());
-                if shown.is_some_and(|d| d != digest) {
-                    anyhow::bail!(
-                        "{}: {} now points to {digest}, not to the {} that was approved in {}; nothing was changed: release again",
+                match shown {
+                    Some(d) if d == digest => {}
+                    Some(d) => anyhow::bail!(
+                        "{}: {} now points to {digest}, not to the {d} that was approved in {}; nothing was changed: release again",
                         c.service,
                         c.new,
-                        shown.unwrap_or_default(),
                         a.url
-                    );
+                    ),
+                    None => anyhow::bail!(
+                        "{}: no digest was approved for {} in {}; nothing was changed: release again",
+                        c.service,
+                        c.new,
+                        a.url
+                    ),
                 }
             }
             format!("approved by {} in {}", a.by, a.url)

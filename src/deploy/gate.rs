@@ -79,8 +79,13 @@ pub async fn gate<F: Forge>(
         actor: s.meta.actor.clone(),
         run_url: s.meta.run_url.clone(),
         command: s.kind.name().into(),
+        repository: s.repo.to_string(),
+        approvers: s.gate.policy.names(),
+        required_approvals: s.gate.policy.required(),
+        expires_at: s.meta.now.timestamp()
+            + i64::try_from(s.gate.waiting.timeout.as_secs()).unwrap_or(i64::MAX / 2),
     };
-    let issue = approval::open(forge, &s.repo, &pending, &s.gate.policy.approvers).await?;
+    let issue = approval::open(forge, &s.repo, &pending, s.gate.key.as_ref()).await?;
     progress(&format!("approval requested: {}", issue.html_url));
     if s.gate.mode == ApprovalMode::Resume {
         return Ok(Gated::Awaiting(issue));
@@ -90,13 +95,13 @@ pub async fn gate<F: Forge>(
         Ok(Decision::Approved { by }) => {
             approval::conclude(forge, &s.repo, &issue, &approval::approved_note(&by, &s.meta.run_url))
                 .await?;
-            Ok(Gated::Proceed(format!("approved by {by} in {}", issue.html_url)))
+            Ok(Gated::Proceed(format!("approved by {} in {}", by.join(", "), issue.html_url)))
         }
         Ok(Decision::Denied { by, reason }) => {
             approval::conclude(forge, &s.repo, &issue, &approval::denied_note(&by, "")).await?;
             Err(ReleaseError::Denied { by, reason, url: issue.html_url })
         }
-        Ok(Decision::Pending) => unreachable!("wait returns only decisions"),
+        Ok(Decision::Pending { .. }) => unreachable!("wait returns only decisions"),
         Err(e) => {
             let _ = approval::conclude(forge, &s.repo, &issue, &format!("{e}; nothing was deployed.")).await;
             Err(e.into())

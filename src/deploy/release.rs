@@ -3,7 +3,7 @@
 //! protected by the forge or by the approval issue) → [`apply`] (record `.env.versions`, open
 //! the deployment, deploy, health-check, report; on failure roll back automatically).
 
-use super::approval::{ApprovalError, ApprovalPolicy, PlannedChange, Waiting};
+use super::approval::{ApprovalError, ApprovalKey, ApprovalPolicy, PlannedChange, Waiting};
 use super::auto_rollback::roll_back;
 pub use super::gate::{Gated, gate};
 use super::health::{HealthCheck, wait_healthy};
@@ -72,6 +72,8 @@ pub struct Gate {
     pub protected: Vec<String>,
     /// Who may approve the issue.
     pub policy: ApprovalPolicy,
+    /// Signs the approval issue's request (required for `resume`).
+    pub key: Option<ApprovalKey>,
     /// How long and how often to poll.
     pub waiting: Waiting,
     /// Deploy a protected environment without protection.

@@ -33,6 +33,10 @@ pub enum Op {
     ListDeployments,
     /// Looking up a reviewer: a user or an organisation team (GitHub).
     Reviewers,
+    /// Asking who the token acts as.
+    Identity,
+    /// Asking whether a login is in an organisation's team (approver teams).
+    Teams,
 }
 
 /// An error from a forge API call.
@@ -240,6 +244,10 @@ fn forbidden_fix(forge: ForgeKind, op: Op, repo: &str) -> String {
         ForgeKind::Forgejo if op == Op::Issues => {
             format!("use a token with the write:issue scope that can see {repo}")
         }
+        ForgeKind::Forgejo if op == Op::Teams => format!(
+            "use a token with the read:organization scope from an owner of the organisation or a member of the team; \
+             the automatic job token is no organisation member and cannot read teams (approvers of {repo})"
+        ),
         ForgeKind::Forgejo if op == Op::ReadIssues => {
             format!("use a token with the read:issue scope that can see {repo}")
         }
@@ -262,6 +270,10 @@ fn forbidden_fix(forge: ForgeKind, op: Op, repo: &str) -> String {
                 }
                 Op::ListDeployments => "Deployments: read",
                 Op::Reviewers => "organization Members: read (to look up teams)",
+                Op::Teams => {
+                    "organization Members: read (a GitHub App token or a PAT with read:org; a workflow's GITHUB_TOKEN cannot read teams)"
+                }
+                Op::Identity => "any permission (GET /user or GraphQL viewer)",
                 Op::GetFile | Op::ListCommits => "Contents: read",
             };
             format!(
@@ -293,6 +305,9 @@ pub(crate) fn not_found_fix(forge: ForgeKind, op: Op, repo: &str) -> String {
         (Op::ConfigureEnvironment, _) => format!(
             "branch and tag policies need the environment's deployment_branch_policy set to custom branch \
              policies first; configuring environments needs a repository admin's token; and {visible}"
+        ),
+        (Op::Teams, _) => format!(
+            "check the organisation and team of the approvers of {repo}, and that the token can see the team"
         ),
         (Op::Reviewers, _) => {
             "check the reviewer: a user login, or team:org/slug for a team the token can see".to_owned()

@@ -4,7 +4,7 @@
 use super::error::{ForgeError, Op};
 use super::http::{Http, Retry, RetryPolicy};
 use super::model::*;
-use super::{Forge, contents, issues, runs_wanted, statuses};
+use super::{Forge, accounts, contents, issues, runs_wanted, statuses};
 use crate::context::ForgeKind;
 use crate::secret::Secret;
 use reqwest::Method;
@@ -261,6 +261,14 @@ impl Forge for Forgejo {
 
     async fn close_issue(&self, repo: &RepoId, number: u64) -> Result<(), ForgeError> {
         issues::close(&self.http, repo, number).await
+    }
+
+    async fn identity(&self) -> Result<String, ForgeError> {
+        accounts::identity(&self.http).await
+    }
+
+    async fn is_team_member(&self, org: &str, team: &str, login: &str) -> Result<bool, ForgeError> {
+        accounts::is_team_member(&self.http, org, team, login).await
     }
 
     async fn get_environment(&self, _: &RepoId, name: &str) -> Result<Option<Environment>, ForgeError> {

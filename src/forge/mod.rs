@@ -2,6 +2,7 @@
 //! the differences explicit ([`Capabilities`], `Unsupported` errors), not silent no-ops.
 //! [`update_env_file`] is the safe, optimistic-concurrency `.env.versions` update.
 
+mod accounts;
 mod contents;
 mod deployments;
 mod environments;
@@ -116,6 +117,12 @@ pub trait Forge {
 
     /// Closes an issue (`PATCH …/issues/{n}`; closing a closed issue is not an error).
     async fn close_issue(&self, repo: &RepoId, number: u64) -> Result<(), ForgeError>;
+
+    /// The login the token acts as (`github-actions[bot]`, `forgejo-actions`, a user).
+    async fn identity(&self) -> Result<String, ForgeError>;
+
+    /// Whether `login` is an active member of team `team` of organisation `org`.
+    async fn is_team_member(&self, org: &str, team: &str, login: &str) -> Result<bool, ForgeError>;
 
     /// An environment's protection (GitHub); `None` when it does not exist (GitHub answers the
     /// same 404 for a repository the token cannot see: treat `None` as unprotected). Forgejo
@@ -289,6 +296,12 @@ impl Forge for AnyForge {
     }
     async fn close_issue(&self, repo: &RepoId, number: u64) -> Result<(), ForgeError> {
         delegate!(self, f => f.close_issue(repo, number).await)
+    }
+    async fn identity(&self) -> Result<String, ForgeError> {
+        delegate!(self, f => f.identity().await)
+    }
+    async fn is_team_member(&self, org: &str, team: &str, login: &str) -> Result<bool, ForgeError> {
+        delegate!(self, f => f.is_team_member(org, team, login).await)
     }
     async fn get_environment(&self, repo: &RepoId, name: &str) -> Result<Option<Environment>, ForgeError> {
         delegate!(self, f => f.get_environment(repo, name).await)

@@ -23,6 +23,7 @@ fn comment_event(stack: &Stack, ops: &Orchestration, login: &str, body: &str) ->
     let issue = issues.last().unwrap();
     let number = issues.len();
     stack.forge.comment(OPS, number, login, body);
+    let id = stack.forge.issues(OPS)[number - 1].comments.len();
     let mut run = ActRun::new("issue_comment", ACT_TIMEOUT).secret("GITHUB_TOKEN", OPS_TOKEN);
     run.workflow = Some(ops.path.clone());
     run.vars.extend(ops.vars.iter().cloned());
@@ -37,7 +38,7 @@ fn comment_event(stack: &Stack, ops: &Orchestration, login: &str, body: &str) ->
             "state": issue.state,
             "html_url": format!("{}/{OPS}/issues/{number}", stack.forge.api_url()),
         },
-        "comment": { "id": 9000 + number, "body": body, "user": { "login": login } },
+        "comment": { "id": id, "body": body, "user": { "login": login } },
         "repository": { "full_name": OPS, "default_branch": "main" },
         "sender": { "login": login },
     }));

@@ -1,5 +1,6 @@
 //! The one integration-test binary: runs the real `deploy-action` binary as a runner would.
 
+mod approval_gate;
 mod build_act;
 mod build_base;
 mod build_docker;

@@ -227,11 +227,23 @@ async fn resume_mode_ends_the_step_with_the_issue_open() {
     let reg = tokio::task::spawn_blocking(registry_with_versions).await.unwrap();
     let (fake, _, _) = setup(Flavor::Forgejo).await;
     fake.put_file(OPS, FILE, "API_IMAGE_TAG=v1\n");
-    let out = run(release(&fake, &reg, Flavor::Forgejo, "production")
-        .input("api_image_tag", "v2")
-        .input("approvers", "carol")
-        .input("approval-mode", "resume"))
-    .await;
+    let resume = || {
+        release(&fake, &reg, Flavor::Forgejo, "production")
+            .input("api_image_tag", "v2")
+            .input("approvers", "carol")
+            .input("approval-mode", "resume")
+    };
+    // Without a key `approve` could not tell this issue from a forged one: refused before any request.
+    let before = fake.requests().len();
+    let out = run(resume()).await;
+    assert_eq!(out.code, 2, "{}", out.log());
+    assert!(
+        out.log().contains("approval-key") && out.log().contains("approval-mode: resume"),
+        "{}",
+        out.log()
+    );
+    assert_eq!(fake.requests().len(), before, "a request was sent before the inputs were checked");
+    let out = run(resume().input("approval-key", crate::rollback::APPROVAL_KEY)).await;
     assert_eq!(out.code, 0, "{}", out.log());
     assert_eq!(out.output("state"), "awaiting-approval");
     assert_eq!(out.output("approval-issue"), "1");

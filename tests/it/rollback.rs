@@ -8,7 +8,7 @@ use crate::support::fake_forge::{FakeForge, Flavor};
 use crate::support::registry::TestRegistry;
 use crate::support::{ActionRun, Outcome};
 
-fn action(fake: &FakeForge, reg: &TestRegistry, command: &str) -> ActionRun {
+pub fn action(fake: &FakeForge, reg: &TestRegistry, command: &str) -> ActionRun {
     ActionRun::action()
         .env("GITHUB_API_URL", &fake.api_url())
         .input("command", command)
@@ -18,7 +18,7 @@ fn action(fake: &FakeForge, reg: &TestRegistry, command: &str) -> ActionRun {
         .input("images", &format!("{}/org/{{service}}", reg.host))
 }
 
-async fn run(action: ActionRun) -> Outcome {
+pub async fn run(action: ActionRun) -> Outcome {
     tokio::task::spawn_blocking(move || action.run()).await.unwrap()
 }
 
@@ -96,22 +96,36 @@ async fn promote_retags_without_rebuilding_and_releases_to_production() {
     assert!(out.stdout.contains("from-env-file"), "{}", out.stdout);
 }
 
-fn comment_event(fake: &FakeForge, login: &str, body: &str) -> serde_json::Value {
-    let issue = &fake.issues(OPS)[0];
+/// Comments on approval issue #1 as `login` and returns the `issue_comment` event of it.
+pub fn comment_event(fake: &FakeForge, login: &str, body: &str) -> serde_json::Value {
+    comment_event_on(fake, 1, login, body)
+}
+
+/// Comments on issue `number` as `login` and returns the `issue_comment` event of it.
+pub fn comment_event_on(fake: &FakeForge, number: usize, login: &str, body: &str) -> serde_json::Value {
+    fake.comment(OPS, number, login, body);
+    let issue = &fake.issues(OPS)[number - 1];
     serde_json::json!({
         "action": "created",
-        "issue": {"number": 1, "state": "open", "body": issue.body, "html_url": "https://example.test/org/ops/issues/1"},
-        "comment": {"id": 7, "body": body, "user": {"login": login}},
+        "issue": {"number": number, "state": "open", "body": issue.body,
+                  "html_url": format!("https://example.test/org/ops/issues/{number}")},
+        "comment": {"id": issue.comments.len(), "body": body, "user": {"login": login}},
     })
 }
 
 /// A Forgejo run gated by the approval issue in resume mode, `approvers` deciding.
-fn gated(a: ActionRun, approvers: &str) -> ActionRun {
-    a.env("FORGEJO_ACTIONS", "true").input("approvers", approvers).input("approval-mode", "resume")
+pub fn gated(a: ActionRun, approvers: &str) -> ActionRun {
+    a.env("FORGEJO_ACTIONS", "true")
+        .input("approvers", approvers)
+        .input("approval-mode", "resume")
+        .input("approval-key", APPROVAL_KEY)
 }
 
+/// The approval key of the tests' release and approve runs.
+pub const APPROVAL_KEY: &str = "test-approval-key-0123456789";
+
 /// Releases api v2 to production: the run ends with the approval issue open.
-async fn awaiting_approval(fake: &FakeForge, reg: &TestRegistry, approvers: &str) {
+pub async fn awaiting_approval(fake: &FakeForge, reg: &TestRegistry, approvers: &str) {
     let out = run(gated(action(fake, reg, "release"), approvers)
         .input("environment", "production")
         .input("api_image_tag", "v2"))

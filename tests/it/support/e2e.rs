@@ -25,6 +25,8 @@ pub const REGISTRY_PASSWORD: &str = "reg-pw-e2e-MustNotLeak-7f3a";
 pub const DISPATCH_TOKEN: &str = "ghp_dispatchE2eTokenMustNotLeak0001";
 /// Token the orchestration repository records and deploys with.
 pub const OPS_TOKEN: &str = "ghp_opsE2eTokenMustNotLeak000000002";
+/// The `DEPLOY_APPROVAL_KEY` secret of the orchestration workflows.
+pub const APPROVAL_KEY: &str = "approvalKeyE2eMustNotLeak000000003";
 /// The placeholder in workflow texts for the fake forge's API URL.
 pub const API_URL: &str = "@API_URL@";
 /// The placeholder in workflow texts for the registry (`127.0.0.1:PORT`).
@@ -89,6 +91,7 @@ impl Stack {
             ("REGISTRY_PASSWORD".into(), REGISTRY_PASSWORD.into()),
             ("OPS_DISPATCH_TOKEN".into(), DISPATCH_TOKEN.into()),
             ("OPS_TOKEN".into(), OPS_TOKEN.into()),
+            ("DEPLOY_APPROVAL_KEY".into(), APPROVAL_KEY.into()),
         ]
     }
 

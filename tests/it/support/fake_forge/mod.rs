@@ -18,6 +18,7 @@
 //!   teams need `members:read`; users are visible to any token; branch policies match by
 //!   exact name and type; switching away from custom policies deletes them, as GitHub does.
 
+mod accounts;
 mod actions;
 mod contents;
 mod environments;
@@ -117,6 +118,42 @@ impl FakeForge {
                 },
             );
         })
+    }
+
+    /// Registers a token acting as `login` (a login ending in `[bot]` is an installation
+    /// token, as `GITHUB_TOKEN`: `GET /user` refuses it on GitHub).
+    pub fn add_token_as(&self, token: &str, login: &str, scopes: &[&str], repos: &[&str]) {
+        self.add_token(token, scopes, repos);
+        self.with(|s| s.tokens.get_mut(token).unwrap().login = login.to_owned());
+    }
+
+    /// Adds `login` to team `org/slug` (created when new) with state `active` or `pending`.
+    pub fn add_team_member(&self, org: &str, slug: &str, login: &str, state: &str) {
+        self.add_team(org, slug);
+        self.with(|s| {
+            s.team_members.entry(format!("{org}/{slug}")).or_default().push((login.into(), state.into()));
+        })
+    }
+
+    /// Opens an issue as `login` directly in the state (a forged approval request); its number.
+    pub fn open_issue_as(&self, repo: &str, login: &str, title: &str, body: &str) -> usize {
+        self.with(|s| {
+            let r = s.repos.get_mut(repo).unwrap();
+            r.issues.push(IssueRec {
+                state: "open".into(),
+                author: login.into(),
+                title: title.into(),
+                body: body.into(),
+                labels: None,
+                comments: Vec::new(),
+            });
+            r.issues.len()
+        })
+    }
+
+    /// Replaces an issue's body (an edit by someone with write access).
+    pub fn edit_issue_body(&self, repo: &str, number: usize, body: &str) {
+        self.with(|s| s.repos.get_mut(repo).unwrap().issues[number - 1].body = body.into())
     }
 
     /// Commits `text` at `path` on the default branch.

@@ -48,6 +48,11 @@ enum Route {
     BranchPolicy,
     User,
     Team,
+    AuthUser,
+    Graphql,
+    TeamMembership,
+    OrgTeams,
+    TeamMember,
 }
 
 fn decode(seg: &str) -> String {
@@ -94,6 +99,11 @@ fn route(flavor: Flavor, seg: &[String]) -> Option<(Route, &'static [&'static st
             (Route::BranchPolicy, &["GET"])
         }
         (Flavor::Github, ["users", _]) => (Route::User, &["GET"]),
+        (_, ["user"]) => (Route::AuthUser, &["GET"]),
+        (Flavor::Github, ["graphql"]) => (Route::Graphql, &["POST"]),
+        (Flavor::Github, ["orgs", _, "teams", _, "memberships", _]) => (Route::TeamMembership, &["GET"]),
+        (Flavor::Forgejo, ["orgs", _, "teams"]) => (Route::OrgTeams, &["GET"]),
+        (Flavor::Forgejo, ["teams", _, "members", _]) => (Route::TeamMember, &["GET"]),
         (Flavor::Github, ["orgs", _, "teams", _]) => (Route::Team, &["GET"]),
         (_, ["repos", _, _, "issues", _, "comments"]) => (Route::IssueComments, &["GET", "POST"]),
         (_, ["repos", _, _, "statuses", _]) => (Route::Statuses, &["GET", "POST"]),
@@ -111,6 +121,8 @@ pub fn handle(flavor: Flavor, addr: SocketAddr, s: &mut State, req: &Recorded) -
     let (path, query) = req.target.split_once('?').unwrap_or((&req.target, ""));
     let prefix = if flavor == Flavor::Github { "/api/v3/" } else { "/api/v1/" };
     let what = format!("{} {}", req.method, path);
+    // GHES serves GraphQL beside the REST prefix: /api/graphql.
+    let path = if flavor == Flavor::Github && path == "/api/graphql" { "/api/v3/graphql" } else { path };
     let Some(rest) = path.strip_prefix(prefix) else {
         return err(404, &format!("Not Found: no API route for {what}"));
     };
@@ -165,6 +177,13 @@ pub fn handle(flavor: Flavor, addr: SocketAddr, s: &mut State, req: &Recorded) -
         Route::User => return super::environments::user(s, &seg[1], &err),
         Route::Team if !tok.has("members:read") => return forbidden("members:read"),
         Route::Team => return super::environments::team(s, &seg[1], &seg[3], &err),
+        Route::AuthUser => return super::accounts::authenticated_user(flavor, &tok, &err),
+        Route::Graphql => return super::accounts::graphql(&tok, &req.body, &err),
+        Route::TeamMembership => {
+            return super::accounts::github_membership(s, &tok, &seg[1], &seg[3], &seg[5], &err);
+        }
+        Route::OrgTeams => return super::accounts::forgejo_teams(s, &tok, &seg[1], &err),
+        Route::TeamMember => return super::accounts::forgejo_team_member(s, &tok, &seg[1], &seg[3], &err),
         _ => {}
     }
     let repo_name = format!("{}/{}", seg[1], seg[2]);
@@ -286,7 +305,15 @@ pub fn handle(flavor: Flavor, addr: SocketAddr, s: &mut State, req: &Recorded) -
             super::environments::branch_policies(&ctx, repo, &req.method, &seg[4], &q, &body, &err)
         }
         Route::BranchPolicy => super::environments::branch_policy(repo, &seg[4], &seg[6], &err),
-        Route::Version | Route::Environment | Route::User | Route::Team => unreachable!(),
+        Route::Version
+        | Route::Environment
+        | Route::User
+        | Route::Team
+        | Route::AuthUser
+        | Route::Graphql
+        | Route::TeamMembership
+        | Route::OrgTeams
+        | Route::TeamMember => unreachable!(),
     }
 }
 

@@ -278,8 +278,10 @@ pub struct State {
     pub ghes_legacy: bool,
     /// GitHub users by login: id.
     pub users: BTreeMap<String, u64>,
-    /// GitHub teams by `org/slug`: id.
+    /// Teams by `org/slug` (GitHub) or `org/name` (Forgejo): id.
     pub teams: BTreeMap<String, u64>,
+    /// Team members by `org/slug`: (login, `active` or `pending`).
+    pub team_members: BTreeMap<String, Vec<(String, String)>>,
 }
 
 /// Git's blob id: sha1 of `blob <len>\0<content>`.
