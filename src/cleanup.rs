@@ -211,12 +211,17 @@ mod tests {
             let exe = std::env::current_exe().unwrap();
             let dir = tempfile::tempdir().unwrap();
             let out = std::process::Command::new(exe)
-                .args(["--exact", "cleanup::tests::a_panic_removes_the_registered_secret_files", "--nocapture"])
+                .args([
+                    "--exact",
+                    "cleanup::tests::a_panic_removes_the_registered_secret_files",
+                    "--nocapture",
+                ])
                 .env("DEPLOY_ACTION_PANIC_CHILD", "1")
                 .env("TMPDIR", dir.path())
                 .output()
                 .unwrap();
-            let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+            let text =
+                format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
             assert!(out.status.success(), "{text}");
             assert!(text.contains("boom in a deploy"), "{text}");
             let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
@@ -243,7 +248,8 @@ mod tests {
                 .env("DEPLOY_ACTION_DRAIN_CHILD", "1")
                 .output()
                 .unwrap();
-            let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+            let text =
+                format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
             assert!(out.status.success(), "{text}");
             return;
         }
@@ -266,7 +272,11 @@ mod tests {
             std::thread::sleep(Duration::from_millis(20));
         }
         let ps = std::process::Command::new("ps").args(["-eo", "pid,ppid,pgid,stat,comm"]).output().unwrap();
-        assert!(!group_alive(child.id()), "the sleeping grandchild survived: {}", String::from_utf8_lossy(&ps.stdout));
+        assert!(
+            !group_alive(child.id()),
+            "the sleeping grandchild survived: {}",
+            String::from_utf8_lossy(&ps.stdout)
+        );
         assert!(PrivateDir::new("deploy-action-test-").is_err(), "nothing starts once stopping");
         drop(group);
     }

@@ -58,7 +58,8 @@ fn hanging_host(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
     let marker = dir.join("compose.pid");
     std::fs::create_dir_all(&bin).unwrap();
     std::fs::create_dir_all(&project).unwrap();
-    std::fs::write(bin.join("docker"), "#!/bin/sh\n[ \"$1\" = compose ] && exit 1\necho \"docker $*\"\n").unwrap();
+    std::fs::write(bin.join("docker"), "#!/bin/sh\n[ \"$1\" = compose ] && exit 1\necho \"docker $*\"\n")
+        .unwrap();
     std::fs::write(
         bin.join("docker-compose"),
         format!(
@@ -136,7 +137,10 @@ fn a_signal_during_an_ssh_deploy_kills_ssh_removes_the_key_and_exits_128_plus_th
         let remote_gone = wait_for(Duration::from_secs(2), || !alive(remote));
         eprintln!("{name}: exit {code} {took:.2?} after the signal; remote compose gone: {remote_gone}");
         if !remote_gone {
-            let _ = rustix::process::kill_process(rustix::process::Pid::from_raw(remote as i32).unwrap(), rustix::process::Signal::KILL);
+            let _ = rustix::process::kill_process(
+                rustix::process::Pid::from_raw(remote as i32).unwrap(),
+                rustix::process::Signal::KILL,
+            );
         }
     }
 }

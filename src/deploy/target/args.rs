@@ -166,7 +166,11 @@ fn compose_ids(items: &[String]) -> Result<Vec<DokployCompose>, InputError> {
         }
         if let Some(u) = url {
             inputs::http_url(input, u).map_err(|e| {
-                InputError::new(input, &item, format!("has a health URL that {}", e.rule.trim_start_matches("must be ")))
+                InputError::new(
+                    input,
+                    &item,
+                    format!("has a health URL that {}", e.rule.trim_start_matches("must be ")),
+                )
             })?;
         }
         out.push(DokployCompose { id: id.to_owned(), health_url: url.map(str::to_owned) });
@@ -247,7 +251,8 @@ impl TargetArgs {
 
     fn compose_ssh(&self, runner: &Runner) -> Result<ComposeSsh, InputError> {
         let t = "compose-ssh";
-        let host = inputs::ssh_host("ssh-host", needed(&self.ssh_host, "ssh-host", t, "the host to SSH to")?)?;
+        let host =
+            inputs::ssh_host("ssh-host", needed(&self.ssh_host, "ssh-host", t, "the host to SSH to")?)?;
         let user = inputs::ssh_user("ssh-user", self.ssh_user.trim())?;
         let raw_key = needed(&self.ssh_key, "ssh-key", t, "a private key (a masked secret)")?;
         mask_once(runner, raw_key);
@@ -338,6 +343,27 @@ mod tests {
         assert!(!e.to_string().contains("not-a-key-secret"), "{e}");
         let e = err(&TargetArgs { compose_services: vec!["api=$(id)".into()], ..ssh_args() });
         assert_eq!(e.input, "compose-services");
+    }
+
+    #[test]
+    fn given_inputs_are_checked_whatever_the_target() {
+        let none = TargetArgs { target: Some("none".into()), ..TargetArgs::default() };
+        assert!(none.target(&EnvMap::default(), &Runner::cli()).is_ok(), "the defaults are valid");
+        assert_eq!(err(&TargetArgs { ssh_port: 0, ..none.clone() }).input, "ssh-port");
+        let e = err(&TargetArgs { compose_env_file: "../x.env".into(), ..none.clone() });
+        assert_eq!((e.input.as_str(), e.value.as_str()), ("compose-env-file", "../x.env"));
+        assert_eq!(
+            err(&TargetArgs { compose_file: vec!["a.yml\n/etc/b.yml".into()], ..none.clone() }).value,
+            "/etc/b.yml"
+        );
+        assert_eq!(
+            err(&TargetArgs { dokploy_url: Some("gopher://x".into()), ..none.clone() }).input,
+            "dokploy-url"
+        );
+        assert_eq!(
+            err(&TargetArgs { compose_dir: Some("/srv/$(id)".into()), ..ssh_args() }).input,
+            "compose-dir"
+        );
     }
 
     #[test]

@@ -395,7 +395,9 @@ mod tests {
     #[test]
     fn a_home_relative_dir_is_the_logins_home() {
         let home = std::env::var("HOME").unwrap();
-        for (dir, expected) in [("~", home.clone()), ("~/", format!("{home}/")), ("~/a b", format!("{home}/a b"))] {
+        for (dir, expected) in
+            [("~", home.clone()), ("~/", format!("{home}/")), ("~/a b", format!("{home}/a b"))]
+        {
             let out = std::process::Command::new("sh")
                 .arg("-c")
                 .arg(format!("printf %s {}", remote_dir(dir)))

@@ -28,7 +28,9 @@ fn ipv6(s: &str) -> bool {
         None => (s, None),
     };
     addr.parse::<Ipv6Addr>().is_ok()
-        && zone.is_none_or(|z| !z.is_empty() && z.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)))
+        && zone.is_none_or(|z| {
+            !z.is_empty() && z.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        })
 }
 
 fn dns_name(s: &str) -> bool {
@@ -67,18 +69,25 @@ pub(crate) fn ssh_user(input: &str, v: &str) -> Result<String, InputError> {
         && !v.starts_with('-')
         && v.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
     if !ok {
-        return Err(InputError::new(input, v, "must be a login of letters, digits and `._-`, not starting with `-`"));
+        return Err(InputError::new(
+            input,
+            v,
+            "must be a login of letters, digits and `._-`, not starting with `-`",
+        ));
     }
     Ok(v.to_owned())
 }
 
 fn plain_path(input: &str, v: &str) -> Result<(), InputError> {
     if let Some(bad) = v.chars().find(|c| !path_char(*c)) {
-        let shown = if bad.is_whitespace() || bad.is_control() { format!("{bad:?}") } else { format!("`{bad}`") };
+        let shown =
+            if bad.is_whitespace() || bad.is_control() { format!("{bad:?}") } else { format!("`{bad}`") };
         return Err(InputError::new(
             input,
             v,
-            format!("contains {shown}: a path here may hold only {PATH_CHARS} (no shell syntax, no whitespace)"),
+            format!(
+                "contains {shown}: a path here may hold only {PATH_CHARS} (no shell syntax, no whitespace)"
+            ),
         ));
     }
     Ok(())
@@ -90,7 +99,11 @@ pub(crate) fn compose_dir(input: &str, v: &str) -> Result<String, InputError> {
     let rest = if v == "~" { "" } else { v.strip_prefix("~/").unwrap_or(v) };
     plain_path(input, rest)?;
     if !(v.starts_with('/') || v == "~" || v.starts_with("~/")) {
-        return Err(InputError::new(input, v, "must be an absolute path (`/srv/app`) or in the home directory (`~/app`)"));
+        return Err(InputError::new(
+            input,
+            v,
+            "must be an absolute path (`/srv/app`) or in the home directory (`~/app`)",
+        ));
     }
     Ok(v.to_owned())
 }
@@ -146,8 +159,20 @@ mod tests {
         }
         assert_eq!(ssh_host("h", "[::1]").unwrap(), "::1");
         for bad in [
-            "-oProxyCommand=x", "a b", "a\nb", "host;id", "a..b", "", "[vm.example]", "::1]", "a.-b",
-            "user@host", "$(id)", "[::1", "fe80::1%", "h\t",
+            "-oProxyCommand=x",
+            "a b",
+            "a\nb",
+            "host;id",
+            "a..b",
+            "",
+            "[vm.example]",
+            "::1]",
+            "a.-b",
+            "user@host",
+            "$(id)",
+            "[::1",
+            "fe80::1%",
+            "h\t",
         ] {
             assert!(ssh_host("ssh-host", bad).is_err(), "{bad:?}");
         }
@@ -166,13 +191,16 @@ mod tests {
         for ok in ["/srv/app", "~/app", "~", "/srv/my-app_2/v1.0"] {
             assert!(compose_dir("d", ok).is_ok(), "{ok}");
         }
-        for bad in ["srv/app", "~user/app", "/srv/my app", "/srv/$(id)", "/srv/a;b", "/srv/\n", "'/x'", "/a*"] {
+        for bad in ["srv/app", "~user/app", "/srv/my app", "/srv/$(id)", "/srv/a;b", "/srv/\n", "'/x'", "/a*"]
+        {
             assert!(compose_dir("d", bad).is_err(), "{bad:?}");
         }
         for ok in [".env.versions", "deploy/compose.yml", "./x.yml"] {
             assert!(compose_path("f", ok).is_ok(), "{ok}");
         }
-        for bad in ["../x.env", "/etc/x.env", "a/../../b", "-x", "a/-b", "x y", "a`id`", "~/x", "", "dir/", "."] {
+        for bad in
+            ["../x.env", "/etc/x.env", "a/../../b", "-x", "a/-b", "x y", "a`id`", "~/x", "", "dir/", "."]
+        {
             assert!(compose_path("f", bad).is_err(), "{bad:?}");
         }
     }
@@ -185,6 +213,8 @@ mod tests {
             assert!(http_url("u", bad).is_err(), "{bad}");
         }
         assert!(port("p", 0).is_err() && port("p", 22).is_ok());
-        assert!(http_status("s", 99).is_err() && http_status("s", 600).is_err() && http_status("s", 204).is_ok());
+        assert!(
+            http_status("s", 99).is_err() && http_status("s", 600).is_err() && http_status("s", 204).is_ok()
+        );
     }
 }
