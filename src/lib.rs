@@ -2,6 +2,7 @@
 //! `git push` to a verified deployment. `run` is the whole program; `main` only maps errors.
 
 pub mod build;
+pub mod cleanup;
 pub mod cli;
 pub mod commands;
 pub mod context;

@@ -6,7 +6,14 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let env = EnvMap::from_process();
     let runner = Runner::from_env(&env);
-    match deploy_action::run(std::env::args_os().collect(), &env, &runner) {
+    let log = runner.clone();
+    if let Err(e) = deploy_action::cleanup::install(move |line| log.error("Cancelled", line)) {
+        runner.warning(&format!("cannot handle SIGTERM/SIGINT: {e}"));
+    }
+    let result = deploy_action::run(std::env::args_os().collect(), &env, &runner);
+    // A signal ends the process with its own code and message, not the interrupted step's.
+    deploy_action::cleanup::hold_if_stopping();
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             let exit = deploy_action::exit_for(&err);

@@ -11,6 +11,7 @@ use crate::deploy::health::HealthCheck;
 use crate::deploy::plan::{ImageMap, TagRules};
 use crate::deploy::release::{self, Applied, Approval, ApprovalMode, Checked, Gate, Gated, Kind, Settings};
 use crate::deploy::target::args::TargetArgs;
+use crate::deploy::target::inputs::{http_status, http_url};
 use crate::deploy::target::{AnyTarget, Target};
 use crate::env::EnvMap;
 use crate::forge::{AnyForge, Issue};
@@ -188,12 +189,19 @@ impl OrchestrationArgs {
             &self.approval_mode,
             &[("wait", ApprovalMode::Wait), ("resume", ApprovalMode::Resume)],
         )?;
+        let health_status = http_status("health-status", self.health_status)?;
+        let environment_url = self.environment_url.clone().filter(|u| !u.trim().is_empty());
+        if let Some(u) = &environment_url {
+            http_url("environment-url", u.trim())?;
+        }
+        // The target's inputs too: every deploy input is refused before anything is contacted.
+        self.target.check()?;
         let health = items(&self.health_url)
             .into_iter()
             .map(|u| {
-                url::Url::parse(&u).map_err(|_| InputError::new("health-url", &u, "is not a URL"))?;
+                http_url("health-url", &u)?;
                 let mut check = HealthCheck::new(u, Duration::from_secs(self.health_timeout));
-                check.expect_status = self.health_status;
+                check.expect_status = health_status;
                 check.body_contains = self.health_body.clone().filter(|b| !b.is_empty());
                 Ok(check)
             })
@@ -265,7 +273,7 @@ impl OrchestrationArgs {
                 allow_unprotected: self.allow_unprotected,
             },
             health,
-            environment_url: self.environment_url.clone().filter(|u| !u.is_empty()),
+            environment_url,
         };
         let issue_gate = matches!(settings.gate.approval, Approval::Auto | Approval::Issue)
             && !settings.gate.policy.approvers.is_empty();

@@ -5,6 +5,8 @@ mod build_act;
 mod build_base;
 mod build_docker;
 mod build_files;
+mod deploy_cancel;
+mod deploy_inputs;
 mod deploy_targets;
 mod docs;
 mod e2e;

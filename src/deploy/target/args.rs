@@ -5,6 +5,7 @@ use super::AnyTarget;
 use super::command::CommandTarget;
 use super::compose_ssh::ComposeSsh;
 use super::dokploy::{Dokploy, DokployCompose};
+use super::inputs;
 use super::none::NoTarget;
 use crate::env::EnvMap;
 use crate::runner::Runner;
@@ -14,7 +15,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// Where a rollout goes, and how to reach it.
-#[derive(Debug, Clone, Default, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct TargetArgs {
     /// `compose-ssh`, `dokploy`, `command` or `none` (record only).
     #[arg(long = "target", value_name = "TARGET")]
@@ -63,6 +64,15 @@ pub struct TargetArgs {
     pub deploy_command: Option<String>,
 }
 
+impl Default for TargetArgs {
+    /// The arguments as clap gives them when none is passed.
+    fn default() -> Self {
+        use clap::FromArgMatches as _;
+        let cmd = <TargetArgs as clap::Args>::augment_args(clap::Command::new("deploy"));
+        TargetArgs::from_arg_matches(&cmd.get_matches_from(["deploy"])).expect("the defaults parse")
+    }
+}
+
 /// Masks `value` unless it is masked already (a secret input is masked before parsing; masking
 /// again would only repeat the `::add-mask::` lines).
 fn mask_once(runner: &Runner, value: &str) {
@@ -78,21 +88,6 @@ fn given(v: &Option<String>) -> Option<&str> {
 
 fn needed<'a>(v: &'a Option<String>, input: &str, target: &str, what: &str) -> Result<&'a str, InputError> {
     given(v).ok_or_else(|| InputError::new(input, "", format!("is empty: target {target} needs {what}")))
-}
-
-/// Host names and users reach ssh's command line: no options, no spaces, no shell.
-fn ssh_word(input: &str, v: &str) -> Result<String, InputError> {
-    let ok = !v.starts_with('-')
-        && v.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':' | '[' | ']' | '%'));
-    if !ok {
-        return Err(InputError::new(
-            input,
-            v,
-            "must be a host name, address or login (letters, digits, `.-_:`)",
-        ));
-    }
-    Ok(v.to_owned())
 }
 
 const KEYSCAN_HINT: &str = "get the line with `ssh-keyscan -p PORT HOST` from a trusted network and verify \
@@ -169,10 +164,14 @@ fn compose_ids(items: &[String]) -> Result<Vec<DokployCompose>, InputError> {
                 "must be `id` or `id=healthURL` (ids are letters, digits, `-_`)",
             ));
         }
-        if let Some(u) = url
-            && !matches!(url::Url::parse(u).map(|u| u.scheme().to_owned()).as_deref(), Ok("http" | "https"))
-        {
-            return Err(InputError::new(input, &item, "has a health URL that is not http(s)://…"));
+        if let Some(u) = url {
+            inputs::http_url(input, u).map_err(|e| {
+                InputError::new(
+                    input,
+                    &item,
+                    format!("has a health URL that {}", e.rule.trim_start_matches("must be ")),
+                )
+            })?;
         }
         out.push(DokployCompose { id: id.to_owned(), health_url: url.map(str::to_owned) });
     }
@@ -183,9 +182,34 @@ fn compose_ids(items: &[String]) -> Result<Vec<DokployCompose>, InputError> {
 }
 
 impl TargetArgs {
-    /// Validates the inputs of the chosen target, masks its secrets and builds it. Nothing is
-    /// contacted yet.
+    /// Checks the syntax of every deploy input that is given, whichever target is chosen: the
+    /// rules of [`inputs`]. Pure; the first call of [`TargetArgs::target`].
+    pub fn check(&self) -> Result<(), InputError> {
+        inputs::port("ssh-port", self.ssh_port)?;
+        if let Some(h) = given(&self.ssh_host) {
+            inputs::ssh_host("ssh-host", h)?;
+        }
+        inputs::ssh_user("ssh-user", self.ssh_user.trim())?;
+        if let Some(d) = given(&self.compose_dir) {
+            inputs::compose_dir("compose-dir", d)?;
+        }
+        for f in self.compose_file.iter().flat_map(|f| split_list(f, false)) {
+            inputs::compose_path("compose-file", &f)?;
+        }
+        let env_file = self.compose_env_file.trim();
+        if !env_file.is_empty() {
+            inputs::compose_path("compose-env-file", env_file)?;
+        }
+        if let Some(u) = given(&self.dokploy_url) {
+            inputs::http_url("dokploy-url", u)?;
+        }
+        Ok(())
+    }
+
+    /// Validates the inputs ([`TargetArgs::check`], then those the chosen target needs), masks
+    /// its secrets and builds it. Nothing is contacted yet.
     pub fn target(&self, env: &EnvMap, runner: &Runner) -> Result<AnyTarget, InputError> {
+        self.check()?;
         let name = given(&self.target).ok_or_else(|| {
             InputError::new(
                 "target",
@@ -197,12 +221,6 @@ impl TargetArgs {
             "compose-ssh" => self.compose_ssh(runner).map(AnyTarget::ComposeSsh),
             "dokploy" => {
                 let url = needed(&self.dokploy_url, "dokploy-url", name, "the Dokploy URL")?;
-                if !matches!(
-                    url::Url::parse(url).map(|u| u.scheme().to_owned()).as_deref(),
-                    Ok("http" | "https")
-                ) {
-                    return Err(InputError::new("dokploy-url", url, "is not an http(s):// URL"));
-                }
                 let key = needed(&self.api_key, "api-key", name, "a Dokploy API key")?;
                 mask_once(runner, key);
                 let composes = compose_ids(&self.dokploy_compose_ids)?;
@@ -233,8 +251,9 @@ impl TargetArgs {
 
     fn compose_ssh(&self, runner: &Runner) -> Result<ComposeSsh, InputError> {
         let t = "compose-ssh";
-        let host = ssh_word("ssh-host", needed(&self.ssh_host, "ssh-host", t, "the host to SSH to")?)?;
-        let user = ssh_word("ssh-user", self.ssh_user.trim())?;
+        let host =
+            inputs::ssh_host("ssh-host", needed(&self.ssh_host, "ssh-host", t, "the host to SSH to")?)?;
+        let user = inputs::ssh_user("ssh-user", self.ssh_user.trim())?;
         let raw_key = needed(&self.ssh_key, "ssh-key", t, "a private key (a masked secret)")?;
         mask_once(runner, raw_key);
         let key = private_key(raw_key)?;
@@ -255,7 +274,7 @@ impl TargetArgs {
             user,
             key: Secret::new(key),
             known_hosts,
-            dir: dir.to_owned(),
+            dir: inputs::compose_dir("compose-dir", dir)?,
             files: self.compose_file.iter().flat_map(|f| split_list(f, false)).collect(),
             env_file: env_file.to_owned(),
             prune: parse_bool("compose-prune", &self.compose_prune)?,
@@ -324,6 +343,27 @@ mod tests {
         assert!(!e.to_string().contains("not-a-key-secret"), "{e}");
         let e = err(&TargetArgs { compose_services: vec!["api=$(id)".into()], ..ssh_args() });
         assert_eq!(e.input, "compose-services");
+    }
+
+    #[test]
+    fn given_inputs_are_checked_whatever_the_target() {
+        let none = TargetArgs { target: Some("none".into()), ..TargetArgs::default() };
+        assert!(none.target(&EnvMap::default(), &Runner::cli()).is_ok(), "the defaults are valid");
+        assert_eq!(err(&TargetArgs { ssh_port: 0, ..none.clone() }).input, "ssh-port");
+        let e = err(&TargetArgs { compose_env_file: "../x.env".into(), ..none.clone() });
+        assert_eq!((e.input.as_str(), e.value.as_str()), ("compose-env-file", "../x.env"));
+        assert_eq!(
+            err(&TargetArgs { compose_file: vec!["a.yml\n/etc/b.yml".into()], ..none.clone() }).value,
+            "/etc/b.yml"
+        );
+        assert_eq!(
+            err(&TargetArgs { dokploy_url: Some("gopher://x".into()), ..none.clone() }).input,
+            "dokploy-url"
+        );
+        assert_eq!(
+            err(&TargetArgs { compose_dir: Some("/srv/$(id)".into()), ..ssh_args() }).input,
+            "compose-dir"
+        );
     }
 
     #[test]

@@ -40,9 +40,13 @@ pub struct ComposeSsh {
 }
 
 impl ComposeSsh {
-    /// `user@host:port`, for messages.
+    /// `user@host:port` (`user@[::1]:port`), for messages.
     pub fn destination(&self) -> String {
-        format!("{}@{}:{}", self.user, self.host, self.port)
+        if self.host.contains(':') {
+            format!("{}@[{}]:{}", self.user, self.host, self.port)
+        } else {
+            format!("{}@{}:{}", self.user, self.host, self.port)
+        }
     }
 
     /// The compose service names to pull and recreate, in rollout order.
@@ -70,7 +74,7 @@ impl ComposeSsh {
         let lock_said = lock_name.replace('\'', "");
         let keys: Vec<&str> = rollout.changed.iter().map(|c| c.key.as_str()).collect();
         let mut s = String::from("set -eu\n");
-        s += &format!("cd {}\n", q(&self.dir));
+        s += &format!("cd {}\n", remote_dir(&self.dir));
         s += "if command -v flock >/dev/null 2>&1; then\n";
         s += &format!("  exec 9>>{lock}\n");
         s += &format!(
@@ -165,6 +169,16 @@ FILENAME == ARGV[1] { p = index($0, "="); if (p > 1) { key = substr($0, 1, p - 1
 { p = index($0, "="); if (p > 1) { key = substr($0, 1, p - 1); seen[key] = 1; if (key in changed) { if (!(key in done)) print want[key]; done[key] = 1; next } } print }
 END { for (i = 1; i <= m; i++) if (!(order[i] in seen)) print want[order[i]] }"#;
 
+/// `dir` as the host's shell reads it: quoted, with a leading `~` (`compose-dir: ~/app`) as
+/// the login's home.
+fn remote_dir(dir: &str) -> String {
+    match dir.strip_prefix('~') {
+        Some("") => "\"$HOME\"".to_owned(),
+        Some(rest) if rest.starts_with('/') => format!("\"$HOME\"{}", shell_quote(rest)),
+        _ => shell_quote(dir),
+    }
+}
+
 /// The env file's content: every `KEY=VALUE` of the rollout, one per line.
 pub fn env_file_content(rollout: &Rollout) -> String {
     rollout.versions.iter().map(|(k, v)| format!("{k}={v}\n")).collect()
@@ -197,10 +211,9 @@ impl Target for ComposeSsh {
         progress: &mut (dyn FnMut(&str) + Send),
     ) -> Result<(), TargetError> {
         let io = |what: &str, e: std::io::Error| TargetError::failed(NAME, format!("{what}: {e}"));
-        // Deleted when dropped, on every path out of this function.
-        let tmp = tempfile::Builder::new()
-            .prefix("deploy-action-ssh-")
-            .tempdir()
+        // Deleted when dropped, on every path out of this function, and by the signal handler
+        // and the panic hook (crate::cleanup) on the others.
+        let tmp = crate::cleanup::PrivateDir::new("deploy-action-ssh-")
             .map_err(|e| io("cannot create a temporary directory", e))?;
         let key = private_file(tmp.path(), "id", &normalize_key(self.key.expose()))
             .map_err(|e| io("cannot write the key file", e))?;
@@ -377,6 +390,23 @@ mod tests {
         assert!(second.contains("up saw API_IMAGE_TAG=1.2.4 WEB_IMAGE_TAG=2.1 "), "{second}");
         let written = std::fs::read_to_string(project.join(".env.versions")).unwrap();
         assert_eq!(written, "API_IMAGE_TAG=1.2.4\nWEB_IMAGE_TAG=2.1\n");
+    }
+
+    #[test]
+    fn a_home_relative_dir_is_the_logins_home() {
+        let home = std::env::var("HOME").unwrap();
+        for (dir, expected) in
+            [("~", home.clone()), ("~/", format!("{home}/")), ("~/a b", format!("{home}/a b"))]
+        {
+            let out = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(format!("printf %s {}", remote_dir(dir)))
+                .output()
+                .unwrap();
+            assert_eq!(String::from_utf8_lossy(&out.stdout), expected, "{dir}");
+        }
+        assert_eq!(remote_dir("/srv/~x"), "'/srv/~x'");
+        assert_eq!(ComposeSsh { host: "::1".into(), ..target() }.destination(), "deploy@[::1]:22");
     }
 
     #[test]

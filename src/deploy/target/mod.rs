@@ -6,6 +6,7 @@ pub mod args;
 pub mod command;
 pub mod compose_ssh;
 pub mod dokploy;
+pub mod inputs;
 pub mod none;
 pub mod process;
 

@@ -49,8 +49,15 @@ pub async fn run_streamed(
     cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .kill_on_drop(true);
+        .kill_on_drop(true)
+        // Its own process group, so a stop signal reaches whatever it starts (ProxyCommand, a
+        // deploy script's children) too.
+        .process_group(0);
     let mut child = cmd.spawn()?;
+    let _group = match child.id() {
+        Some(pid) => Some(crate::cleanup::ChildGroup::register(pid)?),
+        None => None,
+    };
     let feed = child.stdin.take().map(|mut pipe| {
         let data = stdin.unwrap_or_default().to_vec();
         tokio::spawn(async move {

@@ -126,6 +126,16 @@ impl ActionRun {
         self.run_ref()
     }
 
+    /// The command that [`ActionRun::run`] runs, for a test that drives the process itself
+    /// (signals, timing); stdout and stderr go to `stdout` and `stderr` in [`ActionRun::dir`].
+    pub fn command(&self) -> Command {
+        let mut c = Command::new(binary());
+        c.args(&self.args).env_clear().envs(&self.env);
+        c.stdout(std::fs::File::create(self.dir.path().join("stdout")).unwrap());
+        c.stderr(std::fs::File::create(self.dir.path().join("stderr")).unwrap());
+        c
+    }
+
     /// Runs the binary, keeping this run (and its directory) for inspecting files afterwards.
     pub fn run_ref(&self) -> Outcome {
         let out = Command::new(binary()).args(&self.args).env_clear().envs(&self.env).output().unwrap();
