@@ -108,6 +108,11 @@ impl Runner {
             return;
         }
         secret::register(value);
+        self.announce_masks();
+    }
+
+    /// In a runner, prints `::add-mask::` for each secret form registered but not masked yet.
+    pub fn announce_masks(&self) {
         if self.mode == Mode::Action && !self.stopped.load(Ordering::SeqCst) {
             announce(&mut io::stdout().lock());
         }

@@ -280,6 +280,8 @@ pub struct State {
     pub users: BTreeMap<String, u64>,
     /// GitHub teams by `org/slug`: id.
     pub teams: BTreeMap<String, u64>,
+    /// A rejected token's 401 quotes the request's `Authorization` header.
+    pub echo_credentials: bool,
 }
 
 /// Git's blob id: sha1 of `blob <len>\0<content>`.
