@@ -109,19 +109,45 @@ pub enum CliError {
 /// Masks the values of secret flags on the command line (`--ssh-key K`, `--api-key=K`) before
 /// parsing, so that not even a usage error can print them.
 pub fn mask_secret_args(args: &[OsString], runner: &crate::runner::Runner) {
-    let args: Vec<String> = args.iter().map(|a| a.to_string_lossy().into_owned()).collect();
-    for (i, arg) in args.iter().enumerate() {
-        for name in SECRET_INPUTS {
-            let flag = format!("--{name}");
-            if let Some(value) = arg.strip_prefix(&format!("{flag}=")) {
-                runner.mask(value);
-            } else if *arg == flag
-                && let Some(value) = args.get(i + 1)
-            {
-                runner.mask(value);
-            }
+    for name in SECRET_INPUTS {
+        for value in flag_values(args, name) {
+            runner.mask(&value);
         }
     }
+}
+
+/// Registers every `user:password` pair the registry credentials (inputs and flags) can form, so
+/// that the `Basic` value a server may echo is masked before the first line. Every user name is
+/// paired with every password: which pairs belong together is decided later, by position.
+pub fn mask_credential_pairs(args: &[OsString], env: &EnvMap, runner: &crate::runner::Runner) {
+    let mut users: Vec<String> = flag_values(args, "username");
+    let mut passwords: Vec<String> = flag_values(args, "password");
+    users.extend(env.input("username").map(|v| crate::settings::split_list(v, false)).unwrap_or_default());
+    passwords.extend(env.input("password").map(|v| crate::settings::split_list(v, true)).unwrap_or_default());
+    let users: Vec<String> = users.iter().flat_map(|u| crate::settings::split_list(u, false)).collect();
+    for password in passwords.iter().flat_map(|p| crate::settings::split_list(p, true)) {
+        for user in &users {
+            crate::secret::register_credentials(user, &password);
+        }
+    }
+    runner.announce_masks();
+}
+
+/// The values given to `--name` (`--name V` or `--name=V`), in order.
+fn flag_values(args: &[OsString], name: &str) -> Vec<String> {
+    let args: Vec<String> = args.iter().map(|a| a.to_string_lossy().into_owned()).collect();
+    let flag = format!("--{name}");
+    let mut values = Vec::new();
+    for (i, arg) in args.iter().enumerate() {
+        if let Some(value) = arg.strip_prefix(&format!("{flag}=")) {
+            values.push(value.to_owned());
+        } else if *arg == flag
+            && let Some(value) = args.get(i + 1)
+        {
+            values.push(value.clone());
+        }
+    }
+    values
 }
 
 /// Parses the process arguments; in a runner with no arguments, builds them from inputs.

@@ -10,6 +10,8 @@
 //!
 //! Values are validated before anything is changed ([`validate`]): the characters that
 //! would need escaping or could inject into a shell or compose file are refused outright.
+//! A value written where none was quoted is bare when [plain](is_plain), single-quoted otherwise,
+//! so that `sh`'s `.` and docker compose read it back exactly and run nothing.
 
 use crate::settings::InputError;
 
@@ -218,15 +220,15 @@ impl EnvFile {
             line.text.replace_range(entry.start..entry.end, &token);
             let old = std::mem::replace(&mut entry.value, value.to_owned());
             entry.end = entry.start + token.len();
-            if entry.quote == Quote::None && token.starts_with('"') {
-                entry.quote = Quote::Double;
+            if entry.quote == Quote::None && token.starts_with('\'') {
+                entry.quote = Quote::Single;
             }
             return Some(old);
         }
         let token = quoted(value, Quote::None);
         let text = format!("{key}={token}");
         let start = key.len() + 1;
-        let quote = if token.starts_with('"') { Quote::Double } else { Quote::None };
+        let quote = if token.starts_with('\'') { Quote::Single } else { Quote::None };
         let entry = Entry { key: key.to_owned(), start, end: text.len(), quote, value: value.to_owned() };
         // Keep a missing final newline missing: the new line becomes the unterminated one.
         let eol = match self.lines.last_mut() {
@@ -241,16 +243,26 @@ impl EnvFile {
     }
 }
 
-/// The token written for a validated value in a given quoting style. An unquoted value that
-/// would be misread (whitespace, a leading `#`) is written double-quoted.
+/// Punctuation a value may hold and still be written bare (besides ASCII letters and digits).
+pub const PLAIN_PUNCTUATION: &[char] = &['_', '.', '-', '/', ':', '@', '+', ',', '%'];
+
+/// True when `value` is written bare: only ASCII letters, digits and [`PLAIN_PUNCTUATION`], none
+/// of which `sh`, docker compose v1 or v2 reads as anything but itself.
+pub fn is_plain(value: &str) -> bool {
+    value.chars().all(|c| c.is_ascii_alphanumeric() || PLAIN_PUNCTUATION.contains(&c))
+}
+
+/// The token written for a validated value in a given quoting style. The rule for a value that
+/// is not quoted yet: a [plain](is_plain) value is written bare, any other (`a|b`, `a;b`, `a b`,
+/// `*`, `~x`, `a#b`, non-ASCII, …) single-quoted, where `sh`'s `.` and both compose
+/// generations read every character literally; [`validate`] has refused `'`, `$`, backticks,
+/// backslashes, `"`, `=` and control characters, so nothing can close the quote or expand.
 fn quoted(value: &str, quote: Quote) -> String {
     match quote {
         Quote::Single => format!("'{value}'"),
         Quote::Double => format!("\"{value}\""),
-        Quote::None if value.contains(char::is_whitespace) || value.starts_with('#') => {
-            format!("\"{value}\"")
-        }
-        Quote::None => value.to_owned(),
+        Quote::None if is_plain(value) => value.to_owned(),
+        Quote::None => format!("'{value}'"),
     }
 }
 

@@ -68,6 +68,7 @@ pub fn run(args: Vec<OsString>, env: &EnvMap, runner: &Runner) -> anyhow::Result
         }
     }
     cli::mask_secret_args(&args, runner);
+    cli::mask_credential_pairs(&args, env, runner);
     let cli = match cli::parse(args, env) {
         Ok(cli) => cli,
         Err(CliError::Clap(e)) if !e.use_stderr() => {

@@ -9,6 +9,8 @@ use crate::secret;
 use std::fs::OpenOptions;
 use std::io::{self, Write};
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Where log lines and results go.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,6 +59,9 @@ pub struct Runner {
     mode: Mode,
     output_file: Option<PathBuf>,
     summary_file: Option<PathBuf>,
+    /// Between [`Runner::stop_commands`] and [`Runner::resume_commands`]: `::add-mask::` would be
+    /// ignored, so announcing waits.
+    stopped: Arc<AtomicBool>,
 }
 
 impl Runner {
@@ -67,12 +72,13 @@ impl Runner {
             mode,
             output_file: env.runner_file(vars::OUTPUT_SUFFIX).map(PathBuf::from),
             summary_file: env.runner_file(vars::STEP_SUMMARY_SUFFIX).map(PathBuf::from),
+            stopped: Arc::default(),
         }
     }
 
     /// A CLI-mode runner that writes no files (tests, library use).
     pub fn cli() -> Self {
-        Runner { mode: Mode::Cli, output_file: None, summary_file: None }
+        Runner { mode: Mode::Cli, output_file: None, summary_file: None, stopped: Arc::default() }
     }
 
     /// The mode in force.
@@ -85,28 +91,30 @@ impl Runner {
         match self.mode {
             Mode::Action => {
                 let mut out = io::stdout().lock();
+                if !self.stopped.load(Ordering::SeqCst) {
+                    announce(&mut out);
+                }
                 let _ = writeln!(out, "{line}");
             }
             Mode::Cli => eprintln!("{line}"),
         }
     }
 
-    /// Registers a secret and, in a runner, tells it to mask the value (each line of a
-    /// multi-line value too). Call before anything else is printed.
+    /// Registers a secret with its derived forms ([`secret::register`]) and, in a runner, tells
+    /// it to mask each form not masked yet (`::add-mask::`). Call before anything else is printed.
+    /// A secret registered elsewhere (a docker config's password) is masked before the next line.
     pub fn mask(&self, value: &str) {
         if value.trim().is_empty() {
             return;
         }
         secret::register(value);
-        if self.mode == Mode::Action {
-            let mut out = io::stdout().lock();
-            for part in std::iter::once(value).chain(value.lines()).filter(|p| !p.trim().is_empty()) {
-                // Not redacted: the runner must see the value to mask it.
-                let _ = writeln!(out, "::add-mask::{}", escape_data(part));
-                if !value.contains('\n') {
-                    break;
-                }
-            }
+        self.announce_masks();
+    }
+
+    /// In a runner, prints `::add-mask::` for each secret form registered but not masked yet.
+    pub fn announce_masks(&self) {
+        if self.mode == Mode::Action && !self.stopped.load(Ordering::SeqCst) {
+            announce(&mut io::stdout().lock());
         }
     }
 
@@ -128,6 +136,7 @@ impl Runner {
         (self.mode == Mode::Action).then(|| {
             let token = format!("{:032x}", rand::random::<u128>());
             self.log_line(&format!("::stop-commands::{token}"));
+            self.stopped.store(true, Ordering::SeqCst);
             token
         })
     }
@@ -136,6 +145,8 @@ impl Runner {
     pub fn resume_commands(&self, token: Option<String>) {
         if let Some(token) = token {
             self.log_line(&format!("::{token}::"));
+            self.stopped.store(false, Ordering::SeqCst);
+            announce(&mut io::stdout().lock());
         }
     }
 
@@ -241,6 +252,16 @@ impl Runner {
                 }
                 Ok(())
             }
+        }
+    }
+}
+
+/// Prints `::add-mask::` for every secret form registered since the last call. Not redacted: the
+/// runner must see the value to mask it.
+fn announce(out: &mut impl Write) {
+    for form in secret::take_unannounced() {
+        if !form.trim().is_empty() {
+            let _ = writeln!(out, "::add-mask::{}", escape_data(&form));
         }
     }
 }

@@ -34,8 +34,10 @@ pub fn normalize_host(host: &str) -> String {
 }
 
 impl Credentials {
-    /// Adds (or replaces) the credential for `host`.
+    /// Adds (or replaces) the credential for `host`, registering `user:password`'s base64 forms
+    /// (what a `Basic` header carries) for redaction.
     pub fn insert(&mut self, host: &str, username: &str, password: Secret) {
+        crate::secret::register_credentials(username, password.expose());
         self.by_host.insert(normalize_host(host), Credential { username: username.to_owned(), password });
     }
 
@@ -92,6 +94,10 @@ impl Credentials {
         }
         let Ok(config) = serde_json::from_str::<Config>(text) else { return };
         for (host, entry) in config.auths {
+            if let Some(auth) = &entry.auth {
+                // As written, in case it is not the canonical encoding of what it decodes to.
+                crate::secret::register(auth.trim());
+            }
             let pair = entry
                 .auth
                 .and_then(|a| base64::engine::general_purpose::STANDARD.decode(a.trim()).ok())

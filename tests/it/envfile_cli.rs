@@ -153,3 +153,80 @@ fn env_set_as_an_action_step() {
     assert_eq!(out.output("changed"), "true");
     assert!(out.summary.contains("| `API_IMAGE_TAG` | `1.2.3` | `1.2.4` |"), "{}", out.summary);
 }
+
+/// Values with characters special to a shell or to compose: each must read back exactly.
+const SPECIAL: &[&str] = &[
+    "a|b",
+    "a>b",
+    "a&b",
+    "(x)",
+    "a;b",
+    "a b",
+    "*",
+    "~x",
+    "a#b",
+    "x|touch pwned",
+    "a<b",
+    "!x",
+    "?",
+    "[ab]",
+    "{a,b}",
+    "a  b",
+    "#x",
+    "é",
+];
+
+/// How `sh`'s `.` reads `KEY` from the file in `dir`.
+fn sourced(dir: &std::path::Path) -> String {
+    let out = std::process::Command::new("sh")
+        .args(["-c", ". ./.env.versions; printf %s \"$KEY\""])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// How docker compose v1 reads the file (its own reader), when it is installed.
+fn compose_v1_reads(path: &std::path::Path) -> Option<String> {
+    let script = "import sys, json\nfrom compose.config.environment import env_vars_from_file\n\
+                  print(json.dumps(env_vars_from_file(sys.argv[1])['KEY']))";
+    let out = std::process::Command::new("/usr/bin/python3").args(["-c", script]).arg(path).output().ok()?;
+    out.status.success().then(|| serde_json::from_slice(&out.stdout).unwrap())
+}
+
+#[test]
+fn set_values_read_back_exactly_by_sh_and_compose_and_run_nothing() {
+    for value in SPECIAL {
+        for before in [None, Some("KEY=old\n")] {
+            let run = ActionRun::cli(Vec::<String>::new());
+            let path = run.dir().join(".env.versions");
+            if let Some(text) = before {
+                fs::write(&path, text).unwrap();
+            }
+            let argv = ["env", "set", "--file", path.to_str().unwrap(), &format!("KEY={value}")];
+            let run = run.args(argv);
+            let out = run.run_ref();
+            assert_eq!(out.code, 0, "{value:?}: {}", out.log());
+            let text = fs::read_to_string(&path).unwrap();
+            assert_eq!(text, format!("KEY='{value}'\n"), "{value:?} is written single-quoted");
+            assert_eq!(sourced(run.dir()), *value, "{value:?} read back by sh from {text:?}");
+            assert!(!run.dir().join("pwned").exists(), "{value:?} ran a command");
+            if before.is_none()
+                && let Some(read) = compose_v1_reads(&path)
+            {
+                assert_eq!(read, *value, "{value:?} read back by docker compose v1 from {text:?}");
+            }
+            assert_eq!(deploy_action::envfile::EnvFile::parse(&text).get("KEY"), Some(*value));
+        }
+    }
+    // Plain values stay bare; expanding or quote-closing ones are refused, the file untouched.
+    let (out, after) = run_set(None, &["KEY=registry.example:5000/org/api@v1.2+b,3%"]);
+    assert_eq!(out.code, 0, "{}", out.log());
+    assert_eq!(after.as_deref(), Some("KEY=registry.example:5000/org/api@v1.2+b,3%\n"));
+    for bad in ["$(touch pwned)", "`touch pwned`", "a'b", "a\"b", "a\\b", "${X}"] {
+        let (out, after) = run_set(Some("KEY=old\n"), &[&format!("KEY={bad}")]);
+        assert_eq!(out.code, 2, "{bad:?}: {}", out.log());
+        assert_eq!(after.as_deref(), Some("KEY=old\n"), "{bad:?} changed the file");
+    }
+}

@@ -33,6 +33,7 @@ mod release_secrets;
 mod rollback;
 mod runner_act;
 mod runner_fixtures;
+mod secret_forms;
 mod sshd_harness;
 mod status;
 mod support;

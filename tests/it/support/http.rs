@@ -1,5 +1,7 @@
 //! A scripted HTTP/1.1 server on 127.0.0.1: answers requests from a list of canned responses
 //! (the last one repeats) and records what it was asked. For health checks and simple fakes.
+//! A body may quote a request header back (`{authorization}`, `{x-api-key}`), as servers that
+//! echo the request in their errors do.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -12,14 +14,23 @@ use std::time::Duration;
 pub struct Canned {
     /// Status code.
     pub status: u16,
-    /// Body.
+    /// Body; `{name}` is replaced by the request's header `name` (lower case) as sent,
+    /// `{json:name}` by it escaped for a JSON string.
     pub body: String,
+    /// Extra response headers.
+    pub headers: Vec<(String, String)>,
 }
 
 impl Canned {
     /// A response with `status` and `body`.
     pub fn new(status: u16, body: &str) -> Self {
-        Canned { status, body: body.into() }
+        Canned { status, body: body.into(), headers: Vec::new() }
+    }
+
+    /// Adds a response header.
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
     }
 }
 
@@ -104,6 +115,15 @@ fn serve(
     }
     let mut body = vec![0; len];
     let _ = reader.read_exact(&mut body);
+    let mut answer = {
+        let mut s = script.lock().unwrap();
+        if s.len() > 1 { s.remove(0) } else { s[0].clone() }
+    };
+    for (name, value) in &headers {
+        let json = serde_json::to_string(value).unwrap();
+        answer.body = answer.body.replace(&format!("{{json:{name}}}"), &json[1..json.len() - 1]);
+        answer.body = answer.body.replace(&format!("{{{name}}}"), value);
+    }
     // Under one lock with `seen`'s push, so both keep the same order.
     {
         let mut seen = seen.lock().unwrap();
@@ -114,14 +134,11 @@ fn serve(
             body: String::from_utf8_lossy(&body).into_owned(),
         });
     }
-    let answer = {
-        let mut s = script.lock().unwrap();
-        if s.len() > 1 { s.remove(0) } else { s[0].clone() }
-    };
+    let extra: String = answer.headers.iter().map(|(n, v)| format!("{n}: {v}\r\n")).collect();
     let mut stream = stream;
     let _ = write!(
         stream,
-        "HTTP/1.1 {} X\r\ncontent-length: {}\r\nconnection: close\r\ncontent-type: text/plain\r\n\r\n{}",
+        "HTTP/1.1 {} X\r\ncontent-length: {}\r\nconnection: close\r\ncontent-type: text/plain\r\n{extra}\r\n{}",
         answer.status,
         answer.body.len(),
         answer.body

@@ -25,6 +25,7 @@ pub struct TokenServer {
     issued: Arc<AtomicUsize>,
     scopes: Arc<Mutex<Vec<String>>>,
     stale: Arc<AtomicUsize>,
+    echo: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
 }
 
@@ -91,7 +92,9 @@ impl TokenServer {
         let scopes = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
         let stale = Arc::new(AtomicUsize::new(0));
-        let (i2, s2, st2, stale2) = (issued.clone(), scopes.clone(), stop.clone(), stale.clone());
+        let echo = Arc::new(AtomicBool::new(false));
+        let (i2, s2, st2, stale2, echo2) =
+            (issued.clone(), scopes.clone(), stop.clone(), stale.clone(), echo.clone());
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 if st2.load(Ordering::SeqCst) {
@@ -102,7 +105,8 @@ impl TokenServer {
                 // A stale token claims 300 s of life but expired two minutes ago.
                 let expired =
                     stale2.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
-                let (status, body) = handle(&mut BufReader::new(&conn), &key, &x5c, &s2, expired);
+                let echo = echo2.load(Ordering::SeqCst);
+                let (status, body) = handle(&mut BufReader::new(&conn), &key, &x5c, &s2, expired, echo);
                 if status == 200 {
                     i2.fetch_add(1, Ordering::SeqCst);
                 }
@@ -113,12 +117,18 @@ impl TokenServer {
                 );
             }
         });
-        TokenServer { addr, cert_path: cert, issued, scopes, stale, stop }
+        TokenServer { addr, cert_path: cert, issued, scopes, stale, echo, stop }
     }
 
     /// The next `n` tokens are already expired (the registry refuses them).
     pub fn issue_stale(&self, n: usize) {
         self.stale.store(n, Ordering::SeqCst);
+    }
+
+    /// From now on a refusal quotes the request's `Authorization` header in its error message
+    /// (`bad credentials Basic …`), as token services that echo the request do.
+    pub fn echo_credentials(&self) {
+        self.echo.store(true, Ordering::SeqCst);
     }
 
     /// Tokens issued so far.
@@ -138,6 +148,7 @@ fn handle(
     x5c: &str,
     seen: &Mutex<Vec<String>>,
     expired: bool,
+    echo: bool,
 ) -> (u16, String) {
     let mut line = String::new();
     if reader.read_line(&mut line).is_err() {
@@ -145,6 +156,7 @@ fn handle(
     }
     let target = line.split(' ').nth(1).unwrap_or("").to_owned();
     let mut user = None;
+    let mut authorization = String::new();
     loop {
         let mut h = String::new();
         if reader.read_line(&mut h).unwrap_or(0) == 0 || h.trim().is_empty() {
@@ -154,6 +166,7 @@ fn handle(
             && name.eq_ignore_ascii_case("authorization")
             && let Some(b) = value.trim().strip_prefix("Basic ")
         {
+            authorization = value.trim().to_owned();
             let raw = base64::engine::general_purpose::STANDARD.decode(b.trim()).unwrap_or_default();
             user = String::from_utf8(raw)
                 .ok()
@@ -169,7 +182,10 @@ fn handle(
     let subject = match &user {
         Some((u, p)) if (u.as_str(), p.as_str()) == PUSHER || (u.as_str(), p.as_str()) == READER => u.clone(),
         Some(_) => {
-            return (401, r#"{"errors":[{"code":"UNAUTHORIZED","message":"bad credentials"}]}"#.into());
+            let message =
+                if echo { format!("bad credentials {authorization}") } else { "bad credentials".to_owned() };
+            let body = serde_json::json!({"errors": [{"code": "UNAUTHORIZED", "message": message}]});
+            return (401, body.to_string());
         }
         None => String::new(),
     };

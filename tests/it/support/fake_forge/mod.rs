@@ -198,6 +198,11 @@ impl FakeForge {
         self.with(|s| s.run_details = on)
     }
 
+    /// From now on a rejected token's 401 quotes the request's `Authorization` header.
+    pub fn echo_credentials(&self) {
+        self.with(|s| s.echo_credentials = true);
+    }
+
     /// Models GHES 3.17–3.19: the run-details flag is refused with 422, dispatch answers 204.
     pub fn set_ghes_legacy(&self, on: bool) {
         self.with(|s| s.ghes_legacy = on)

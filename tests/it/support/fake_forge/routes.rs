@@ -158,10 +158,13 @@ pub fn handle(flavor: Flavor, addr: SocketAddr, s: &mut State, req: &Recorded) -
         };
     };
     let Some(tok) = s.tokens.get(&token).cloned() else {
-        return err(
-            401,
-            if flavor == Flavor::Github { "Bad credentials" } else { "user does not exist [uid: 0, name: ]" },
-        );
+        let message =
+            if flavor == Flavor::Github { "Bad credentials" } else { "user does not exist [uid: 0, name: ]" };
+        if s.echo_credentials {
+            let sent = req.header("authorization").unwrap_or_default();
+            return err(401, &format!("{message} (Authorization: {sent})"));
+        }
+        return err(401, message);
     };
     let forbidden = |needs: &str| match flavor {
         Flavor::Github => err(403, "Resource not accessible by personal access token"),

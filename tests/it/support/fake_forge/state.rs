@@ -282,6 +282,8 @@ pub struct State {
     pub teams: BTreeMap<String, u64>,
     /// Team members by `org/slug`: (login, `active` or `pending`).
     pub team_members: BTreeMap<String, Vec<(String, String)>>,
+    /// A rejected token's 401 quotes the request's `Authorization` header.
+    pub echo_credentials: bool,
 }
 
 /// Git's blob id: sha1 of `blob <len>\0<content>`.
