@@ -275,8 +275,9 @@ impl OrchestrationArgs {
             health,
             environment_url,
         };
-        let issue_gate = matches!(settings.gate.approval, Approval::Auto | Approval::Issue)
-            && !settings.gate.policy.approvers.is_empty();
+        // `auto` may find the forge's own protection: its key is checked by the gate, before
+        // the issue would be opened (still before any write).
+        let issue_gate = settings.gate.approval == Approval::Issue && !settings.gate.policy.approvers.is_empty();
         if settings.is_protected()
             && issue_gate
             && settings.gate.mode == ApprovalMode::Resume

@@ -73,6 +73,9 @@ pub async fn gate<F: Forge>(
             "Set `approvers` to the logins that may `/approve`.",
         );
     }
+    if s.gate.mode == ApprovalMode::Resume && s.gate.key.is_none() {
+        return Err(ReleaseError::NoApprovalKey { environment: s.environment.clone() });
+    }
     let pending = PendingRelease {
         environment: s.environment.clone(),
         changes: checked.planned(),

@@ -161,6 +161,14 @@ pub enum ReleaseError {
         /// The labels' story.
         why: String,
     },
+    /// The approval issue would be opened in `resume` mode without a key to sign it.
+    #[error(
+        "{environment} needs the approval issue, and approval-mode: resume needs approval-key to sign it (approve accepts only signed issues); nothing was changed. Create one (openssl rand -hex 32), store it as the DEPLOY_APPROVAL_KEY secret and pass it to this step and to the approve workflow"
+    )]
+    NoApprovalKey {
+        /// The environment.
+        environment: String,
+    },
     /// A protected environment has no protection and none was allowed.
     #[error("{environment} is protected but {why}; nothing was changed. {fix}")]
     Unprotected {

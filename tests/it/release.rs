@@ -231,6 +231,7 @@ async fn resume_mode_ends_the_step_with_the_issue_open() {
         release(&fake, &reg, Flavor::Forgejo, "production")
             .input("api_image_tag", "v2")
             .input("approvers", "carol")
+            .input("approval", "issue")
             .input("approval-mode", "resume")
     };
     // Without a key `approve` could not tell this issue from a forged one: refused before any request.
