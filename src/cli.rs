@@ -13,7 +13,7 @@ pub const CONTEXT_HEADING: &str = "Run context (CLI only; read from GITHUB_* in 
 
 /// Inputs whose values are secrets: masked before anything else is printed.
 pub const SECRET_INPUTS: &[&str] =
-    &["token", "password", "github-token", "ssh-key", "api-key", "registry-password"];
+    &["token", "password", "github-token", "ssh-key", "api-key", "registry-password", "app-private-key"];
 
 /// deploy-action: image tags, build, push, dispatch and release, as a GitHub/Forgejo Action or a CLI.
 #[derive(Debug, Parser)]

@@ -240,7 +240,7 @@ impl OrchestrationArgs {
         runner: &Runner,
     ) -> anyhow::Result<(AnyForge, Registries, AnyTarget)> {
         let target = self.deploy_target(env, runner)?;
-        let forge = self.forge.connect(ctx, env)?;
+        let forge = self.forge.connect(ctx, env, runner, &s.repo, crate::forge::app::Access::Release)?;
         Ok((forge, self.registries(s, env, runner)?, target))
     }
 

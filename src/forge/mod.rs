@@ -2,6 +2,7 @@
 //! the differences explicit ([`Capabilities`], `Unsupported` errors), not silent no-ops.
 //! [`update_env_file`] is the safe, optimistic-concurrency `.env.versions` update.
 
+pub mod app;
 mod contents;
 mod deployments;
 mod environments;

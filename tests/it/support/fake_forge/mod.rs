@@ -19,6 +19,7 @@
 //!   exact name and type; switching away from custom policies deletes them, as GitHub does.
 
 mod actions;
+mod apps;
 mod contents;
 mod environments;
 mod issues;

@@ -280,6 +280,8 @@ pub struct State {
     pub users: BTreeMap<String, u64>,
     /// GitHub teams by `org/slug`: id.
     pub teams: BTreeMap<String, u64>,
+    /// GitHub Apps and their installations.
+    pub apps: super::apps::Apps,
 }
 
 /// Git's blob id: sha1 of `blob <len>\0<content>`.
