@@ -282,7 +282,13 @@ fn repository_dispatch(
         )
         .into());
     }
-    let forge = args.target.forge.connect(&ctx, env, runner, &req.repo, crate::forge::app::Access::RepositoryDispatch)?;
+    let forge = args.target.forge.connect(
+        &ctx,
+        env,
+        runner,
+        &req.repo,
+        crate::forge::app::Access::RepositoryDispatch,
+    )?;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     rt.block_on(forge.repository_dispatch(&req.repo, event_type, &payload))?;
     runner.info(&format!("sent repository_dispatch {event_type} to {}", req.repo));

@@ -169,7 +169,8 @@ pub fn run(args: &EnvironmentArgs, env: &EnvMap, runner: &Runner) -> anyhow::Res
     let ctx = RunContext::from_env(env)?;
     let repo = repo_arg("repository", args.repo.as_deref(), &ctx)?;
     let teams = plan.reviewers.iter().any(|r| matches!(r, crate::forge::ReviewerName::Team { .. }));
-    let forge = args.forge.connect(&ctx, env, runner, &repo, crate::forge::app::Access::Environment { teams })?;
+    let forge =
+        args.forge.connect(&ctx, env, runner, &repo, crate::forge::app::Access::Environment { teams })?;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let (result, policies, changed) = rt.block_on(apply(&forge, &repo, &plan, runner))?;
     let mut r = Report::default();

@@ -46,7 +46,7 @@ impl ForgeArgs {
         access: Access,
     ) -> Result<AnyForge, anyhow::Error> {
         let (kind, api) = self.api(ctx)?;
-        let token = match self.app(runner)? {
+        let token = match self.app()? {
             Some(creds) => Some(self.mint(kind, &api, &creds, repo, access, runner)?),
             None => self.token(env)?,
         };
@@ -89,19 +89,24 @@ impl ForgeArgs {
     }
 
     /// The App credentials when `app-id` or `app-private-key` is set (both must be); the key is
-    /// masked first.
-    fn app(&self, runner: &Runner) -> Result<Option<AppCredentials>, InputError> {
-        let set = |v: &Option<String>| v.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned);
+    /// registered for redaction first.
+    fn app(&self) -> Result<Option<AppCredentials>, InputError> {
+        let set =
+            |v: &Option<String>| v.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned);
         let (id, key) = (set(&self.app_id), set(&self.app_private_key));
+        // Already sent to the runner's mask list with the other secret inputs; registered here
+        // for redaction too, for callers that build these arguments themselves.
         if let Some(key) = &key {
-            runner.mask(key);
+            crate::secret::register(key);
         }
         match (id, key) {
             (None, None) => Ok(None),
             (Some(id), None) => Err(InputError::new(
                 "app-private-key",
                 "",
-                format!("is empty while app-id is {id}: pass the App's private key (a secret such as APP_PRIVATE_KEY), or neither"),
+                format!(
+                    "is empty while app-id is {id}: pass the App's private key (a secret such as APP_PRIVATE_KEY), or neither"
+                ),
             )),
             (None, Some(_)) => Err(InputError::new(
                 "app-id",
@@ -134,7 +139,8 @@ impl ForgeArgs {
             .into());
         }
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-        let minted = rt.block_on(app::installation_token(api, creds, repo, access, RetryPolicy::for_forge()))?;
+        let minted =
+            rt.block_on(app::installation_token(api, creds, repo, access, RetryPolicy::for_forge()))?;
         runner.mask(minted.token.expose());
         runner.info(&format!(
             "GitHub App {}: installation token for {repo} ({}), expires {}",

@@ -90,11 +90,9 @@ impl AppCredentials {
     /// `\n` escapes (one line) is accepted.
     pub fn parse(app_id: &str, pem: &str) -> Result<Self, InputError> {
         let id = app_id.trim();
-        let app_id = id
-            .parse::<u64>()
-            .ok()
-            .filter(|n| *n > 0)
-            .ok_or_else(|| InputError::new("app-id", id, "must be the App's numeric App ID (its settings page)"))?;
+        let app_id = id.parse::<u64>().ok().filter(|n| *n > 0).ok_or_else(|| {
+            InputError::new("app-id", id, "must be the App's numeric App ID (its settings page)")
+        })?;
         let mut pem = pem.trim().to_owned();
         if !pem.contains('\n') && pem.contains("\\n") {
             pem = pem.replace("\\n", "\n");
@@ -132,7 +130,9 @@ pub enum Step {
 impl fmt::Display for Step {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            Step::Installation => "looking up the App's installation (GET /repos/{owner}/{repo}/installation)",
+            Step::Installation => {
+                "looking up the App's installation (GET /repos/{owner}/{repo}/installation)"
+            }
             Step::Token => "minting an installation token (POST /app/installations/{id}/access_tokens)",
         })
     }
@@ -232,18 +232,22 @@ pub async fn installation_token(
         reason: crate::secret::redact(&reason),
     };
     let crab = client(api, app).map_err(|e| transport(Step::Installation, e))?;
-    let installation = with_retry(retry, || async { crab.apps().get_repository_installation(&repo.owner, &repo.name).await })
-        .await
-        .map_err(|e| fail(e, Step::Installation, app_id, &repo_name, ""))?;
+    let installation = with_retry(retry, || async {
+        crab.apps().get_repository_installation(&repo.owner, &repo.name).await
+    })
+    .await
+    .map_err(|e| fail(e, Step::Installation, app_id, &repo_name, ""))?;
     let permissions = access.permissions();
     let body = octocrab::models::apps::CreateInstallationAccessToken {
         repositories: Some(vec![repo.name.clone()]),
         repository_ids: None,
         permissions: Some(permissions.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()),
     };
-    let token = with_retry(retry, || async { crab.apps().create_installation_access_token(installation.id, &body).await })
-        .await
-        .map_err(|e| fail(e, Step::Token, app_id, &repo_name, &describe(&permissions)))?;
+    let token = with_retry(retry, || async {
+        crab.apps().create_installation_access_token(installation.id, &body).await
+    })
+    .await
+    .map_err(|e| fail(e, Step::Token, app_id, &repo_name, &describe(&permissions)))?;
     let minted = Minted { token: Secret::new(token.token), expires_at: token.expires_at.unwrap_or_default() };
     if minted.token.is_empty() {
         return Err(AppError::Api {
@@ -336,7 +340,9 @@ fn fail(e: octocrab::Error, step: Step, app_id: u64, repo: &str, requested: &str
     match (step, source.status_code.as_u16()) {
         (Step::Installation, 404) => AppError::NotInstalled { app_id, repo, step },
         (_, 401) => AppError::BadJwt { app_id, step, server },
-        (Step::Token, 422) => AppError::Permissions { app_id, repo, requested: requested.to_owned(), step, server },
+        (Step::Token, 422) => {
+            AppError::Permissions { app_id, repo, requested: requested.to_owned(), step, server }
+        }
         (_, status) => AppError::Api { app_id, repo, step, status, server },
     }
 }
@@ -374,7 +380,8 @@ mod tests {
     fn credentials_are_validated_without_io() {
         assert_eq!(AppCredentials::parse("abc", "x").unwrap_err().input, "app-id");
         assert_eq!(AppCredentials::parse("0", "x").unwrap_err().input, "app-id");
-        let e = AppCredentials::parse("12", "-----BEGIN RSA PRIVATE KEY-----\nnot-a-key-at-all\n").unwrap_err();
+        let e =
+            AppCredentials::parse("12", "-----BEGIN RSA PRIVATE KEY-----\nnot-a-key-at-all\n").unwrap_err();
         assert_eq!(e.input, "app-private-key");
         assert!(!e.to_string().contains("not-a-key-at-all"), "{e}");
     }

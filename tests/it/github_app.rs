@@ -60,7 +60,8 @@ fn jwts(fake: &FakeForge) -> Vec<String> {
 fn no_secrets(fake: &FakeForge, out: &Outcome) {
     let pem = fixture("app-key.pem");
     let key_lines = pem.lines().filter(|l| !l.starts_with("-----"));
-    let secrets: Vec<String> = fake.minted_tokens().into_iter().chain(jwts(fake)).chain(key_lines.map(str::to_owned)).collect();
+    let secrets: Vec<String> =
+        fake.minted_tokens().into_iter().chain(jwts(fake)).chain(key_lines.map(str::to_owned)).collect();
     assert!(secrets.len() > 10, "{secrets:?}");
     for s in &secrets {
         for line in out.stdout.lines().filter(|l| l.contains(s.as_str())) {
@@ -69,6 +70,10 @@ fn no_secrets(fake: &FakeForge, out: &Outcome) {
         assert!(!out.stderr.contains(s.as_str()), "{s} leaked:\n{}", out.stderr);
         assert!(!out.output_file.contains(s.as_str()) && !out.summary.contains(s.as_str()), "{s} leaked");
     }
+    for line in pem.lines() {
+        let masks = out.stdout.lines().filter(|l| *l == format!("::add-mask::{line}")).count();
+        assert_eq!(masks, 1, "{line} masked {masks} times");
+    }
     for token in fake.minted_tokens() {
         assert!(out.stdout.contains(&format!("::add-mask::{token}\n")), "token not masked:\n{}", out.stdout);
     }
@@ -76,7 +81,8 @@ fn no_secrets(fake: &FakeForge, out: &Outcome) {
 
 /// The JSON body of the token request.
 fn token_request(fake: &FakeForge) -> serde_json::Value {
-    let r = fake.requests().into_iter().find(|r| r.target.ends_with("/access_tokens")).expect("a token request");
+    let r =
+        fake.requests().into_iter().find(|r| r.target.ends_with("/access_tokens")).expect("a token request");
     serde_json::from_str(&r.body).unwrap()
 }
 
@@ -91,7 +97,9 @@ async fn dispatch_with_an_app_token_lands_and_the_token_can_do_nothing_else() {
     fake.add_workflow(OPS, ".github/workflows", "deploy.yml", &["api_image_tag!"], "success");
     // A transient failure of the lookup is retried.
     fake.inject(Some("GET"), "/installation", 1, crate::support::fake_forge::state::FaultKind::Status(502));
-    let out = run(as_app(&fake, "dispatch").input("workflow", "deploy.yml").input("inputs", "api_image_tag=1.2.3")).await;
+    let out =
+        run(as_app(&fake, "dispatch").input("workflow", "deploy.yml").input("inputs", "api_image_tag=1.2.3"))
+            .await;
     assert_eq!(out.code, 0, "{}", out.log());
     let runs = fake.runs(OPS);
     assert_eq!(runs.len(), 1, "{}", out.log());
@@ -179,7 +187,11 @@ async fn release_commits_the_versions_with_an_app_token() {
 
     // A token minted for a release cannot dispatch workflows.
     let forge = client(&fake, Some(&fake.minted_tokens()[0]));
-    let d = deploy_action::forge::Dispatch { workflow: "deploy.yml".into(), git_ref: "main".into(), inputs: Default::default() };
+    let d = deploy_action::forge::Dispatch {
+        workflow: "deploy.yml".into(),
+        git_ref: "main".into(),
+        inputs: Default::default(),
+    };
     let e = forge.dispatch_workflow(&RepoId::parse(OPS).unwrap(), &d).await.unwrap_err();
     assert!(matches!(e, ForgeError::Forbidden { .. }), "{e}");
     assert!(fake.runs(OPS).is_empty());
@@ -197,7 +209,9 @@ async fn an_app_not_installed_short_of_permissions_or_with_a_wrong_key_writes_no
     let out = run(record(&fake)).await;
     assert_eq!(out.code, 1, "{}", out.log());
     assert!(
-        out.stdout.contains("GitHub App 424242 is not installed on org/ops (404 while looking up the App's installation"),
+        out.stdout.contains(
+            "GitHub App 424242 is not installed on org/ops (404 while looking up the App's installation"
+        ),
         "{}",
         out.log()
     );
@@ -209,8 +223,17 @@ async fn an_app_not_installed_short_of_permissions_or_with_a_wrong_key_writes_no
     fake.install_app(APP_ID.parse().unwrap(), &[OPS], &[("contents", "read"), ("actions", "write")]);
     let out = run(record(&fake)).await;
     assert_eq!(out.code, 1, "{}", out.log());
-    assert!(out.stdout.contains("GitHub refused to mint a token for org/ops with contents:write (422 while minting"), "{}", out.log());
-    assert!(out.stdout.contains("The permissions requested are not granted to this installation"), "{}", out.log());
+    assert!(
+        out.stdout
+            .contains("GitHub refused to mint a token for org/ops with contents:write (422 while minting"),
+        "{}",
+        out.log()
+    );
+    assert!(
+        out.stdout.contains("The permissions requested are not granted to this installation"),
+        "{}",
+        out.log()
+    );
     assert_eq!(fake.file(OPS, FILE).unwrap(), "API_IMAGE_TAG=v1\n");
 
     // A key of no App: the JWT is refused.
@@ -227,22 +250,45 @@ async fn an_app_not_installed_short_of_permissions_or_with_a_wrong_key_writes_no
 async fn app_inputs_are_checked_before_any_request() {
     let fake = fake().await;
     let cases = [
-        (as_app(&fake, "record").input("app-private-key", ""), "app-private-key", "is empty while app-id is 424242"),
+        (
+            as_app(&fake, "record").input("app-private-key", ""),
+            "app-private-key",
+            "is empty while app-id is 424242",
+        ),
         (as_app(&fake, "record").input("app-id", ""), "app-id", "is empty while app-private-key is set"),
         (as_app(&fake, "record").input("app-id", "my-app"), "app-id", "numeric App ID"),
         (
-            as_app(&fake, "record").input("app-private-key", "-----BEGIN RSA PRIVATE KEY-----\nbm90IGEga2V5\n-----END RSA PRIVATE KEY-----"),
+            as_app(&fake, "record").input(
+                "app-private-key",
+                "-----BEGIN RSA PRIVATE KEY-----\nbm90IGEga2V5\n-----END RSA PRIVATE KEY-----",
+            ),
             "app-private-key",
             "is not an RSA private key",
         ),
-        (as_app(&fake, "record").env("FORGEJO_ACTIONS", "true").input("forge", "forgejo"), "app-id", "Forgejo has no GitHub Apps"),
+        (
+            as_app(&fake, "record").env("FORGEJO_ACTIONS", "true").input("forge", "forgejo"),
+            "app-id",
+            "Forgejo has no GitHub Apps",
+        ),
     ];
     for (action, input, rule) in cases {
         let out = run(action.input("api_image_tag", "v2")).await;
         assert_eq!(out.code, 2, "{input}: {}", out.log());
-        assert!(out.stdout.contains(&format!("invalid input `{input}`")) && out.stdout.contains(rule), "{}", out.log());
-        let leaks = out.log().lines().filter(|l| l.contains("bm90IGEga2V5") && !l.starts_with("::add-mask::")).count();
+        assert!(
+            out.stdout.contains(&format!("invalid input `{input}`")) && out.stdout.contains(rule),
+            "{}",
+            out.log()
+        );
+        let leaks = out
+            .log()
+            .lines()
+            .filter(|l| l.contains("bm90IGEga2V5") && !l.starts_with("::add-mask::"))
+            .count();
         assert_eq!(leaks, 0, "{}", out.log());
     }
-    assert!(fake.requests().is_empty(), "{:?}", fake.requests().iter().map(|r| &r.target).collect::<Vec<_>>());
+    assert!(
+        fake.requests().is_empty(),
+        "{:?}",
+        fake.requests().iter().map(|r| &r.target).collect::<Vec<_>>()
+    );
 }

@@ -89,7 +89,8 @@ pub fn handle(flavor: Flavor, addr: SocketAddr, s: &mut State, req: &Recorded) -
                 Ok(app) => app,
                 Err(m) => return Some(err(401, m)),
             };
-            let Some(inst) = s.apps.installations.iter().find(|i| i.id.to_string() == *id && i.app_id == app).cloned()
+            let Some(inst) =
+                s.apps.installations.iter().find(|i| i.id.to_string() == *id && i.app_id == app).cloned()
             else {
                 return Some(err(404, "Not Found"));
             };
@@ -123,7 +124,8 @@ fn jwt_app(s: &State, req: &Recorded) -> Result<u64, &'static str> {
     }
     .ok_or(UNDECODABLE)?;
     let public = s.apps.apps.get(&iss).ok_or(UNDECODABLE)?;
-    let key = octocrab::jsonwebtoken::DecodingKey::from_rsa_pem(public.as_bytes()).map_err(|_| UNDECODABLE)?;
+    let key =
+        octocrab::jsonwebtoken::DecodingKey::from_rsa_pem(public.as_bytes()).map_err(|_| UNDECODABLE)?;
     let mut validation = octocrab::jsonwebtoken::Validation::new(octocrab::jsonwebtoken::Algorithm::RS256);
     validation.validate_exp = false;
     validation.required_spec_claims.clear();
@@ -131,7 +133,9 @@ fn jwt_app(s: &State, req: &Recorded) -> Result<u64, &'static str> {
     let now = chrono::Utc::now().timestamp();
     let (iat, exp) = (claims["iat"].as_i64().ok_or(UNDECODABLE)?, claims["exp"].as_i64().ok_or(UNDECODABLE)?);
     if iat > now + 60 {
-        return Err("'Issued at' claim ('iat') must be an Integer representing the time that the assertion was issued");
+        return Err(
+            "'Issued at' claim ('iat') must be an Integer representing the time that the assertion was issued",
+        );
     }
     if exp > iat + 600 || exp > now + 600 {
         return Err("'Expiration time' claim ('exp') is too far in the future");
@@ -205,7 +209,8 @@ fn mint(addr: SocketAddr, s: &mut State, inst: &Installation, body: &str, err: s
             repos: Some(repos.clone()),
         },
     );
-    let expires = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let expires =
+        (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let repositories: Vec<Value> = repos
         .iter()
         .enumerate()
