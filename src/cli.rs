@@ -12,8 +12,16 @@ use std::ffi::OsString;
 pub const CONTEXT_HEADING: &str = "Run context (CLI only; read from GITHUB_* in a runner)";
 
 /// Inputs whose values are secrets: masked before anything else is printed.
-pub const SECRET_INPUTS: &[&str] =
-    &["token", "password", "github-token", "ssh-key", "api-key", "registry-password", "approval-key"];
+pub const SECRET_INPUTS: &[&str] = &[
+    "token",
+    "password",
+    "github-token",
+    "ssh-key",
+    "api-key",
+    "registry-password",
+    "approval-key",
+    "app-private-key",
+];
 
 /// deploy-action: image tags, build, push, dispatch and release, as a GitHub/Forgejo Action or a CLI.
 #[derive(Debug, Parser)]

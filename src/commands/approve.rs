@@ -11,6 +11,7 @@ use crate::deploy::approval::{self, Review, ReviewRequest};
 use crate::deploy::release::Kind;
 use crate::env::EnvMap;
 use crate::forge::Forge;
+use crate::forge::app::Access;
 use crate::runner::{Report, Runner};
 use crate::settings::InputError;
 use crate::versions::{TagEdit, tag_key};
@@ -73,7 +74,8 @@ pub fn run(args: &ApproveArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<
         .into());
     }
     args.common.deploy_target(env, runner)?;
-    let forge = args.common.forge.connect(&ctx, env)?;
+    let teams = probe.gate.policy.teams().next().is_some();
+    let forge = args.common.forge.connect(&ctx, env, runner, &probe.repo, Access::Approve { teams })?;
     runtime()?.block_on(async {
         let request = ReviewRequest {
             repo: &probe.repo,

@@ -215,7 +215,7 @@ impl DispatchTarget {
         env: &EnvMap,
         runner: &Runner,
     ) -> anyhow::Result<DispatchOutcome> {
-        let forge = self.forge.connect(ctx, env)?;
+        let forge = self.forge.connect(ctx, env, runner, &req.repo, crate::forge::app::Access::Dispatch)?;
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         let run = rt.block_on(dispatch_and_wait(&forge, req, self, runner))?;
         let d = &req.dispatch;
@@ -282,7 +282,13 @@ fn repository_dispatch(
         )
         .into());
     }
-    let forge = args.target.forge.connect(&ctx, env)?;
+    let forge = args.target.forge.connect(
+        &ctx,
+        env,
+        runner,
+        &req.repo,
+        crate::forge::app::Access::RepositoryDispatch,
+    )?;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     rt.block_on(forge.repository_dispatch(&req.repo, event_type, &payload))?;
     runner.info(&format!("sent repository_dispatch {event_type} to {}", req.repo));

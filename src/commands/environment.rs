@@ -168,7 +168,9 @@ pub fn run(args: &EnvironmentArgs, env: &EnvMap, runner: &Runner) -> anyhow::Res
     let plan = plan(args)?;
     let ctx = RunContext::from_env(env)?;
     let repo = repo_arg("repository", args.repo.as_deref(), &ctx)?;
-    let forge = args.forge.connect(&ctx, env)?;
+    let teams = plan.reviewers.iter().any(|r| matches!(r, crate::forge::ReviewerName::Team { .. }));
+    let forge =
+        args.forge.connect(&ctx, env, runner, &repo, crate::forge::app::Access::Environment { teams })?;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let (result, policies, changed) = rt.block_on(apply(&forge, &repo, &plan, runner))?;
     let mut r = Report::default();
@@ -243,7 +245,7 @@ mod tests {
             prevent_self_review: "false".into(),
             tag_policy: vec![],
             branch_policy: vec![],
-            forge: ForgeArgs { token: None, api_url: None, forge: None },
+            forge: ForgeArgs { token: None, api_url: None, forge: None, app_id: None, app_private_key: None },
         }
     }
 

@@ -1,8 +1,11 @@
-//! Arguments shared by commands that talk to a forge: which API, which token.
+//! Arguments shared by commands that talk to a forge: which API, which token (given, from the
+//! environment, or minted for a GitHub App).
 
-use crate::context::{ForgeKind, RunContext};
+use crate::context::{ForgeKind, RunContext, forge_of_api_url};
 use crate::env::{EnvMap, vars};
-use crate::forge::{AnyForge, RepoId};
+use crate::forge::app::{self, Access, AppCredentials};
+use crate::forge::{AnyForge, RepoId, RetryPolicy};
+use crate::runner::Runner;
 use crate::secret::Secret;
 use crate::settings::InputError;
 
@@ -21,22 +24,53 @@ pub struct ForgeArgs {
     /// `github` or `forgejo`; default: told from the runner or the API URL.
     #[arg(long, value_name = "FORGE")]
     pub forge: Option<String>,
+    /// GitHub App ID: with `app-private-key`, an installation token is minted for the target
+    /// repository with only the permissions the command needs, and used instead of `token`.
+    #[arg(long, value_name = "ID")]
+    pub app_id: Option<String>,
+    /// The GitHub App's private key (the PEM its settings page generated). Masked before
+    /// anything else is printed.
+    #[arg(long, value_name = "PEM", hide_env_values = true)]
+    pub app_private_key: Option<String>,
 }
 
 impl ForgeArgs {
-    /// The client for these arguments in this run context.
-    pub fn connect(&self, ctx: &RunContext, env: &EnvMap) -> Result<AnyForge, anyhow::Error> {
+    /// The client for these arguments in this run context, to act on `repo` as `access` says.
+    /// With a GitHub App, its installation token for `repo` is minted here (masked at once).
+    pub fn connect(
+        &self,
+        ctx: &RunContext,
+        env: &EnvMap,
+        runner: &Runner,
+        repo: &RepoId,
+        access: Access,
+    ) -> Result<AnyForge, anyhow::Error> {
+        let (kind, api) = self.api(ctx)?;
+        let token = match self.app()? {
+            Some(creds) => Some(self.mint(kind, &api, &creds, repo, access, runner)?),
+            None => self.token(env)?,
+        };
+        Ok(AnyForge::connect(Some(kind), &api, token)?)
+    }
+
+    /// The forge kind and API URL.
+    fn api(&self, ctx: &RunContext) -> Result<(ForgeKind, String), InputError> {
         let kind = match self.forge.as_deref().map(str::trim) {
             None | Some("") => None,
             Some("github") => Some(ForgeKind::Github),
             Some("forgejo" | "gitea") => Some(ForgeKind::Forgejo),
-            Some(other) => return Err(InputError::new("forge", other, "must be github or forgejo").into()),
+            Some(other) => return Err(InputError::new("forge", other, "must be github or forgejo")),
         };
         let api = self.api_url.clone().unwrap_or_else(|| ctx.api_url.clone());
         if url::Url::parse(&api).is_err() {
-            return Err(InputError::new("api-url", api, "is not a URL").into());
+            return Err(InputError::new("api-url", api, "is not a URL"));
         }
         let kind = kind.or(if self.api_url.is_none() { ctx.forge } else { None });
+        Ok((kind.unwrap_or_else(|| forge_of_api_url(&api)), api))
+    }
+
+    /// The given token, else `GITHUB_TOKEN`, else `FORGEJO_TOKEN`.
+    fn token(&self, env: &EnvMap) -> Result<Option<Secret>, InputError> {
         let token = self
             .token
             .clone()
@@ -49,10 +83,72 @@ impl ForgeArgs {
                 "token",
                 "",
                 "is empty: pass a token with write access to the target repository",
+            ));
+        }
+        Ok(token)
+    }
+
+    /// The App credentials when `app-id` or `app-private-key` is set (both must be); the key is
+    /// registered for redaction first.
+    fn app(&self) -> Result<Option<AppCredentials>, InputError> {
+        let set =
+            |v: &Option<String>| v.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned);
+        let (id, key) = (set(&self.app_id), set(&self.app_private_key));
+        // Already sent to the runner's mask list with the other secret inputs; registered here
+        // for redaction too, for callers that build these arguments themselves.
+        if let Some(key) = &key {
+            crate::secret::register(key);
+        }
+        match (id, key) {
+            (None, None) => Ok(None),
+            (Some(id), None) => Err(InputError::new(
+                "app-private-key",
+                "",
+                format!(
+                    "is empty while app-id is {id}: pass the App's private key (a secret such as APP_PRIVATE_KEY), or neither"
+                ),
+            )),
+            (None, Some(_)) => Err(InputError::new(
+                "app-id",
+                "",
+                "is empty while app-private-key is set: pass the App's ID (a variable such as APP_ID), or neither",
+            )),
+            (Some(id), Some(key)) => {
+                let creds = AppCredentials::parse(&id, &key)?;
+                Ok(Some(creds))
+            }
+        }
+    }
+
+    /// Mints the App's installation token for `repo` (GitHub only) and masks it.
+    fn mint(
+        &self,
+        kind: ForgeKind,
+        api: &str,
+        creds: &AppCredentials,
+        repo: &RepoId,
+        access: Access,
+        runner: &Runner,
+    ) -> anyhow::Result<Secret> {
+        if kind != ForgeKind::Github {
+            return Err(InputError::new(
+                "app-id",
+                creds.app_id.to_string(),
+                "is GitHub only: Forgejo has no GitHub Apps; pass a Forgejo token (`token`) instead",
             )
             .into());
         }
-        Ok(AnyForge::connect(kind, &api, token)?)
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let minted =
+            rt.block_on(app::installation_token(api, creds, repo, access, RetryPolicy::for_forge()))?;
+        runner.mask(minted.token.expose());
+        runner.info(&format!(
+            "GitHub App {}: installation token for {repo} ({}), expires {}",
+            creds.app_id,
+            app::describe(&access.permissions()),
+            minted.expires_at
+        ));
+        Ok(minted.token)
     }
 }
 

@@ -68,7 +68,7 @@ pub fn run(args: &PromoteArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<
         args.services.iter().flat_map(|s| split_list(s, false)).map(|s| s.to_ascii_lowercase()).collect();
     let mut s = args.common.settings(Kind::Promote, &args.environment, Vec::new(), &ctx, env)?;
     let target = args.common.deploy_target(env, runner)?;
-    let forge = args.common.forge.connect(&ctx, env)?;
+    let forge = args.common.forge.connect(&ctx, env, runner, &s.repo, crate::forge::app::Access::Release)?;
     runtime()?.block_on(async {
         let text =
             forge.get_file(&s.repo, &source, Some(&s.branch)).await?.map(|f| f.text).ok_or_else(|| {

@@ -259,8 +259,9 @@ pub fn run(args: &PublishArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<
     if let Some(w) = workflow {
         // Repository, inputs and token are checked before anything is built.
         let tags = tag_inputs(jobs.iter().map(|j| (j.spec.name.as_str(), j.version.as_str())));
-        args.dispatch.request_for(w, tags, &environment, &ctx)?;
-        args.dispatch.forge.connect(&ctx, env)?;
+        let req = args.dispatch.request_for(w, tags, &environment, &ctx)?;
+        // With a GitHub App this mints a token: an App not installed fails before the build.
+        args.dispatch.forge.connect(&ctx, env, runner, &req.repo, crate::forge::app::Access::Dispatch)?;
         if has_env_rules && environment.is_empty() {
             runner.info(&format!(
                 "{} matches no `environments` line: the images are built and pushed, `{w}` is not dispatched",

@@ -72,7 +72,7 @@ pub fn run(args: &RecordArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<R
         now: super::tags::options(env)?.now,
     };
     let edits = versions::deploy_edits(&tags, &meta);
-    let forge = args.forge.connect(&ctx, env)?;
+    let forge = args.forge.connect(&ctx, env, runner, &repo, crate::forge::app::Access::Record)?;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let update = rt.block_on(update_env_file(
         &forge,

@@ -277,7 +277,8 @@ impl OrchestrationArgs {
         };
         // `auto` may find the forge's own protection: its key is checked by the gate, before
         // the issue would be opened (still before any write).
-        let issue_gate = settings.gate.approval == Approval::Issue && !settings.gate.policy.approvers.is_empty();
+        let issue_gate =
+            settings.gate.approval == Approval::Issue && !settings.gate.policy.approvers.is_empty();
         if settings.is_protected()
             && issue_gate
             && settings.gate.mode == ApprovalMode::Resume
@@ -303,7 +304,7 @@ impl OrchestrationArgs {
         runner: &Runner,
     ) -> anyhow::Result<(AnyForge, Registries, AnyTarget)> {
         let target = self.deploy_target(env, runner)?;
-        let forge = self.forge.connect(ctx, env)?;
+        let forge = self.forge.connect(ctx, env, runner, &s.repo, crate::forge::app::Access::Release)?;
         Ok((forge, self.registries(s, env, runner)?, target))
     }
 

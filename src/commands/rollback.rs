@@ -52,7 +52,7 @@ pub fn run(args: &RollbackArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result
         env,
     )?;
     let target = args.common.deploy_target(env, runner)?;
-    let forge = args.common.forge.connect(&ctx, env)?;
+    let forge = args.common.forge.connect(&ctx, env, runner, &s.repo, crate::forge::app::Access::Release)?;
     runtime()?.block_on(async {
         if explicit.is_none() {
             s.tags = previous(&forge, &s.repo, &s.branch, &s.env_file).await?;

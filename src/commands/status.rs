@@ -60,12 +60,12 @@ pub fn environments(args: &StatusArgs) -> Result<Vec<String>, InputError> {
 }
 
 /// Runs `status`.
-pub fn run(args: &StatusArgs, env: &EnvMap, _runner: &Runner) -> anyhow::Result<Report> {
+pub fn run(args: &StatusArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<Report> {
     let environments = environments(args)?;
     let ctx = RunContext::from_env(env)?;
     let repo = repo_arg("repository", args.repo.as_deref(), &ctx)?;
     let branch = args.branch.trim();
-    let forge = args.forge.connect(&ctx, env)?;
+    let forge = args.forge.connect(&ctx, env, runner, &repo, crate::forge::app::Access::Status)?;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let all = rt
         .block_on(gather(&forge, &repo, branch, &args.file, &environments, args.history))

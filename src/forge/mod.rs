@@ -3,6 +3,7 @@
 //! [`update_env_file`] is the safe, optimistic-concurrency `.env.versions` update.
 
 mod accounts;
+pub mod app;
 mod contents;
 mod deployments;
 mod environments;

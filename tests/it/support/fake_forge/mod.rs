@@ -16,10 +16,13 @@
 //! - dates are synthetic; no ETags, no `X-RateLimit-*` except on injected rate limits;
 //! - environments (GitHub): scopes `actions:read` to read, `administration:write` to configure;
 //!   teams need `members:read`; users are visible to any token; branch policies match by
-//!   exact name and type; switching away from custom policies deletes them, as GitHub does.
+//!   exact name and type; switching away from custom policies deletes them, as GitHub does;
+//! - GitHub Apps (`apps.rs`): the installation lookup and token routes, JWT verified; a minted
+//!   token carries exactly the granted permissions and repositories.
 
 mod accounts;
 mod actions;
+mod apps;
 mod contents;
 mod environments;
 mod issues;

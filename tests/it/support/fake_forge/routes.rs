@@ -117,6 +117,9 @@ fn route(flavor: Flavor, seg: &[String]) -> Option<(Route, &'static [&'static st
 
 /// Answers one request against the state.
 pub fn handle(flavor: Flavor, addr: SocketAddr, s: &mut State, req: &Recorded) -> Reply {
+    if let Some(reply) = super::apps::handle(flavor, addr, s, req) {
+        return reply;
+    }
     let err = |status, msg: &str| error(flavor, addr, status, msg);
     let (path, query) = req.target.split_once('?').unwrap_or((&req.target, ""));
     let prefix = if flavor == Flavor::Github { "/api/v3/" } else { "/api/v1/" };

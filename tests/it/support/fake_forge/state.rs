@@ -284,6 +284,8 @@ pub struct State {
     pub team_members: BTreeMap<String, Vec<(String, String)>>,
     /// A rejected token's 401 quotes the request's `Authorization` header.
     pub echo_credentials: bool,
+    /// GitHub Apps and their installations.
+    pub apps: super::apps::Apps,
 }
 
 /// Git's blob id: sha1 of `blob <len>\0<content>`.
