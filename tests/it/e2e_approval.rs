@@ -8,7 +8,7 @@
 use crate::e2e_release::{configured, secs};
 use crate::support::ActionRun;
 use crate::support::act::ActRun;
-use crate::support::e2e::{DISPATCH_TOKEN, OPS_TOKEN, Orchestration, Stack, Timed, dispatch_inputs, example};
+use crate::support::e2e::{DISPATCH_TOKEN, Orchestration, Stack, Timed, dispatch_inputs, example};
 use crate::support::fake_forge::Flavor;
 use crate::support::vm::{self, Vm};
 use std::time::{Duration, Instant};
@@ -24,7 +24,7 @@ fn comment_event(stack: &Stack, ops: &Orchestration, login: &str, body: &str) ->
     let number = issues.len();
     stack.forge.comment(OPS, number, login, body);
     let id = stack.forge.issues(OPS)[number - 1].comments.len();
-    let mut run = ActRun::new("issue_comment", ACT_TIMEOUT).secret("GITHUB_TOKEN", OPS_TOKEN);
+    let mut run = ActRun::new("issue_comment", ACT_TIMEOUT).secret("GITHUB_TOKEN", &ops.job_token);
     run.workflow = Some(ops.path.clone());
     run.vars.extend(ops.vars.iter().cloned());
     run.secrets.extend(ops.secrets.iter().cloned());

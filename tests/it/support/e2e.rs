@@ -385,7 +385,28 @@ pub struct Orchestration {
     pub vars: Vec<(String, String)>,
     /// Secrets of its runs besides the stack's (`DEPLOY_SSH_KEY`, …).
     pub secrets: Vec<(String, String)>,
+    /// The job token of its runs (`GITHUB_TOKEN`, `github.token`): scoped as the workflow's
+    /// `permissions:` block grants (GitHub) or as Forgejo's job token is, to this repository only.
+    pub job_token: String,
     ran: Mutex<BTreeSet<u64>>,
+}
+
+/// The fake forge's scopes for what a workflow's top-level `permissions:` block grants the job
+/// token on GitHub (`contents: write` → `contents:write`); a permission the block does not name
+/// is none, as on GitHub. Registry-only permissions (`packages`, `id-token`) are not forge scopes.
+pub fn job_token_scopes(workflow: &str) -> Vec<String> {
+    let mut lines = workflow.lines().skip_while(|l| l.trim_end() != "permissions:");
+    lines.next();
+    lines
+        .take_while(|l| l.starts_with("  ") || l.trim().is_empty())
+        .filter_map(|l| {
+            let l = l.split('#').next().unwrap_or_default().trim();
+            let (name, level) = l.split_once(':')?;
+            let level = level.trim();
+            (matches!(level, "read" | "write") && !matches!(name.trim(), "packages" | "id-token"))
+                .then(|| format!("{}:{level}", name.trim()))
+        })
+        .collect()
 }
 
 impl Orchestration {
@@ -410,6 +431,19 @@ impl Orchestration {
     pub fn another(stack: &Stack, name: &str, workflow: &str, text: &str, inputs: &[&str]) -> Self {
         let dir = stack.workflow_dir();
         stack.forge.add_workflow(name, dir, workflow, inputs, "success");
+        // The job token: GitHub's acts as github-actions[bot] with what `permissions:` names;
+        // Forgejo's as forgejo-actions, writing every unit of its own repository.
+        let job_token = format!("ghs_job{:016x}", rand_id(&format!("{name}/{workflow}")));
+        match stack.forge.flavor {
+            Flavor::Github => {
+                let scopes = job_token_scopes(text);
+                let scopes: Vec<&str> = scopes.iter().map(String::as_str).collect();
+                stack.forge.add_token_as(&job_token, "github-actions[bot]", &scopes, &[name]);
+            }
+            Flavor::Forgejo => {
+                stack.forge.add_token_as(&job_token, "forgejo-actions", &["write:repository", "write:issue"], &[name])
+            }
+        }
         let path = format!("{dir}/{workflow}");
         let text = stack.localize(text);
         let origin = format!("https://github.com/{name}.git");
@@ -421,6 +455,7 @@ impl Orchestration {
             repo,
             vars: Vec::new(),
             secrets: Vec::new(),
+            job_token,
             ran: Mutex::new(BTreeSet::new()),
         }
     }
@@ -489,8 +524,7 @@ impl Orchestration {
     }
 
     fn act_run(&self, run: &RunRec, timeout: Duration) -> ActRun {
-        // The job token of the orchestration repository: contents and deployments write.
-        let mut a = ActRun::new("workflow_dispatch", timeout).secret("GITHUB_TOKEN", OPS_TOKEN);
+        let mut a = ActRun::new("workflow_dispatch", timeout).secret("GITHUB_TOKEN", &self.job_token);
         a.workflow = Some(self.path.clone());
         a.vars.extend(self.vars.iter().cloned());
         a.secrets.extend(self.secrets.iter().cloned());
@@ -570,4 +604,9 @@ impl Service {
         let timed = stack.act(&copy, self.push_run(timeout));
         (sha, timed)
     }
+}
+
+/// A stable id for a name (distinct job tokens per workflow).
+fn rand_id(name: &str) -> u64 {
+    name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
 }
