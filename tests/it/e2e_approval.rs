@@ -8,7 +8,9 @@
 use crate::e2e_release::{configured, secs};
 use crate::support::ActionRun;
 use crate::support::act::ActRun;
-use crate::support::e2e::{DISPATCH_TOKEN, Orchestration, Stack, Timed, dispatch_inputs, example};
+use crate::support::e2e::{
+    DISPATCH_TOKEN, Orchestration, Stack, Timed, dispatch_inputs, example, versions_file,
+};
 use crate::support::fake_forge::Flavor;
 use crate::support::vm::{self, Vm};
 use std::time::{Duration, Instant};
@@ -95,7 +97,7 @@ fn production_on_forgejo_waits_for_an_approver_in_resume_mode() {
     assert_eq!(issues[0].state, "open");
     assert!(issues[0].body.contains(NEW), "{}", issues[0].body);
     assert_eq!(vm.containers(), before, "nothing deployed before the approval");
-    assert_eq!(stack.forge.history(OPS, ".env.versions").len(), 1);
+    assert_eq!(stack.forge.history(OPS, &versions_file("production")).len(), 1);
 
     // Not an approver: ignored, the issue stays open, nothing deployed.
     let mallory = comment_event(&stack, &approve, "mallory", "/approve");
@@ -112,9 +114,9 @@ fn production_on_forgejo_waits_for_an_approver_in_resume_mode() {
     assert_eq!(after["api"].1, format!("{}/org/api:{NEW}", stack.registry.host), "{after:?}");
     vm.wait_health("api", &format!("ok api {NEW}"), Duration::from_secs(5));
     assert_eq!(stack.forge.issues(OPS)[0].state, "closed");
-    let file = stack.forge.file(OPS, ".env.versions").unwrap();
+    let file = stack.forge.file(OPS, &versions_file("production")).unwrap();
     assert!(file.contains(&format!("API_IMAGE_TAG={NEW}\n")), "{file}");
-    assert_eq!(stack.forge.history(OPS, ".env.versions").len(), 2);
+    assert_eq!(stack.forge.history(OPS, &versions_file("production")).len(), 2);
     let statuses = stack.forge.statuses(OPS);
     assert!(statuses.iter().any(|s| s.1 == "success" && s.2 == "deploy/production"), "{statuses:?}");
 

@@ -9,6 +9,7 @@
 use crate::support::ActionRun;
 use crate::support::e2e::{
     DISPATCH_TOKEN, Orchestration, REGISTRY_PASSWORD, REGISTRY_USER, Ran, Service, Stack, Timed, example,
+    versions_file,
 };
 use crate::support::fake_forge::state::FaultKind;
 use crate::support::registry::pull_and_verify;
@@ -113,9 +114,9 @@ impl World {
                 ran.timed.outcome.log
             );
         }
-        let file = self.stack.forge.file(OPS, ".env.versions").unwrap();
+        let file = self.stack.forge.file(OPS, &versions_file("staging")).unwrap();
         assert!(file.contains(&format!("\nAPI_IMAGE_TAG={tag}\n")), "{file}");
-        let history = self.stack.forge.history(OPS, ".env.versions");
+        let history = self.stack.forge.history(OPS, &versions_file("staging"));
         assert!(history[0].starts_with("deploy: api "), "{history:#?}");
         self.say(&format!(
             "release committed .env.versions in org/ops: \"{}\"",
@@ -175,9 +176,9 @@ impl World {
         let containers = self.vm.containers();
         assert_eq!(containers["api"].1, self.image("api", tag), "{containers:?}");
         self.vm.wait_health("api", health, Duration::from_secs(5));
-        let file = self.stack.forge.file(OPS, ".env.versions").unwrap();
+        let file = self.stack.forge.file(OPS, &versions_file("staging")).unwrap();
         assert!(file.contains(&format!("\nAPI_IMAGE_TAG={tag}\n")), "{file}");
-        let history = self.stack.forge.history(OPS, ".env.versions");
+        let history = self.stack.forge.history(OPS, &versions_file("staging"));
         self.say(&format!(
             "rollback committed {:?}; the VM runs {} again (container {}); GET /health -> {health:?}",
             history[0].lines().next().unwrap_or_default(),
@@ -191,14 +192,14 @@ impl World {
 
     fn where_to_look(&self) {
         let compose = std::fs::read_to_string(self.vm.project.join("docker-compose.yml")).unwrap_or_default();
-        let history = self.stack.forge.history(OPS, ".env.versions");
+        let history = self.stack.forge.history(OPS, &versions_file("staging"));
         let subjects: Vec<&str> = history.iter().filter_map(|m| m.lines().next()).collect();
         self.say(&format!(
             "where to look: act's logs in DEMO_LOG_DIR (target/demo/ with make demo); the workflows that \
              ran: workflows/service-ci.yml, deploy.yml, rollback.yml; everything else lived on loopback \
              and is gone now.\nThe VM's docker-compose.yml:\n{compose}\norg/ops .env.versions now:\n{}\
              \nits history (newest first): {subjects:#?}",
-            self.stack.forge.file(OPS, ".env.versions").unwrap_or_default()
+            self.stack.forge.file(OPS, &versions_file("staging")).unwrap_or_default()
         ));
     }
 }
@@ -234,7 +235,7 @@ fn push_publishes_and_the_release_runs_the_new_container_on_the_vm() {
     let Some(w) = World::start(false) else { return };
     let start = Instant::now();
     let (_, ci, ran) = w.push_and_release("api v2");
-    let history = w.stack.forge.history(OPS, ".env.versions");
+    let history = w.stack.forge.history(OPS, &versions_file("staging"));
     assert_eq!(history.len(), 2, "seed + one commit: {history:#?}");
     assert_eq!(w.deployment_states().len(), 1);
     assert_eq!(ci.steps.len(), 2, "tags, publish");
@@ -247,7 +248,7 @@ fn rollback_by_dispatching_the_old_tag_runs_the_old_container_again() {
     let (_, _, _) = w.push_and_release("api v2");
     let start = Instant::now();
     let ran = w.roll_back_to(OLD, &format!("ok api {OLD}"));
-    assert_eq!(w.stack.forge.history(OPS, ".env.versions").len(), 3);
+    assert_eq!(w.stack.forge.history(OPS, &versions_file("staging")).len(), 3);
     report("3 rollback.yml to the old tag", start.elapsed(), &[&ran.timed]);
 }
 
@@ -285,9 +286,9 @@ fn a_broken_release_is_rolled_back_to_the_old_container_and_tag() {
     w.vm.wait_health("api", &format!("ok api {OLD}"), Duration::from_secs(5));
     assert!(w.vm.live_env().contains(&format!("API_IMAGE_TAG={OLD}\n")), "{}", w.vm.live_env());
 
-    let file = w.stack.forge.file(OPS, ".env.versions").unwrap();
+    let file = w.stack.forge.file(OPS, &versions_file("staging")).unwrap();
     assert!(file.starts_with(SEED), "the old tag is recorded again: {file}");
-    let history = w.stack.forge.history(OPS, ".env.versions");
+    let history = w.stack.forge.history(OPS, &versions_file("staging"));
     assert_eq!(history.len(), 3, "seed, the release, the rollback: {history:#?}");
     assert!(history[1].contains(&tag), "{history:#?}");
     assert!(history[0].contains("automatic"), "{history:#?}");
@@ -313,14 +314,14 @@ fn two_services_released_at_once_both_land_and_both_containers_run() {
     assert_eq!(w.ops.pending(&w.stack).len(), 2);
     // Both runs read `.env.versions` before either writes, so one write conflicts and is
     // re-applied on the other's commit.
-    w.stack.forge.inject(Some("GET"), "/contents/.env.versions", 2, FaultKind::DelayAfterHandling(3000));
+    w.stack.forge.inject(Some("GET"), "/contents/deploy/staging/.env.versions", 2, FaultKind::DelayAfterHandling(3000));
     let ran = w.ops.run_dispatched(&w.stack, ACT_TIMEOUT);
     assert_eq!(ran.len(), 2);
 
-    let file = w.stack.forge.file(OPS, ".env.versions").unwrap();
+    let file = w.stack.forge.file(OPS, &versions_file("staging")).unwrap();
     assert!(file.contains(&format!("\nAPI_IMAGE_TAG={api_tag}\n")), "{file}");
     assert!(file.contains(&format!("\nDASHBOARD_IMAGE_TAG={dash_tag}\n")), "{file}");
-    let history = w.stack.forge.history(OPS, ".env.versions");
+    let history = w.stack.forge.history(OPS, &versions_file("staging"));
     assert_eq!(history.len(), 3, "seed + one commit per release: {history:#?}");
     let after = w.vm.containers();
     assert_eq!(after["api"].1, w.image("api", &api_tag), "{after:?}");
@@ -350,4 +351,43 @@ fn two_services_released_at_once_both_land_and_both_containers_run() {
         secs(ran[1].timed.outcome.elapsed),
         secs(steps),
     );
+}
+
+/// Production on GitHub through `workflows/deploy.yml` as copied: its job token holds exactly
+/// the workflow's `permissions:`, and reading production's protection rules (required
+/// reviewers, enforced by the job's `environment:`) needs `actions: read` on a private
+/// repository, which the fake's repositories are.
+#[test]
+fn a_production_release_on_github_reads_the_environment_protection_with_the_shipped_permissions() {
+    let Some(w) = World::start(false) else { return };
+    const NEW: &str = "v1.0.0";
+    w.stack.forge.seed_environment(OPS, "production", &["alice"], 0);
+    w.vm.push_image(&w.stack.registry.host, "api", NEW, &format!("ok api {NEW}"));
+    let out = ActionRun::cli([
+        "dispatch",
+        "--repository",
+        OPS,
+        "--workflow",
+        "deploy.yml",
+        "--ref",
+        "main",
+        "--inputs",
+        &format!("api_image_tag={NEW}\nenvironment=production"),
+        "--token",
+        DISPATCH_TOKEN,
+        "--api-url",
+        &w.stack.forge.api_url(),
+        "--forge",
+        "github",
+    ])
+    .run();
+    assert_eq!(out.code, 0, "{}", out.log());
+    let ran = w.ops.run_dispatched(&w.stack, ACT_TIMEOUT).pop().unwrap();
+    let log = &ran.timed.outcome.log;
+    assert!(log.contains("environment protection: required reviewers alice"), "{log}");
+    let containers = w.vm.containers();
+    assert_eq!(containers["api"].1, w.image("api", NEW), "{containers:?}");
+    w.vm.wait_health("api", &format!("ok api {NEW}"), Duration::from_secs(5));
+    let file = w.stack.forge.file(OPS, &versions_file("production")).unwrap();
+    assert!(file.contains(&format!("\nAPI_IMAGE_TAG={NEW}\n")), "{file}");
 }

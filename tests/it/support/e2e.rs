@@ -422,7 +422,14 @@ impl Orchestration {
         env_versions: &str,
     ) -> Self {
         stack.forge.add_repo(name);
-        stack.forge.put_file(name, ".env.versions", env_versions);
+        // The examples keep one versions file per environment; a test's own workflow one file.
+        if text.contains("env-file: deploy/{environment}/.env.versions") {
+            for environment in ["dev", "staging", "production"] {
+                stack.forge.put_file(name, &versions_file(environment), env_versions);
+            }
+        } else {
+            stack.forge.put_file(name, ".env.versions", env_versions);
+        }
         Self::another(stack, name, workflow, text, inputs)
     }
 
@@ -440,9 +447,12 @@ impl Orchestration {
                 let scopes: Vec<&str> = scopes.iter().map(String::as_str).collect();
                 stack.forge.add_token_as(&job_token, "github-actions[bot]", &scopes, &[name]);
             }
-            Flavor::Forgejo => {
-                stack.forge.add_token_as(&job_token, "forgejo-actions", &["write:repository", "write:issue"], &[name])
-            }
+            Flavor::Forgejo => stack.forge.add_token_as(
+                &job_token,
+                "forgejo-actions",
+                &["write:repository", "write:issue"],
+                &[name],
+            ),
         }
         let path = format!("{dir}/{workflow}");
         let text = stack.localize(text);
@@ -604,6 +614,11 @@ impl Service {
         let timed = stack.act(&copy, self.push_run(timeout));
         (sha, timed)
     }
+}
+
+/// The examples' versions file of `environment` (`env-file: deploy/{environment}/.env.versions`).
+pub fn versions_file(environment: &str) -> String {
+    format!("deploy/{environment}/.env.versions")
 }
 
 /// A stable id for a name (distinct job tokens per workflow).
