@@ -49,6 +49,47 @@ pub async fn open_deployment<F: Forge>(
     }
 }
 
+/// The deployment GitHub made for this job's `environment:` (a job with an environment gets
+/// one before its steps run, created by `github-actions[bot]`, its statuses linking the run):
+/// the release reports on it instead of opening a second one. `None` outside such a job.
+pub async fn job_deployment<F: Forge>(forge: &F, s: &Settings) -> Option<u64> {
+    let run = run_path(&s.meta.run_url)?;
+    let recent = forge.list_deployments(&s.repo, &s.environment, 10).await.ok()?;
+    recent
+        .iter()
+        .find(|d| {
+            d.creator.as_deref() == Some("github-actions[bot]")
+                && d.log_url.as_deref().is_some_and(|u| u.ends_with(&run) || u.contains(&format!("{run}/")))
+        })
+        .map(|d| d.id)
+}
+
+/// `/{owner}/{repo}/actions/runs/{id}` of a run's web URL.
+fn run_path(run_url: &str) -> Option<String> {
+    let url = url::Url::parse(run_url).ok()?;
+    let path = url.path().trim_end_matches('/');
+    let (_, id) = path.rsplit_once("/actions/runs/")?;
+    (!id.is_empty() && id.chars().all(|c| c.is_ascii_digit())).then(|| path.to_owned())
+}
+
+/// After a success, marks the environment's earlier successful deployments `inactive`:
+/// GitHub's `auto_inactive` does it only for non-production environments, so production's
+/// old deployments would all stay "active". Failures only warn.
+pub async fn retire_previous<F: Forge>(forge: &F, s: &Settings, current: u64, progress: Progress<'_>) {
+    let Ok(recent) = forge.list_deployments(&s.repo, &s.environment, 10).await else { return };
+    for d in recent.iter().filter(|d| d.id != current && d.state == Some(DeployState::Success)) {
+        let status = DeploymentStatus {
+            state: DeployState::Inactive,
+            description: format!("superseded by deployment {current}"),
+            environment_url: None,
+            log_url: None,
+        };
+        if let Err(e) = forge.create_deployment_status(&s.repo, d.id, &status).await {
+            progress(&format!("warning: could not mark deployment {} inactive: {e}", d.id));
+        }
+    }
+}
+
 /// A recent deployment of this request with no status: made by an attempt whose answer was lost.
 async fn unreported<F: Forge>(forge: &F, s: &Settings, request: &DeploymentRequest) -> Option<u64> {
     let recent = forge.list_deployments(&s.repo, &s.environment, 5).await.ok()?;

@@ -8,7 +8,7 @@ use super::auto_rollback::roll_back;
 pub use super::gate::{Gated, gate};
 use super::health::{HealthCheck, wait_healthy};
 use super::plan::{self, ImageMap, Provenance, TagRules};
-use super::record::{Record, open_deployment, report};
+use super::record::{Record, job_deployment, open_deployment, report, retire_previous};
 use super::target::{Rollout, ServiceChange, Target};
 use crate::envfile::EnvFile;
 use crate::forge::{
@@ -358,8 +358,19 @@ pub async fn apply<F: Forge, T: Target>(
             payload,
             production: s.is_protected(),
         };
-        let id = open_deployment(forge, s, &request, progress).await?;
-        progress(&format!("deployment {id} opened for {}", s.environment));
+        let id = match job_deployment(forge, s).await {
+            Some(id) => {
+                progress(&format!(
+                    "deployment {id} (made by GitHub for this job's environment) reports this release"
+                ));
+                id
+            }
+            None => {
+                let id = open_deployment(forge, s, &request, progress).await?;
+                progress(&format!("deployment {id} opened for {}", s.environment));
+                id
+            }
+        };
         Some(id)
     } else {
         None
@@ -449,6 +460,9 @@ pub async fn apply<F: Forge, T: Target>(
                 progress,
             )
             .await;
+            if let Some(id) = deployment {
+                retire_previous(forge, s, id, progress).await;
+            }
             Ok(Applied { commit_sha, changes, deployment, protection })
         }
         Err(reason) => {

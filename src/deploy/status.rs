@@ -284,6 +284,7 @@ mod tests {
             description: "release api v1 → v2".into(),
             creator: Some("bot".into()),
             state: Some(DeployState::Failure),
+            log_url: None,
         };
         let s = environment_status(
             "staging",

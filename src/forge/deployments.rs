@@ -34,6 +34,10 @@ struct Login {
 #[derive(Deserialize)]
 struct GhStatus {
     state: String,
+    #[serde(default)]
+    log_url: Option<String>,
+    #[serde(default)]
+    target_url: Option<String>,
 }
 
 /// Status reads in flight at once.
@@ -67,7 +71,7 @@ pub async fn list(
         next = a.next_link().and_then(|l| url::Url::parse(&l).ok());
     }
     found.truncate(max);
-    let states: Vec<Result<Option<DeployState>, ForgeError>> = futures::stream::iter(&found)
+    let states: Vec<Result<Latest, ForgeError>> = futures::stream::iter(&found)
         .map(|d| latest_state(http, repo, d.id))
         .buffered(CONCURRENT_STATUS_READS)
         .collect()
@@ -75,7 +79,8 @@ pub async fn list(
     found
         .into_iter()
         .zip(states)
-        .map(|(d, state)| {
+        .map(|(d, latest)| {
+            let (state, log_url) = latest?;
             Ok(DeploymentInfo {
                 id: d.id,
                 sha: d.sha,
@@ -85,13 +90,17 @@ pub async fn list(
                 payload: d.payload,
                 description: d.description.unwrap_or_default(),
                 creator: d.creator.map(|c| c.login),
-                state: state?,
+                state,
+                log_url,
             })
         })
         .collect()
 }
 
-async fn latest_state(http: &Http, repo: &RepoId, id: u64) -> Result<Option<DeployState>, ForgeError> {
+/// The latest status's state and the run it links (`log_url`, else `target_url`).
+type Latest = (Option<DeployState>, Option<String>);
+
+async fn latest_state(http: &Http, repo: &RepoId, id: u64) -> Result<Latest, ForgeError> {
     let target = format!("reading the latest status of deployment {id} in {repo}");
     let mut url = http.url(&["repos", &repo.owner, &repo.name, "deployments", &id.to_string(), "statuses"]);
     url.query_pairs_mut().append_pair("per_page", "1");
@@ -101,5 +110,7 @@ async fn latest_state(http: &Http, repo: &RepoId, id: u64) -> Result<Option<Depl
     }
     // Newest first: the first entry is the latest.
     let statuses: Vec<GhStatus> = a.json(ForgeKind::Github, &target)?;
-    Ok(statuses.first().and_then(|s| DeployState::from_github(&s.state)))
+    let Some(latest) = statuses.into_iter().next() else { return Ok((None, None)) };
+    let link = latest.log_url.or(latest.target_url).filter(|u| !u.is_empty());
+    Ok((DeployState::from_github(&latest.state), link))
 }

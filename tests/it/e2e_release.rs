@@ -314,7 +314,12 @@ fn two_services_released_at_once_both_land_and_both_containers_run() {
     assert_eq!(w.ops.pending(&w.stack).len(), 2);
     // Both runs read `.env.versions` before either writes, so one write conflicts and is
     // re-applied on the other's commit.
-    w.stack.forge.inject(Some("GET"), "/contents/deploy/staging/.env.versions", 2, FaultKind::DelayAfterHandling(3000));
+    w.stack.forge.inject(
+        Some("GET"),
+        "/contents/deploy/staging/.env.versions",
+        2,
+        FaultKind::DelayAfterHandling(3000),
+    );
     let ran = w.ops.run_dispatched(&w.stack, ACT_TIMEOUT);
     assert_eq!(ran.len(), 2);
 

@@ -27,6 +27,7 @@ mod registry;
 mod registry_faults;
 mod registry_skopeo;
 mod release;
+mod release_deployments;
 mod release_faults;
 mod release_parallel;
 mod release_rollback_auto;

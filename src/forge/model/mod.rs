@@ -394,6 +394,8 @@ pub struct DeploymentInfo {
     pub creator: Option<String>,
     /// State of its latest status; `None` when no status was reported.
     pub state: Option<DeployState>,
+    /// The run its latest status links (`log_url`), when it names one.
+    pub log_url: Option<String>,
 }
 
 #[cfg(test)]

@@ -174,6 +174,8 @@ pub(super) fn deployment(ctx: &Ctx, repo: &mut Repo, body: &Value, err: Err) -> 
         return err(409, "Conflict: Commit status checks failed for main.");
     }
     let env = body.get("environment").and_then(Value::as_str).unwrap_or("production").to_owned();
+    let production =
+        body.get("production_environment").and_then(Value::as_bool).unwrap_or(env == "production");
     let n = repo.deployments.len();
     let d = DeployRec {
         id: 9000 + n as u64,
@@ -185,6 +187,7 @@ pub(super) fn deployment(ctx: &Ctx, repo: &mut Repo, body: &Value, err: Err) -> 
         creator: ctx.login.clone(),
         created_at: format!("2026-01-01T01:{:02}:{:02}Z", (n / 60) % 60, n % 60),
         statuses: Vec::new(),
+        production,
     };
     let out = super::environments::deployment_json(ctx, &d);
     repo.deployments.push(d);
@@ -203,12 +206,25 @@ pub(super) fn deployment_status(repo: &mut Repo, id: &str, body: &Value, err: Er
     };
     let text = |k: &str| body.get(k).and_then(Value::as_str).map(str::to_owned);
     d.statuses.push(StatusRec {
-        state,
+        state: state.clone(),
         description: text("description").unwrap_or_default(),
         environment_url: text("environment_url"),
         log_url: text("log_url"),
     });
-    ok(201, super::environments::status_json(d, d.statuses.len() - 1))
+    let out = super::environments::status_json(d, d.statuses.len() - 1);
+    // GitHub: `auto_inactive` (default true) "adds a new inactive status to all prior
+    // non-transient, non-production environment deployments with the same repository and
+    // environment name" (REST docs, create a deployment status): production keeps them.
+    let (env, production, this) = (d.environment.clone(), d.production, d.id);
+    if state == "success" && body.get("auto_inactive").and_then(Value::as_bool) != Some(false) && !production
+    {
+        for other in repo.deployments.iter_mut().filter(|o| o.environment == env && o.id < this) {
+            if other.statuses.last().is_some_and(|s| s.state != "inactive") {
+                other.statuses.push(StatusRec { state: "inactive".into(), ..Default::default() });
+            }
+        }
+    }
+    ok(201, out)
 }
 
 /// A run's title: as if the workflow had `run-name: deploy ${{ inputs.dispatch_id || github.ref_name }}`.

@@ -138,6 +138,35 @@ impl FakeForge {
         })
     }
 
+    /// The deployment GitHub makes for a job with `environment:` before its steps run: by
+    /// `github-actions[bot]`, on the default branch's head, its first status `in_progress`
+    /// linking the job of `run_url`. Its id.
+    pub fn job_deployment(&self, repo: &str, environment: &str, run_url: &str) -> u64 {
+        self.with(|s| {
+            let r = s.repos.get_mut(repo).unwrap();
+            let sha = r.resolve("main").map(|c| c.sha.clone()).unwrap_or_default();
+            let n = r.deployments.len();
+            let id = 9000 + n as u64;
+            r.deployments.push(DeployRec {
+                id,
+                sha,
+                git_ref: "main".into(),
+                environment: environment.into(),
+                payload: serde_json::json!({}),
+                description: String::new(),
+                creator: "github-actions[bot]".into(),
+                created_at: format!("2026-01-01T01:{:02}:{:02}Z", (n / 60) % 60, n % 60),
+                statuses: vec![StatusRec {
+                    state: "in_progress".into(),
+                    log_url: Some(format!("{run_url}/job/{}", 70_000 + n)),
+                    ..Default::default()
+                }],
+                production: environment == "production",
+            });
+            id
+        })
+    }
+
     /// Opens an issue as `login` directly in the state (a forged approval request); its number.
     pub fn open_issue_as(&self, repo: &str, login: &str, title: &str, body: &str) -> usize {
         self.with(|s| {

@@ -75,6 +75,8 @@ pub struct DeployRec {
     pub creator: String,
     pub created_at: String,
     pub statuses: Vec<StatusRec>,
+    /// `production_environment` (GitHub: true by default for an environment named production).
+    pub production: bool,
 }
 
 /// A deployment status.
