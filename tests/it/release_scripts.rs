@@ -35,7 +35,8 @@ fn version_tags_are_the_version_its_minor_and_its_major() {
     assert_eq!(tags("v10.20.30"), ["v10.20.30", "v10.20", "v10"]);
     // A pre-release never moves the tags users pin to.
     assert_eq!(tags("v2.0.0-rc.1"), ["v2.0.0-rc.1"]);
-    for bad in ["", "1.2.3", "v1.2", "v1", "v01.2.3", "v1.2.3+build.5", "v1.2.3 ", "release-1.2.3", "v1.2.3-"] {
+    for bad in ["", "1.2.3", "v1.2", "v1", "v01.2.3", "v1.2.3+build.5", "v1.2.3 ", "release-1.2.3", "v1.2.3-"]
+    {
         let out = run("release/version-tags.sh", &[bad], &[]);
         assert_eq!(out.status.code(), Some(2), "{bad:?}: {}", String::from_utf8_lossy(&out.stdout));
         assert!(out.stdout.is_empty(), "{bad:?}");
@@ -104,7 +105,8 @@ fn checksums_lists_every_file_with_its_sha256_for_sha256sum_c() {
         let file = std::fs::read_to_string(dir.path().join("SHA256SUMS")).unwrap();
         assert_eq!(file.lines().collect::<Vec<_>>(), want);
     }
-    let check = Command::new("sha256sum").args(["-c", "SHA256SUMS"]).current_dir(dir.path()).output().unwrap();
+    let check =
+        Command::new("sha256sum").args(["-c", "SHA256SUMS"]).current_dir(dir.path()).output().unwrap();
     assert!(check.status.success());
     let empty = tempfile::tempdir().unwrap();
     assert_eq!(run("release/checksums.sh", &[empty.path().to_str().unwrap()], &[]).status.code(), Some(1));

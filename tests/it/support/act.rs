@@ -270,8 +270,10 @@ fn copy_checkout(image: &str) -> tempfile::TempDir {
         .output()
         .unwrap();
     assert!(out.status.success(), "set-action-image.sh: {}", String::from_utf8_lossy(&out.stderr));
-    let (before, after) =
-        (std::fs::read_to_string(root.join("action.yml")).unwrap(), std::fs::read_to_string(&action).unwrap());
+    let (before, after) = (
+        std::fs::read_to_string(root.join("action.yml")).unwrap(),
+        std::fs::read_to_string(&action).unwrap(),
+    );
     let changed: Vec<(&str, &str)> = before.lines().zip(after.lines()).filter(|(a, b)| a != b).collect();
     assert_eq!(before.lines().count(), after.lines().count(), "the rewrite changed the line count");
     assert_eq!(changed.len(), 1, "the rewrite changed more than the image line: {changed:?}");
