@@ -1,5 +1,5 @@
 # The two commands a newcomer needs: `make demo` and `make test`.
-.PHONY: demo test setup lint lint-actions build release bench-tags
+.PHONY: demo test setup lint lint-actions build release bench-tags image bench-image
 
 CARGO ?= cargo
 
@@ -26,3 +26,12 @@ lint-actions:
 
 bench-tags: build
 	./scripts/bench-tags.sh
+
+# An offline equivalent of the release image, loaded into the engine at DOCKER_HOST as
+# deploy-action:dev (scripts/image.sh; BIN= another binary, IMAGE= another name).
+image: build
+	./scripts/image.sh
+
+# Image size and layers, cold/warm action start in act against a JavaScript action (bench/image.sh).
+bench-image: build
+	./bench/image.sh

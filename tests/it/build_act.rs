@@ -1,5 +1,7 @@
 //! `command: build` inside a real Actions runner (`act`): the action's container reads the
-//! workspace, writes the layout into it, and its outputs reach the next step.
+//! workspace, writes the layout into it, and its outputs reach the next step. The step is
+//! `uses: docker://IMAGE` (the form the README documents for skipping action.yml), the one
+//! runner test that does not go through action.yml.
 
 use crate::support::act::ActRepo;
 use crate::support::docker;

@@ -31,6 +31,7 @@ mod release_deployments;
 mod release_faults;
 mod release_parallel;
 mod release_rollback_auto;
+mod release_scripts;
 mod release_secrets;
 mod rollback;
 mod runner_act;

