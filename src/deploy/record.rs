@@ -58,7 +58,9 @@ pub async fn job_deployment<F: Forge>(forge: &F, s: &Settings) -> Option<u64> {
     recent
         .iter()
         .find(|d| {
+            // Not one a release made (with the same job token, e.g. an earlier attempt of this run).
             d.creator.as_deref() == Some("github-actions[bot]")
+                && d.payload.get("command").is_none()
                 && d.log_url.as_deref().is_some_and(|u| u.ends_with(&run) || u.contains(&format!("{run}/")))
         })
         .map(|d| d.id)
