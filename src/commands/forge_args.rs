@@ -29,7 +29,19 @@ impl ForgeArgs {
         let kind = match self.forge.as_deref().map(str::trim) {
             None | Some("") => None,
             Some("github") => Some(ForgeKind::Github),
-            Some("forgejo" | "gitea") => Some(ForgeKind::Forgejo),
+            Some("forgejo") => Some(ForgeKind::Forgejo),
+            // Gitea is not Forgejo: its dispatch takes `return_run_details` as a query
+            // parameter and its runs report `status: completed` plus `conclusion`, which the
+            // Forgejo client read as still queued (a wait polled until its timeout).
+            Some("gitea") => {
+                return Err(InputError::new(
+                    "forge",
+                    "gitea",
+                    "is not supported: Gitea's Actions API differs from Forgejo's (run details, run states), \
+                     so runs could not be followed; use GitHub or Forgejo",
+                )
+                .into());
+            }
             Some(other) => return Err(InputError::new("forge", other, "must be github or forgejo").into()),
         };
         let api = self.api_url.clone().unwrap_or_else(|| ctx.api_url.clone());
@@ -52,7 +64,14 @@ impl ForgeArgs {
             )
             .into());
         }
-        Ok(AnyForge::connect(kind, &api, token)?)
+        let mut forge = AnyForge::connect(kind, &api, token)?;
+        if let Some(secs) = env.non_empty(vars::SECONDARY_RATE_LIMIT_WAIT) {
+            let secs: u64 = secs.trim().parse().map_err(|_| {
+                InputError::new(vars::SECONDARY_RATE_LIMIT_WAIT, secs, "must be a number of seconds")
+            })?;
+            forge = forge.with_secondary_wait(std::time::Duration::from_secs(secs));
+        }
+        Ok(forge)
     }
 }
 

@@ -22,8 +22,12 @@ pub struct Workflow {
     pub dir: String,
     pub file: String,
     pub id: u64,
+    /// Its `name:`; Forgejo titles runs with it (the path when there is none).
+    pub name: Option<String>,
     pub inputs: Vec<String>,
     pub required: Vec<String>,
+    /// Inputs of `type: boolean`.
+    pub booleans: Vec<String>,
     /// Final conclusion: success, failure, cancelled.
     pub conclusion: String,
 }
@@ -42,7 +46,10 @@ pub struct RunRec {
     pub step: u8,
     pub conclusion: String,
     pub actor: String,
+    /// The inputs as the workflow reads them.
     pub inputs: BTreeMap<String, String>,
+    /// Forgejo's title for it (the workflow's `name:`).
+    pub title: String,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -61,6 +68,8 @@ pub struct Repo {
     pub issues: Vec<IssueRec>,
     /// Environments (GitHub) by name.
     pub environments: BTreeMap<String, EnvRec>,
+    /// Rulesets (GitHub): (branch, violated rule) refusing contents writes.
+    pub rules: Vec<(String, String)>,
 }
 
 /// A deployment (GitHub) and the statuses reported on it, oldest first.
@@ -231,6 +240,9 @@ pub enum FaultKind {
     RateLimit { status: u16, retry_after: u64 },
     /// Close the connection without answering, before handling.
     Drop,
+    /// GitHub's secondary rate limit: this status (403 or 429), no `retry-after`, no
+    /// `x-ratelimit-remaining: 0`, the message naming the limit.
+    SecondaryRateLimit(u16),
     /// Handle the request (a write is applied), then close without answering.
     DropAfterHandling,
     /// Handle the request now, answer after this many milliseconds (a slow read: two
@@ -264,8 +276,10 @@ impl Recorded {
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct State {
+    /// The release answered as.
+    pub version: super::ForgeVersion,
     pub repos: BTreeMap<String, Repo>,
     pub tokens: HashMap<String, Token>,
     pub faults: Vec<Fault>,
@@ -284,6 +298,25 @@ pub struct State {
     pub team_members: BTreeMap<String, Vec<(String, String)>>,
     /// A rejected token's 401 quotes the request's `Authorization` header.
     pub echo_credentials: bool,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        State {
+            version: super::ForgeVersion::Ghes,
+            repos: BTreeMap::new(),
+            tokens: HashMap::new(),
+            faults: Vec::new(),
+            requests: Vec::new(),
+            next_run_id: 0,
+            run_details: false,
+            ghes_legacy: false,
+            users: BTreeMap::new(),
+            teams: BTreeMap::new(),
+            team_members: BTreeMap::new(),
+            echo_credentials: false,
+        }
+    }
 }
 
 /// Git's blob id: sha1 of `blob <len>\0<content>`.
