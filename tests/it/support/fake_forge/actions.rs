@@ -44,7 +44,13 @@ pub(super) fn dispatch(
             // maps "on" to "true" (services/actions/workflows.go @ v11.0.0, v13.0.0, v14.0.0,
             // v15.0.0 resolveDispatchInput). What is stored is what the workflow sees.
             Some(s) if !gh && workflow.booleans.contains(k) && !s.is_empty() => {
-                let seen = if major < 14 { (s == "on").to_string() } else if s == "on" { "true".into() } else { s.into() };
+                let seen = if major < 14 {
+                    (s == "on").to_string()
+                } else if s == "on" {
+                    "true".into()
+                } else {
+                    s.into()
+                };
                 inputs.insert(k.clone(), seen);
             }
             Some(s) => {

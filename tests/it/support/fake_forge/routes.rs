@@ -125,7 +125,8 @@ pub fn handle(flavor: Flavor, addr: SocketAddr, s: &mut State, req: &Recorded) -
     let what = format!("{} {}", req.method, path);
     // GHES serves GraphQL beside the REST prefix: /api/graphql (github.com: /graphql, which
     // the root prefix already routes).
-    let path = if version.api_prefix() == "/api/v3" && path == "/api/graphql" { "/api/v3/graphql" } else { path };
+    let path =
+        if version.api_prefix() == "/api/v3" && path == "/api/graphql" { "/api/v3/graphql" } else { path };
     let Some(rest) = path.strip_prefix(prefix) else {
         return err(404, &format!("Not Found: no API route for {what}"));
     };
