@@ -45,11 +45,12 @@ pub enum Flavor {
 /// A named release of a forge: what the fake answers as. Each behaviour that differs cites
 /// its source (`/work/shared/forge-api/DIFFERENCES.md` version matrix; Forgejo's source at the
 /// release tag in rohitkumarankam/forgejo, the GitHub mirror of Forgejo).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum ForgeVersion {
     /// github.com: API at the root (`https://api.github.com`), GraphQL at `/graphql`.
     GithubCom,
     /// A current GHES: `/api/v3`, GraphQL at `/api/graphql`, dispatch run details.
+    #[default]
     Ghes,
     /// GHES 3.20 as issue 11 describes it: `/api/v3`, and dispatch refuses
     /// `return_run_details` with 422 naming the field (github-subset.json workflow_dispatch

@@ -276,7 +276,7 @@ impl Recorded {
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct State {
     /// The release answered as.
     pub version: super::ForgeVersion,
@@ -298,25 +298,6 @@ pub struct State {
     pub team_members: BTreeMap<String, Vec<(String, String)>>,
     /// A rejected token's 401 quotes the request's `Authorization` header.
     pub echo_credentials: bool,
-}
-
-impl Default for State {
-    fn default() -> Self {
-        State {
-            version: super::ForgeVersion::Ghes,
-            repos: BTreeMap::new(),
-            tokens: HashMap::new(),
-            faults: Vec::new(),
-            requests: Vec::new(),
-            next_run_id: 0,
-            run_details: false,
-            ghes_legacy: false,
-            users: BTreeMap::new(),
-            teams: BTreeMap::new(),
-            team_members: BTreeMap::new(),
-            echo_credentials: false,
-        }
-    }
 }
 
 /// Git's blob id: sha1 of `blob <len>\0<content>`.
