@@ -1,6 +1,7 @@
-//! A stateful fake forge on 127.0.0.1: GitHub's (`/api/v3`, as on GHES) or Forgejo's
-//! (`/api/v1`) REST paths, methods, status codes, field names and quirks, from
-//! `/work/shared/forge-api/`. Unknown routes and wrong methods get the real error shapes with
+//! A stateful fake forge on 127.0.0.1: GitHub's (github.com at the root, GHES at `/api/v3`)
+//! or Forgejo's (`/api/v1`) REST paths, methods, status codes, field names and quirks, from
+//! `/work/shared/forge-api/`, answering as a named release ([`ForgeVersion`]: `start` keeps
+//! a current GHES and Forgejo 15; `start_version` picks github.com, GHES 3.20, Forgejo 11–15). Unknown routes and wrong methods get the real error shapes with
 //! a message naming the request. Faults (5xx, rate limits, dropped connections) are queued.
 //!
 //! A small hand-rolled HTTP/1.1 server (one request per connection, `Connection: close`):
