@@ -155,6 +155,9 @@ pub mod vars {
     pub const HOME: &str = "HOME";
     /// The runner's per-job temporary directory (where `publish` writes its layouts).
     pub const RUNNER_TEMP: &str = "RUNNER_TEMP";
+    /// Seconds of the first wait after a GitHub secondary rate limit (default 60). A hidden
+    /// tuning knob for tests, never an action input.
+    pub const SECONDARY_RATE_LIMIT_WAIT: &str = "DEPLOY_ACTION_SECONDARY_RATE_LIMIT_WAIT";
 
     /// The variable name of action input `name`: `INPUT_` + upper-case, spaces to `_`.
     pub fn input(name: &str) -> String {

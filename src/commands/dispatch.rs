@@ -166,17 +166,30 @@ pub struct DispatchOutcome {
     pub id: String,
     /// Run web URL.
     pub url: String,
+    /// The web page listing the workflow's runs (where to look when the run was not found).
+    pub list_url: String,
     /// `dispatched`, `queued`, `success`, …
     pub state: String,
 }
 
 impl DispatchOutcome {
-    /// Adds the outputs `run-id`, `run-url` and `state`.
+    /// Adds the outputs `run-id`, `run-url`, `run-list-url` and `state`.
     pub fn outputs(&self, r: &mut Report) {
         r.output("run-id", self.id.clone());
         r.output("run-url", self.url.clone());
+        r.output("run-list-url", self.list_url.clone());
         r.output("state", self.state.clone());
     }
+}
+
+/// What became of a dispatched run.
+enum Followed {
+    /// Read from the forge (followed to its end with `wait`).
+    Run(Run),
+    /// Not looked up: the forge returned no id and we did not wait.
+    Unknown,
+    /// The forge has no runs API: the dispatch answer is all there is.
+    NoRunsApi(crate::forge::Dispatched),
 }
 
 impl DispatchTarget {
@@ -219,19 +232,28 @@ impl DispatchTarget {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         let run = rt.block_on(dispatch_and_wait(&forge, req, self, runner))?;
         let d = &req.dispatch;
-        if let Some(run) = &run
+        if let Followed::Run(run) = &run
             && req.wait
             && run.state != RunState::Success
         {
             bail!("run {} of {} ended {:?}: {}", run.id, d.workflow, run.state, run.html_url);
         }
-        Ok(match &run {
-            Some(run) => DispatchOutcome {
+        let list_url = forge.runs_page(&req.repo, &d.workflow);
+        let dispatched = |id: Option<u64>, url: Option<String>| DispatchOutcome {
+            id: id.map(|i| i.to_string()).unwrap_or_default(),
+            url: url.unwrap_or_default(),
+            list_url: list_url.clone(),
+            state: "dispatched".to_owned(),
+        };
+        Ok(match run {
+            Followed::Run(run) => DispatchOutcome {
                 id: run.id.to_string(),
                 url: run.html_url.clone(),
+                list_url: list_url.clone(),
                 state: format!("{:?}", run.state).to_ascii_lowercase(),
             },
-            None => DispatchOutcome { id: String::new(), url: String::new(), state: "dispatched".to_owned() },
+            Followed::Unknown => dispatched(None, None),
+            Followed::NoRunsApi(d) => dispatched(d.run_id, d.html_url),
         })
     }
 }
@@ -324,7 +346,7 @@ pub fn run(args: &DispatchArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result
     r.text = format!("{}\n", if url.is_empty() { state } else { url });
     r.summary =
         format!("### Dispatched `{}` on `{repo}` at `{}`\n\nRun: {url} ({state})\n", d.workflow, d.git_ref);
-    r.json = serde_json::json!({ "repo": repo.to_string(), "workflow": d.workflow, "run_id": out.id, "run_url": url, "state": state });
+    r.json = serde_json::json!({ "repo": repo.to_string(), "workflow": d.workflow, "run_id": out.id, "run_url": url, "run_list_url": out.list_url, "state": state });
     Ok(r)
 }
 
@@ -385,8 +407,29 @@ async fn dispatch_and_wait(
     req: &DispatchRequest,
     args: &DispatchTarget,
     runner: &Runner,
-) -> anyhow::Result<Option<Run>> {
+) -> anyhow::Result<Followed> {
     let (repo, wait) = (&req.repo, req.wait);
+    // Forgejo before v12 has no runs API: a run can be neither found nor followed. Waiting is
+    // refused before anything is dispatched; without it the dispatch alone is the result.
+    if let Some(server) = forge.missing_runs_api().await {
+        let d = &req.dispatch;
+        if wait {
+            bail!(
+                "wait: true cannot follow the run of {} on {repo}: {server} has no runs API (Forgejo v12 added \
+                 `/actions/runs`); nothing was dispatched. Fix: set wait: false (the run then shows on {}), \
+                 or upgrade the forge to Forgejo v12 or later",
+                d.workflow,
+                forge.runs_page(repo, &d.workflow)
+            );
+        }
+        let dispatched = forge.dispatch_workflow(repo, d).await?;
+        runner.info(&format!("dispatched {} on {repo} at {}", d.workflow, d.git_ref));
+        runner.info(&format!(
+            "{server} has no runs API (Forgejo v12 added it): the run is not looked up; its state is not known. Runs: {}",
+            forge.runs_page(repo, &d.workflow)
+        ));
+        return Ok(Followed::NoRunsApi(dispatched));
+    }
     let mut d = req.dispatch.clone();
     // A workflow that declares `dispatch_id` gets a fresh one, so its run can be told apart
     // from others (by its title: `run-name: … ${{ inputs.dispatch_id }}`) when the forge does
@@ -421,8 +464,8 @@ async fn dispatch_and_wait(
     let mut id = dispatched.run_id;
     if !wait {
         return Ok(match id {
-            Some(id) => Some(forge.get_run(repo, id).await?),
-            None => None,
+            Some(id) => Followed::Run(forge.get_run(repo, id).await?),
+            None => Followed::Unknown,
         });
     }
     loop {
@@ -438,7 +481,7 @@ async fn dispatch_and_wait(
         if let Some(id) = id {
             let run = forge.get_run(repo, id).await?;
             if run.state.is_terminal() {
-                return Ok(Some(run));
+                return Ok(Followed::Run(run));
             }
         }
         if started.elapsed() + interval > deadline {

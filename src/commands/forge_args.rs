@@ -50,7 +50,14 @@ impl ForgeArgs {
             Some(creds) => Some(self.mint(kind, &api, &creds, repo, access, runner)?),
             None => self.token(env)?,
         };
-        Ok(AnyForge::connect(Some(kind), &api, token)?)
+        let mut forge = AnyForge::connect(Some(kind), &api, token)?;
+        if let Some(secs) = env.non_empty(vars::SECONDARY_RATE_LIMIT_WAIT) {
+            let secs: u64 = secs.trim().parse().map_err(|_| {
+                InputError::new(vars::SECONDARY_RATE_LIMIT_WAIT, secs, "must be a number of seconds")
+            })?;
+            forge = forge.with_secondary_wait(std::time::Duration::from_secs(secs));
+        }
+        Ok(forge)
     }
 
     /// The forge kind and API URL.
@@ -58,7 +65,18 @@ impl ForgeArgs {
         let kind = match self.forge.as_deref().map(str::trim) {
             None | Some("") => None,
             Some("github") => Some(ForgeKind::Github),
-            Some("forgejo" | "gitea") => Some(ForgeKind::Forgejo),
+            Some("forgejo") => Some(ForgeKind::Forgejo),
+            // Gitea is not Forgejo: its dispatch takes `return_run_details` as a query
+            // parameter and its runs report `status: completed` plus `conclusion`, which the
+            // Forgejo client read as still queued (a wait polled until its timeout).
+            Some("gitea") => {
+                return Err(InputError::new(
+                    "forge",
+                    "gitea",
+                    "is not supported: Gitea's Actions API differs from Forgejo's (run details, run states), \
+                     so runs could not be followed; use GitHub or Forgejo",
+                ));
+            }
             Some(other) => return Err(InputError::new("forge", other, "must be github or forgejo")),
         };
         let api = self.api_url.clone().unwrap_or_else(|| ctx.api_url.clone());

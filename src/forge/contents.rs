@@ -125,7 +125,16 @@ pub async fn write(
                 html_url: f.commit.html_url,
             })
         }
+        409 if rule_refusal(&a.body) => Err(ForgeError::RuleRefused {
+            forge: http.forge,
+            path: w.path.clone(),
+            branch: w.branch.clone(),
+            rule: super::error::server_message(&a.body, 409).split_whitespace().collect::<Vec<_>>().join(" "),
+        }),
         409 => Err(conflict(http, w, &a.body)),
+        // Forgejo up to v11 answers a stale sha with 422 "sha does not match [given: …,
+        // expected: …]" (v12 on: 409): the same conflict.
+        422 if a.body.contains("sha does not match") => Err(conflict(http, w, &a.body)),
         422 if w.sha.is_none() && {
             let m = a.body.to_ascii_lowercase();
             m.contains("sha") || m.contains("already exist")
@@ -164,6 +173,8 @@ pub async fn commits(
         match a.status {
             200 => {}
             409 => break, // empty repository
+            // Forgejo answers 404 for a path without commits (GitHub `[]`): no history.
+            404 if http.forge == crate::context::ForgeKind::Forgejo && http.has_token() => break,
             _ => return Err(http.error(Op::ListCommits, &target, &repo.to_string(), &a)),
         }
         let items: Vec<CommitItem> = a.json(http.forge, &target)?;
@@ -185,6 +196,14 @@ pub async fn commits(
         next = a.next_link().and_then(|l| url::Url::parse(&l).ok());
     }
     Ok(out)
+}
+
+/// Whether a 409 is GitHub refusing the write for a ruleset or branch protection (its
+/// repository-rule-violation-error says "Repository rule violations found"; classic
+/// protection "Protected branch update failed"), not a stale sha.
+fn rule_refusal(body: &str) -> bool {
+    let m = body.to_ascii_lowercase();
+    m.contains("repository rule violation") || m.contains("protected branch")
 }
 
 fn conflict(http: &Http, w: &FileWrite, body: &str) -> ForgeError {

@@ -120,6 +120,20 @@ pub enum ForgeError {
         /// The server's message.
         server: String,
     },
+    /// 409 for a ruleset or branch protection (GitHub): retrying cannot help.
+    #[error(
+        "{forge} refused the write of {path} on {branch}: a ruleset or branch protection forbids it ({rule}); nothing was written and retrying cannot help. Fix: let the bot bypass the rule: add the identity the token acts as (the GitHub App of an App token, or the role of the PAT's user) to the ruleset's bypass list (Settings → Rules → Rulesets → Bypass list), or under classic branch protection allow it to push / bypass; `GITHUB_TOKEN` cannot be put on a bypass list, so use an App token or PAT that can; or record to a branch no rule covers (the `branch` input)"
+    )]
+    RuleRefused {
+        /// Which forge.
+        forge: ForgeKind,
+        /// The file.
+        path: String,
+        /// The protected branch.
+        branch: String,
+        /// The rule(s) the server named.
+        rule: String,
+    },
     /// 429, or 403 with rate-limit headers, still refused after waiting.
     #[error("{forge} rate-limited the token while {target} (status {status}{}): {server}. Fix: wait, or use a token with a higher limit", retry_after.map(|d| format!(", retry after {}s", d.as_secs())).unwrap_or_default())]
     RateLimited {

@@ -10,22 +10,105 @@ use crate::secret::Secret;
 use reqwest::Method;
 use serde::Deserialize;
 use serde_json::json;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use tokio::sync::OnceCell;
 
-/// A Forgejo API client.
+/// A Forgejo API client; the server version is asked once (`GET /version`) and kept.
 #[derive(Clone, Debug)]
 pub struct Forgejo {
     http: Http,
+    version: Arc<OnceCell<Option<ForgejoVersion>>>,
+}
+
+/// A Forgejo release as `GET /version` names it (`11.0.3+gitea-1.22.0`), and the features
+/// that depend on it (DIFFERENCES.md version matrix).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ForgejoVersion {
+    /// Major version (11 for the v11 LTS).
+    pub major: u32,
+    /// The server's own text.
+    pub raw: String,
+}
+
+impl ForgejoVersion {
+    /// Parses `11.0.3+gitea-1.22.0`, `v12.0.1`, `15.0.0-dev-123-abc+gitea-1.22.0`.
+    pub fn parse(raw: &str) -> Option<Self> {
+        let major = raw.trim().trim_start_matches('v').split(['.', '+', '-']).next()?.parse().ok()?;
+        Some(ForgejoVersion { major, raw: raw.trim().to_owned() })
+    }
+
+    /// `GET …/actions/runs*` exists (v12 on).
+    pub fn has_runs_api(&self) -> bool {
+        self.major >= 12
+    }
+
+    /// A boolean dispatch input reads "true" as true (v14 on; v8–v13 take only the web
+    /// form's checkbox value "on" as true).
+    pub fn reads_true_booleans(&self) -> bool {
+        self.major >= 14
+    }
 }
 
 impl Forgejo {
     /// A client for `api_url` (`https://host/api/v1`).
     pub fn new(api_url: &str, token: Option<Secret>) -> Result<Self, ForgeError> {
-        Ok(Forgejo { http: Http::new(ForgeKind::Forgejo, api_url, token)? })
+        Ok(Forgejo { http: Http::new(ForgeKind::Forgejo, api_url, token)?, version: Arc::default() })
+    }
+
+    /// The server's version, asked once; `None` when it cannot be read (then every feature
+    /// of the current release is assumed).
+    pub async fn detected_version(&self) -> Option<ForgejoVersion> {
+        self.version
+            .get_or_init(|| async {
+                self.server_version().await.ok().flatten().and_then(|v| ForgejoVersion::parse(&v))
+            })
+            .await
+            .clone()
+    }
+
+    /// Rewrites boolean inputs the server would misread: on v8–v13 a `type: boolean` input is
+    /// true only when its value is "on", so "true" is sent as "on" (only for inputs the
+    /// workflow file declares boolean; other values stay as given).
+    async fn booleans_as_read(&self, repo: &RepoId, d: &Dispatch) -> BTreeMap<String, String> {
+        let mut inputs = d.inputs.clone();
+        if !inputs.values().any(|v| v.eq_ignore_ascii_case("true")) {
+            return inputs;
+        }
+        let Some(version) = self.detected_version().await else { return inputs };
+        if version.reads_true_booleans() {
+            return inputs;
+        }
+        // Forgejo reads only the first existing workflow directory.
+        for dir in [".forgejo/workflows", ".gitea/workflows", ".github/workflows"] {
+            let path = format!("{dir}/{}", d.workflow);
+            match contents::get(&self.http, repo, &path, Some(&d.git_ref)).await {
+                Ok(Some(f)) => {
+                    for name in super::workflow::boolean_inputs(&f.text) {
+                        if let Some(v) = inputs.get_mut(&name)
+                            && v.eq_ignore_ascii_case("true")
+                        {
+                            *v = "on".to_owned();
+                        }
+                    }
+                    break;
+                }
+                Ok(None) => continue,
+                Err(_) => break,
+            }
+        }
+        inputs
     }
 
     /// Replaces the retry policy for transient failures.
     pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
         self.http.retry = retry;
+        self
+    }
+
+    /// Replaces the first wait after a secondary rate limit (a tuning knob for tests).
+    pub fn with_secondary_wait(mut self, wait: std::time::Duration) -> Self {
+        self.http.secondary_wait = wait;
         self
     }
 }
@@ -124,7 +207,8 @@ impl Forge for Forgejo {
             &d.workflow,
             "dispatches",
         ]);
-        let body = json!({ "ref": d.git_ref, "inputs": d.inputs, "return_run_info": true });
+        let inputs = self.booleans_as_read(repo, d).await;
+        let body = json!({ "ref": d.git_ref, "inputs": inputs, "return_run_info": true });
         let a = self.http.send(&target, Method::POST, url, Some(&body), Retry::RateLimitOnly).await?;
         match a.status {
             200 | 201 => {
@@ -147,6 +231,14 @@ impl Forge for Forgejo {
             }),
             _ => Err(self.http.error(Op::DispatchWorkflow, &target, &repo.to_string(), &a)),
         }
+    }
+
+    async fn missing_runs_api(&self) -> Option<String> {
+        self.detected_version().await.filter(|v| !v.has_runs_api()).map(|v| format!("Forgejo {}", v.raw))
+    }
+
+    fn runs_page(&self, repo: &RepoId, workflow: &str) -> String {
+        format!("{}/{repo}/actions?workflow={workflow}", self.http.web_base())
     }
 
     async fn repository_dispatch(

@@ -28,6 +28,12 @@ impl GitHub {
         self.http.retry = retry;
         self
     }
+
+    /// Replaces the first wait after a secondary rate limit (a tuning knob for tests).
+    pub fn with_secondary_wait(mut self, wait: std::time::Duration) -> Self {
+        self.http.secondary_wait = wait;
+        self
+    }
 }
 
 #[derive(Deserialize)]
@@ -142,6 +148,10 @@ impl Forge for GitHub {
             204 => Ok(Dispatched::default()),
             _ => Err(self.http.error(Op::DispatchWorkflow, &target, &repo.to_string(), &answer)),
         }
+    }
+
+    fn runs_page(&self, repo: &RepoId, workflow: &str) -> String {
+        format!("{}/{repo}/actions/workflows/{workflow}", self.http.web_base())
     }
 
     async fn repository_dispatch(

@@ -67,7 +67,14 @@ pub struct Http {
     token: Option<Secret>,
     /// Retry policy for transient failures.
     pub retry: RetryPolicy,
+    /// The first wait after a GitHub secondary rate limit without `retry-after` (GitHub asks
+    /// for at least a minute); later waits are multiples of it. Shortened only by tests.
+    pub secondary_wait: Duration,
 }
+
+/// Retries after a secondary rate limit: waits of 1, 2 and 3 × the secondary wait (60, 120
+/// and 180 s, 6 minutes in all), then the error.
+pub const SECONDARY_RETRIES: u32 = 3;
 
 impl Http {
     /// A client for the API at `base` (`https://api.github.com`, `https://host/api/v1`).
@@ -98,6 +105,7 @@ impl Http {
             client,
             token: token.filter(|t| !t.is_empty()),
             retry: RetryPolicy::for_forge(),
+            secondary_wait: Duration::from_secs(60),
         })
     }
 
@@ -141,6 +149,7 @@ impl Http {
     ) -> Result<Answer, ForgeError> {
         let started = Instant::now();
         let mut attempt = 0u32;
+        let mut secondary = 0u32;
         loop {
             let mut req = self.client.request(method.clone(), url.clone());
             if let Some(t) = &self.token {
@@ -180,8 +189,35 @@ impl Http {
                 Err(_) if retry == Retry::Idempotent => None,
                 Err(_) => return outcome,
             };
+            // GitHub's secondary limits come without `retry-after`: wait at least a minute
+            // (retrying sooner can get the integration banned), within its own bound.
+            let is_secondary = self.forge == ForgeKind::Github
+                && server_wait.is_none()
+                && outcome.as_ref().is_ok_and(|a| rate_limit_wait(a).is_some());
+            if is_secondary {
+                let Ok(a) = outcome else { unreachable!() };
+                secondary += 1;
+                if secondary > SECONDARY_RETRIES {
+                    return Err(ForgeError::RateLimited {
+                        forge: self.forge,
+                        status: a.status,
+                        target: target.to_owned(),
+                        retry_after: None,
+                        server: super::error::server_message(&a.body, a.status),
+                    });
+                }
+                let wait = self.secondary_wait * secondary;
+                eprintln!(
+                    "secondary rate limit: waiting {} s (attempt {secondary} of {SECONDARY_RETRIES}) while {target}",
+                    wait.as_secs()
+                );
+                tokio::time::sleep(wait).await;
+                continue;
+            }
+            // A server's wait is honoured as asked (not capped): when it does not fit the
+            // budget, the error says how long to wait.
             let delay = match server_wait {
-                Some(w) => w.min(self.retry.max_delay),
+                Some(w) => w,
                 None => self.retry.delay(attempt, None),
             };
             if attempt >= self.retry.max_attempts || started.elapsed() + delay > self.retry.max_total {

@@ -15,6 +15,7 @@ mod issues;
 pub mod model;
 mod statuses;
 mod update;
+mod workflow;
 
 pub use error::{ForgeError, Op};
 pub use forgejo::Forgejo;
@@ -58,6 +59,15 @@ pub trait Forge {
 
     /// Dispatches a workflow (`on: workflow_dispatch`), asking for the run's details.
     async fn dispatch_workflow(&self, repo: &RepoId, dispatch: &Dispatch) -> Result<Dispatched, ForgeError>;
+
+    /// The forge and version when it has no runs API (Forgejo before v12), so runs can be
+    /// neither found nor followed; `None` when runs can be read.
+    async fn missing_runs_api(&self) -> Option<String> {
+        None
+    }
+
+    /// The web page listing the runs of `workflow` in `repo`.
+    fn runs_page(&self, repo: &RepoId, workflow: &str) -> String;
 
     /// Sends a `repository_dispatch` event (GitHub only; Forgejo answers `Unsupported`).
     async fn repository_dispatch(
@@ -197,6 +207,14 @@ impl AnyForge {
             AnyForge::Forgejo(f) => AnyForge::Forgejo(f.with_retry(retry)),
         }
     }
+
+    /// Replaces the first wait after a GitHub secondary rate limit (default 60 s).
+    pub fn with_secondary_wait(self, wait: std::time::Duration) -> Self {
+        match self {
+            AnyForge::Github(f) => AnyForge::Github(f.with_secondary_wait(wait)),
+            AnyForge::Forgejo(f) => AnyForge::Forgejo(f.with_secondary_wait(wait)),
+        }
+    }
 }
 
 macro_rules! delegate {
@@ -237,6 +255,12 @@ impl Forge for AnyForge {
     }
     async fn dispatch_workflow(&self, repo: &RepoId, dispatch: &Dispatch) -> Result<Dispatched, ForgeError> {
         delegate!(self, f => f.dispatch_workflow(repo, dispatch).await)
+    }
+    async fn missing_runs_api(&self) -> Option<String> {
+        delegate!(self, f => f.missing_runs_api().await)
+    }
+    fn runs_page(&self, repo: &RepoId, workflow: &str) -> String {
+        delegate!(self, f => f.runs_page(repo, workflow))
     }
     async fn repository_dispatch(
         &self,

@@ -84,6 +84,8 @@ pub async fn update_env_file_if<F: Forge>(
     EnvFile::parse("").apply(edits)?;
     let started = Instant::now();
     let mut attempt = 0u32;
+    // Writes whose answer was lost (they may have landed): message and changes.
+    let mut unanswered: Vec<(String, Vec<Change>)> = Vec::new();
     loop {
         attempt += 1;
         let current = forge.get_file(repo, path, Some(branch)).await?;
@@ -95,7 +97,18 @@ pub async fn update_env_file_if<F: Forge>(
         check(&file).map_err(|why| UpdateError::Changed { path: path.to_owned(), why })?;
         let changes = file.apply(edits)?;
         if changes.is_empty() && current.is_some() {
-            return Ok(EnvUpdate { commit: None, changes, attempts: attempt, text: file.render() });
+            let text = file.render();
+            // The file holds every value: when one of our writes went unanswered, it may be
+            // that write that put them there. Its commit is found by its message (this run's
+            // own: it names the run and the time), and the outputs describe it.
+            if !unanswered.is_empty()
+                && let Some(found) =
+                    own_commit(forge, repo, branch, path, &unanswered, current.as_ref()).await
+            {
+                let (commit, changes) = found;
+                return Ok(EnvUpdate { commit: Some(commit), changes, attempts: attempt, text });
+            }
+            return Ok(EnvUpdate { commit: None, changes, attempts: attempt, text });
         }
         let rendered = file.render();
         let write = FileWrite {
@@ -112,6 +125,9 @@ pub async fn update_env_file_if<F: Forge>(
             Err(e) if e.is_retryable_write() => e,
             Err(e) => return Err(e.into()),
         };
+        if !matches!(err, ForgeError::Conflict { .. }) {
+            unanswered.push((write.message.clone(), changes));
+        }
         let delay = policy.delay(attempt, None);
         if attempt >= policy.max_attempts || started.elapsed() + delay > policy.max_total {
             return Err(UpdateError::GaveUp {
@@ -123,4 +139,26 @@ pub async fn update_env_file_if<F: Forge>(
         }
         tokio::time::sleep(delay).await;
     }
+}
+
+/// The newest of the file's recent commits whose message is one of `unanswered`'s, with that
+/// write's changes; `None` when none is found (another writer set the same values).
+async fn own_commit<F: Forge>(
+    forge: &F,
+    repo: &RepoId,
+    branch: &str,
+    path: &str,
+    unanswered: &[(String, Vec<Change>)],
+    current: Option<&RemoteFile>,
+) -> Option<(FileCommit, Vec<Change>)> {
+    let commits = forge.list_commits(repo, path, branch, 20).await.ok()?;
+    commits.into_iter().find_map(|c| {
+        let (_, changes) = unanswered.iter().find(|(m, _)| m.trim() == c.message.trim())?;
+        let commit = FileCommit {
+            commit_sha: c.sha,
+            blob_sha: current.map(|f| f.sha.clone()).unwrap_or_default(),
+            html_url: None,
+        };
+        Some((commit, changes.clone()))
+    })
 }

@@ -283,7 +283,9 @@ async fn dispatch_event_type_sends_a_repository_dispatch_with_the_run_in_its_pay
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_declared_dispatch_id_finds_the_run_when_the_forge_returns_no_id() {
-    for flavor in [Flavor::Github, Flavor::Forgejo] {
+    // GitHub only: Forgejo titles runs with the workflow's `name:` (not `run-name`), and every
+    // Forgejo with a runs API (v12+) returns the run's id (v11+), so it never correlates.
+    for flavor in [Flavor::Github] {
         let (fake, _, _) = setup(flavor).await;
         let dir = if flavor == Flavor::Github { ".github/workflows" } else { ".forgejo/workflows" };
         fake.add_workflow(OPS, dir, "deploy.yml", &["api_image_tag!", "dispatch_id"], "success");

@@ -467,7 +467,7 @@ async fn deployments_on_github_commit_statuses_on_both() {
                 assert!(e.contains("no deployments API") && e.contains("commit status"), "{e}");
                 assert!(forge.create_deployment_status(&repo, 1, &st).await.is_err());
                 assert_eq!(fake.requests().len(), before, "nothing sent");
-                assert_eq!(forge.server_version().await.unwrap().as_deref(), Some("15.0.0+fake"));
+                assert_eq!(forge.server_version().await.unwrap().as_deref(), Some("15.0.0+gitea-1.22.0"));
             }
         }
     }

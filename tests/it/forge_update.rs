@@ -126,7 +126,8 @@ async fn faults_during_update_end_done_or_cleanly_failed() {
         assert_eq!(up.attempts, 4, "{flavor:?}");
         assert_eq!(fake.file(OPS, FILE).unwrap(), "API_IMAGE_TAG=1.0.1\n");
 
-        // The write lands but its answer is lost: the re-read finds the value, no second commit.
+        // The write lands but its answer is lost: the re-read finds the value, no second
+        // commit, and the update reports the commit it made (found by its message).
         let commits = fake.history(OPS, FILE).len();
         fake.inject(Some("PUT"), "/contents/", 1, FaultKind::DropAfterHandling);
         let up =
@@ -134,7 +135,10 @@ async fn faults_during_update_end_done_or_cleanly_failed() {
                 .await
                 .unwrap();
         assert_eq!(fake.history(OPS, FILE).len(), commits + 1, "{flavor:?}");
-        assert!(up.commit.is_none() && up.changes.is_empty(), "{up:?}");
+        let made = up.commit.as_ref().unwrap_or_else(|| panic!("{flavor:?}: {up:?}"));
+        assert_eq!(made.commit_sha.len(), 40, "{up:?}");
+        assert_eq!(up.changes.len(), 1, "{up:?}");
+        assert_eq!(up.changes[0].old.as_deref(), Some("1.0.1"), "{up:?}");
 
         // A failure that does not clear: bounded, with the last error, file untouched.
         fake.inject(Some("PUT"), "/contents/", 1000, FaultKind::Status(500));

@@ -18,6 +18,7 @@ mod forge_commands;
 mod forge_envs;
 mod forge_ops;
 mod forge_update;
+mod forge_versions;
 mod github_app;
 mod health;
 mod metadata_action_diff;

@@ -36,8 +36,23 @@ pub(super) fn dispatch(
         return err(422, &format!("inputs are too large. Max number of inputs is 25, got {}", raw.len()));
     }
     let mut inputs = BTreeMap::new();
+    let major = ctx.version.forgejo_major().unwrap_or(0);
     for (k, v) in raw {
         match v.as_str() {
+            // Forgejo v8–v13: `val = strconv.FormatBool(val == "on")` for boolean inputs (the
+            // web form's checkbox value), so "true" reads as false; v14 keeps the value and
+            // maps "on" to "true" (services/actions/workflows.go @ v11.0.0, v13.0.0, v14.0.0,
+            // v15.0.0 resolveDispatchInput). What is stored is what the workflow sees.
+            Some(s) if !gh && workflow.booleans.contains(k) && !s.is_empty() => {
+                let seen = if major < 14 {
+                    (s == "on").to_string()
+                } else if s == "on" {
+                    "true".into()
+                } else {
+                    s.into()
+                };
+                inputs.insert(k.clone(), seen);
+            }
             Some(s) => {
                 inputs.insert(k.clone(), s.to_owned());
             }
@@ -60,7 +75,11 @@ pub(super) fn dispatch(
         return err(if gh { 422 } else { 400 }, &format!("Required input '{missing}' not provided"));
     }
     *next_id += 1;
+    // Forgejo titles a dispatched run with the workflow's `name:`, else its path
+    // (services/actions/workflows.go Dispatch: `title := wf.Name`); GitHub with `run-name`.
+    let fj_title = workflow.name.clone().unwrap_or_else(|| format!("{}/{}", workflow.dir, workflow.file));
     let run = RunRec {
+        title: fj_title,
         id: *next_id,
         number: repo.runs.len() as u64 + 1,
         workflow: workflow.file.clone(),
@@ -121,7 +140,7 @@ pub(super) fn run_json(ctx: &Ctx, r: &RunRec) -> Value {
                 _ => r.conclusion.as_str(),
             };
             json!({
-                "id": r.id, "index_in_repo": r.number, "workflow_id": r.workflow, "title": title(r),
+                "id": r.id, "index_in_repo": r.number, "workflow_id": r.workflow, "title": r.title,
                 "event": r.event, "trigger_event": r.event, "status": status, "commit_sha": r.head_sha,
                 "prettyref": r.git_ref.trim_start_matches("refs/heads/"),
                 "html_url": format!("{}/{}/actions/runs/{}", ctx.web, ctx.repo_name, r.number),

@@ -66,6 +66,12 @@ pub(super) fn contents(
     let Some(head) = repo.head(&branch) else {
         return err(404, &format!("Branch {branch} not found"));
     };
+    // A ruleset on the branch refuses the write with GitHub's repository-rule-violation-error
+    // (github-subset.json contents_put 409: `object<repository-rule-violation-error>`): the
+    // message lists the violated rules after "Repository rule violations found".
+    if gh && let Some((_, rule)) = repo.rules.iter().find(|(b, _)| *b == branch) {
+        return err(409, &format!("Repository rule violations found\n\n{rule}\n\n"));
+    }
     let existing = head.files.get(path).map(|b| blob_sha(b));
     let given = body.get("sha").and_then(Value::as_str);
     let created = match (ctx.flavor, method, &existing, given) {
@@ -81,8 +87,14 @@ pub(super) fn contents(
         }
         (Flavor::Github, _, None, _) => true,
         (_, _, Some(cur), Some(g)) if cur != g => {
+            // Forgejo up to v11 maps ErrSHADoesNotMatch to 422 "Invalid"
+            // (routers/api/v1/repo/file.go @ v11.0.3 handleCreateOrUpdateFileError), from v12
+            // on to 409 "Conflict" (same file @ v12.0.0); the text is models/error.go's.
+            let major = ctx.version.forgejo_major().unwrap_or(0);
             return if gh {
                 err(409, &format!("{path} does not match {g}"))
+            } else if major <= 11 {
+                err(422, &format!("sha does not match [given: {g}, expected: {cur}]"))
             } else {
                 err(409, &format!("sha does not match [given: {g}, expected: {cur}]"))
             };
@@ -107,8 +119,11 @@ pub(super) fn commits(ctx: &Ctx, repo: &Repo, q: &BTreeMap<String, String>, err:
         return err(404, &format!("No commit found for SHA: {branch}"));
     }
     // GitHub: per_page ≤ 100; Forgejo: limit, silently capped at 50 (per_page ignored).
+    // With `path`, Forgejo ignores `limit`: CommitsByFileAndRange pages by
+    // setting.Git.CommitsRangeSize (50) (routers/api/v1/repo/commits.go @ v11.0.3 … v15).
     let size = match ctx.flavor {
         Flavor::Github => q.get("per_page").and_then(|v| v.parse().ok()).unwrap_or(30usize).clamp(1, 100),
+        Flavor::Forgejo if q.contains_key("path") => 50,
         Flavor::Forgejo => q.get("limit").and_then(|v| v.parse().ok()).unwrap_or(30usize).clamp(1, 50),
     };
     let page: usize = q.get("page").and_then(|v| v.parse().ok()).unwrap_or(1).max(1);
@@ -116,6 +131,11 @@ pub(super) fn commits(ctx: &Ctx, repo: &Repo, q: &BTreeMap<String, String>, err:
         Some(p) => repo.history(&branch, p),
         None => repo.branches[&branch].iter().rev().map(|s| &repo.commits[s]).collect(),
     };
+    // Forgejo: a path without commits is `ctx.NotFound("FileCommitsCount", nil)` (same file),
+    // where GitHub answers `[]`.
+    if ctx.flavor == Flavor::Forgejo && q.contains_key("path") && all.is_empty() {
+        return err(404, "The target couldn't be found.");
+    }
     let items: Vec<Value> = all
         .iter()
         .skip((page - 1) * size)

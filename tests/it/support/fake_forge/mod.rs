@@ -1,6 +1,7 @@
-//! A stateful fake forge on 127.0.0.1: GitHub's (`/api/v3`, as on GHES) or Forgejo's
-//! (`/api/v1`) REST paths, methods, status codes, field names and quirks, from
-//! `/work/shared/forge-api/`. Unknown routes and wrong methods get the real error shapes with
+//! A stateful fake forge on 127.0.0.1: GitHub's (github.com at the root, GHES at `/api/v3`)
+//! or Forgejo's (`/api/v1`) REST paths, methods, status codes, field names and quirks, from
+//! `/work/shared/forge-api/`, answering as a named release ([`ForgeVersion`]: `start` keeps
+//! a current GHES and Forgejo 15; `start_version` picks github.com, GHES 3.20, Forgejo 11–15). Unknown routes and wrong methods get the real error shapes with
 //! a message naming the request. Faults (5xx, rate limits, dropped connections) are queued.
 //!
 //! A small hand-rolled HTTP/1.1 server (one request per connection, `Connection: close`):
@@ -45,9 +46,84 @@ pub enum Flavor {
     Forgejo,
 }
 
+/// A named release of a forge: what the fake answers as. Each behaviour that differs cites
+/// its source (`/work/shared/forge-api/DIFFERENCES.md` version matrix; Forgejo's source at the
+/// release tag in rohitkumarankam/forgejo, the GitHub mirror of Forgejo).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ForgeVersion {
+    /// github.com: API at the root (`https://api.github.com`), GraphQL at `/graphql`.
+    GithubCom,
+    /// A current GHES: `/api/v3`, GraphQL at `/api/graphql`, dispatch run details.
+    #[default]
+    Ghes,
+    /// GHES 3.20 as issue 11 describes it: `/api/v3`, and dispatch refuses
+    /// `return_run_details` with 422 naming the field (github-subset.json workflow_dispatch
+    /// notes: "third-party clients report 400/422 naming the field on such servers").
+    Ghes320,
+    /// Forgejo v11 (LTS): no `/actions/runs*`, stale sha 422, boolean inputs only "on".
+    Forgejo11,
+    /// Forgejo v12: runs API without workflow_id/ref filters, stale sha 409.
+    Forgejo12,
+    /// Forgejo v13: as v12.
+    Forgejo13,
+    /// Forgejo v14: boolean inputs "true" read as true.
+    Forgejo14,
+    /// Forgejo v15: runs filters `workflow_id`/`ref`.
+    Forgejo15,
+}
+
+impl ForgeVersion {
+    /// The API family.
+    pub fn flavor(self) -> Flavor {
+        if self.forgejo_major().is_some() { Flavor::Forgejo } else { Flavor::Github }
+    }
+
+    /// Forgejo's major version; `None` on GitHub.
+    pub fn forgejo_major(self) -> Option<u32> {
+        Some(match self {
+            ForgeVersion::GithubCom | ForgeVersion::Ghes | ForgeVersion::Ghes320 => return None,
+            ForgeVersion::Forgejo11 => 11,
+            ForgeVersion::Forgejo12 => 12,
+            ForgeVersion::Forgejo13 => 13,
+            ForgeVersion::Forgejo14 => 14,
+            ForgeVersion::Forgejo15 => 15,
+        })
+    }
+
+    /// What `GET /api/v1/version` answers: Forgejo's Makefile (v11.0.3 … v15.0.0) builds it as
+    /// `$(FORGEJO_VERSION)+$(GITEA_COMPATIBILITY)`, with `GITEA_COMPATIBILITY ?= gitea-1.22.0`.
+    pub fn version_string(self) -> Option<String> {
+        let patch = match self.forgejo_major()? {
+            11 => 3,
+            15 => 0,
+            _ => 1,
+        };
+        Some(format!("{}.0.{patch}+gitea-1.22.0", self.forgejo_major()?))
+    }
+
+    /// The path the REST API lives under.
+    pub fn api_prefix(self) -> &'static str {
+        match self {
+            ForgeVersion::GithubCom => "",
+            ForgeVersion::Ghes | ForgeVersion::Ghes320 => "/api/v3",
+            _ => "/api/v1",
+        }
+    }
+
+    /// The default version of a flavour (today's fake: a current GHES, Forgejo 15).
+    pub fn of(flavor: Flavor) -> Self {
+        match flavor {
+            Flavor::Github => ForgeVersion::Ghes,
+            Flavor::Forgejo => ForgeVersion::Forgejo15,
+        }
+    }
+}
+
 /// A running fake forge; the server stops when this is dropped.
 pub struct FakeForge {
     pub flavor: Flavor,
+    /// The release it answers as.
+    pub version: ForgeVersion,
     addr: SocketAddr,
     state: Arc<Mutex<State>>,
     task: tokio::task::JoinHandle<()>,
@@ -67,12 +143,23 @@ pub struct Reply {
 }
 
 impl FakeForge {
-    /// Starts a fake on a free loopback port. Needs a tokio runtime.
+    /// Starts a fake on a free loopback port (GHES or Forgejo 15). Needs a tokio runtime.
     pub async fn start(flavor: Flavor) -> Self {
+        Self::start_version(ForgeVersion::of(flavor)).await
+    }
+
+    /// Starts a fake answering as `version`.
+    pub async fn start_version(version: ForgeVersion) -> Self {
+        let flavor = version.flavor();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let state =
-            Arc::new(Mutex::new(State { next_run_id: 1000, run_details: true, ..Default::default() }));
+        let state = Arc::new(Mutex::new(State {
+            next_run_id: 1000,
+            run_details: true,
+            ghes_legacy: version == ForgeVersion::Ghes320,
+            version,
+            ..Default::default()
+        }));
         let shared = state.clone();
         let task = tokio::spawn(async move {
             loop {
@@ -84,15 +171,32 @@ impl FakeForge {
                 });
             }
         });
-        FakeForge { flavor, addr, state, task }
+        FakeForge { flavor, version, addr, state, task }
     }
 
     /// The API base URL a client uses.
     pub fn api_url(&self) -> String {
-        match self.flavor {
-            Flavor::Github => format!("http://{}/api/v3", self.addr),
-            Flavor::Forgejo => format!("http://{}/api/v1", self.addr),
-        }
+        format!("http://{}{}", self.addr, self.version.api_prefix())
+    }
+
+    /// The web URL of the forge.
+    pub fn web_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Adds a ruleset to `repo` (GitHub) refusing every contents write on `branch` with
+    /// `rule` as the violation (e.g. `Changes must be made through a pull request.`).
+    pub fn add_ruleset(&self, repo: &str, branch: &str, rule: &str) {
+        self.with(|s| s.repos.get_mut(repo).unwrap().rules.push((branch.into(), rule.into())))
+    }
+
+    /// Gives workflow `file` a `name:` (Forgejo titles its runs with it).
+    pub fn set_workflow_name(&self, repo: &str, file: &str, name: &str) {
+        self.with(|s| {
+            for w in s.repos.get_mut(repo).unwrap().workflows.iter_mut().filter(|w| w.file == file) {
+                w.name = Some(name.into());
+            }
+        })
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
@@ -208,18 +312,25 @@ impl FakeForge {
         self.with(|s| s.repos[repo].history("main", path).iter().map(|c| c.message.clone()).collect())
     }
 
-    /// Declares a workflow file in `dir` with its inputs (a `!` suffix marks a required one)
-    /// and the conclusion its runs reach.
+    /// Declares a workflow file in `dir` with its inputs (a `!` suffix marks a required one,
+    /// a `:boolean` suffix before it a `type: boolean` one) and the conclusion its runs reach.
     pub fn add_workflow(&self, repo: &str, dir: &str, file: &str, inputs: &[&str], conclusion: &str) {
         self.with(|s| {
             let r = s.repos.get_mut(repo).unwrap();
             let id = 161_000 + r.workflows.len() as u64;
+            let name = |i: &str| i.trim_end_matches('!').trim_end_matches(":boolean").to_owned();
             r.workflows.push(Workflow {
                 dir: dir.into(),
                 file: file.into(),
                 id,
-                inputs: inputs.iter().map(|i| i.trim_end_matches('!').to_owned()).collect(),
-                required: inputs.iter().filter_map(|i| i.strip_suffix('!')).map(str::to_owned).collect(),
+                name: None,
+                inputs: inputs.iter().map(|i| name(i)).collect(),
+                required: inputs.iter().filter(|i| i.ends_with('!')).map(|i| name(i)).collect(),
+                booleans: inputs
+                    .iter()
+                    .filter(|i| i.trim_end_matches('!').ends_with(":boolean"))
+                    .map(|i| name(i))
+                    .collect(),
                 conclusion: conclusion.into(),
             });
         })
@@ -366,6 +477,17 @@ async fn serve(mut stream: TcpStream, flavor: Flavor, addr: SocketAddr, state: A
                 r.headers.push(("x-ratelimit-remaining".into(), "0".into()));
                 (r, false)
             }
+            // GitHub's secondary limits: 403 or 429 with no `retry-after` and no exhausted
+            // primary quota (DIFFERENCES.md "GitHub behaviours the fake forge must also show").
+            Some(FaultKind::SecondaryRateLimit(status)) => (
+                routes::error(
+                    flavor,
+                    addr,
+                    status,
+                    "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.",
+                ),
+                false,
+            ),
             Some(FaultKind::DropAfterHandling) => (routes::handle(flavor, addr, &mut s, &req), true),
             Some(FaultKind::DelayAfterHandling(ms)) => {
                 delay = ms;

@@ -122,10 +122,14 @@ pub fn handle(flavor: Flavor, addr: SocketAddr, s: &mut State, req: &Recorded) -
     }
     let err = |status, msg: &str| error(flavor, addr, status, msg);
     let (path, query) = req.target.split_once('?').unwrap_or((&req.target, ""));
-    let prefix = if flavor == Flavor::Github { "/api/v3/" } else { "/api/v1/" };
+    let version = s.version;
+    let prefix = format!("{}/", version.api_prefix());
+    let prefix = prefix.as_str();
     let what = format!("{} {}", req.method, path);
-    // GHES serves GraphQL beside the REST prefix: /api/graphql.
-    let path = if flavor == Flavor::Github && path == "/api/graphql" { "/api/v3/graphql" } else { path };
+    // GHES serves GraphQL beside the REST prefix: /api/graphql (github.com: /graphql, which
+    // the root prefix already routes).
+    let path =
+        if version.api_prefix() == "/api/v3" && path == "/api/graphql" { "/api/v3/graphql" } else { path };
     let Some(rest) = path.strip_prefix(prefix) else {
         return err(404, &format!("Not Found: no API route for {what}"));
     };
@@ -142,7 +146,13 @@ pub fn handle(flavor: Flavor, addr: SocketAddr, s: &mut State, req: &Recorded) -
         return r;
     }
     if route == Route::Version {
-        return ok(200, json!({ "version": "15.0.0+fake" }));
+        return ok(200, json!({ "version": version.version_string().unwrap_or_default() }));
+    }
+    // The runs API (`GET …/actions/runs`, `…/actions/runs/{id}`) arrived in Forgejo v12
+    // (DIFFERENCES.md version matrix; introducing commit fc35915a2823): before it the router
+    // has no such route and answers its plain 404.
+    if matches!(route, Route::RepoRuns | Route::RunGet) && version.forgejo_major().is_some_and(|m| m < 12) {
+        return err(404, "The target couldn't be found.");
     }
     // Authentication.
     let token = req.header("authorization").and_then(|h| {
@@ -226,7 +236,7 @@ pub fn handle(flavor: Flavor, addr: SocketAddr, s: &mut State, req: &Recorded) -
             Err(e) => return err(400, &format!("Problems parsing JSON: {e}")),
         }
     };
-    let ctx = Ctx { flavor, base, web, repo_name: repo_name.clone(), login: tok.login.clone() };
+    let ctx = Ctx { flavor, version, base, web, repo_name: repo_name.clone(), login: tok.login.clone() };
     let run_details = s.run_details && !s.ghes_legacy;
     if route == Route::Dispatch && s.ghes_legacy && body.get("return_run_details").is_some() {
         return err(422, "Invalid request.\n\n\"return_run_details\" is not a permitted key.");
@@ -257,11 +267,18 @@ pub fn handle(flavor: Flavor, addr: SocketAddr, s: &mut State, req: &Recorded) -
         }
         Route::RepoRuns => {
             let limit = q.get("limit").and_then(|l| l.parse().ok()).unwrap_or(30usize).min(50);
+            // `workflow_id` and `ref` filter from v15 on; v12–v14 ignore them (DIFFERENCES.md
+            // version matrix, routers/api/v1/repo/action.go at v12.0.0 reads only event,
+            // status, head_sha and run_number).
+            let filters = version.forgejo_major().is_some_and(|m| m >= 15);
             let runs: Vec<Value> = repo
                 .runs
                 .iter()
                 .rev()
-                .filter(|r| q.get("workflow_id").is_none_or(|w| &r.workflow == w))
+                .filter(|r| !filters || q.get("workflow_id").is_none_or(|w| &r.workflow == w))
+                .filter(|r| {
+                    !filters || q.get("ref").is_none_or(|g| r.git_ref.trim_start_matches("refs/heads/") == g)
+                })
                 .filter(|r| q.get("event").is_none_or(|e| &r.event == e))
                 .filter(|r| q.get("head_sha").is_none_or(|h| &r.head_sha == h))
                 .map(|r| super::actions::run_json(&ctx, r))
@@ -326,6 +343,7 @@ pub fn handle(flavor: Flavor, addr: SocketAddr, s: &mut State, req: &Recorded) -
 /// What a handler knows about the request beyond its body.
 pub(super) struct Ctx {
     pub flavor: Flavor,
+    pub version: super::ForgeVersion,
     pub base: String,
     pub web: String,
     pub repo_name: String,

@@ -22,8 +22,12 @@ pub struct Workflow {
     pub dir: String,
     pub file: String,
     pub id: u64,
+    /// Its `name:`; Forgejo titles runs with it (the path when there is none).
+    pub name: Option<String>,
     pub inputs: Vec<String>,
     pub required: Vec<String>,
+    /// Inputs of `type: boolean`.
+    pub booleans: Vec<String>,
     /// Final conclusion: success, failure, cancelled.
     pub conclusion: String,
 }
@@ -42,7 +46,10 @@ pub struct RunRec {
     pub step: u8,
     pub conclusion: String,
     pub actor: String,
+    /// The inputs as the workflow reads them.
     pub inputs: BTreeMap<String, String>,
+    /// Forgejo's title for it (the workflow's `name:`).
+    pub title: String,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -61,6 +68,8 @@ pub struct Repo {
     pub issues: Vec<IssueRec>,
     /// Environments (GitHub) by name.
     pub environments: BTreeMap<String, EnvRec>,
+    /// Rulesets (GitHub): (branch, violated rule) refusing contents writes.
+    pub rules: Vec<(String, String)>,
 }
 
 /// A deployment (GitHub) and the statuses reported on it, oldest first.
@@ -233,6 +242,9 @@ pub enum FaultKind {
     RateLimit { status: u16, retry_after: u64 },
     /// Close the connection without answering, before handling.
     Drop,
+    /// GitHub's secondary rate limit: this status (403 or 429), no `retry-after`, no
+    /// `x-ratelimit-remaining: 0`, the message naming the limit.
+    SecondaryRateLimit(u16),
     /// Handle the request (a write is applied), then close without answering.
     DropAfterHandling,
     /// Handle the request now, answer after this many milliseconds (a slow read: two
@@ -268,6 +280,8 @@ impl Recorded {
 
 #[derive(Debug, Default)]
 pub struct State {
+    /// The release answered as.
+    pub version: super::ForgeVersion,
     pub repos: BTreeMap<String, Repo>,
     pub tokens: HashMap<String, Token>,
     pub faults: Vec<Fault>,
