@@ -45,7 +45,18 @@ async fn ten_services_released_at_once_all_land() {
             Flavor::Github => {
                 let deployments = fake.deployments(OPS);
                 assert_eq!(deployments.len(), N);
-                assert!(deployments.iter().all(|d| d.3 == ["in_progress", "success"]), "{deployments:?}");
+                assert!(
+                    deployments.iter().all(|d| d.3.starts_with(&["in_progress".into(), "success".into()])),
+                    "{deployments:?}"
+                );
+                // The last success stays; every earlier one is retired, once.
+                let last: Vec<&str> =
+                    deployments.iter().filter_map(|d| d.3.last().map(String::as_str)).collect();
+                assert_eq!(last.iter().filter(|s| **s == "success").count(), 1, "{deployments:?}");
+                assert!(
+                    deployments.iter().all(|d| d.3.iter().filter(|s| *s == "inactive").count() <= 1),
+                    "{deployments:?}"
+                );
             }
             Flavor::Forgejo => {
                 let statuses = fake.statuses(OPS);

@@ -12,6 +12,7 @@ use std::time::Duration;
 const SSH_KEY: &str = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAAsecretkeymaterial0123456789\n-----END OPENSSH PRIVATE KEY-----\n";
 const API_KEY: &str = "dokploy_api_key_5up3rs3cr3t";
 const PASSWORD: &str = "registry-pa55word-7f3e";
+const APPROVAL_KEY: &str = "approval-key-must-not-leak-0123";
 
 /// Every secret's value (and each line of a multi-line one) is absent from what a run showed,
 /// apart from the `::add-mask::` lines.
@@ -23,7 +24,7 @@ fn assert_no_secret(out: &Outcome, token: &str, case: &str) {
             shown.push('\n');
         }
     }
-    let mut secrets = vec![token, API_KEY, PASSWORD];
+    let mut secrets = vec![token, API_KEY, PASSWORD, APPROVAL_KEY];
     secrets.extend(SSH_KEY.lines().filter(|l| !l.starts_with("-----")));
     for secret in secrets {
         assert!(!shown.contains(secret), "{case}: a secret was shown:\n{shown}");
@@ -141,7 +142,10 @@ async fn secrets_never_appear_in_logs_summaries_or_outputs() {
         }
         // approve, on an issue opened in resume mode; a non-approver and an approver.
         let gate = |a: ActionRun| {
-            a.input("environment", "production").input("approvers", "carol").input("approval-mode", "resume")
+            a.input("environment", "production")
+                .input("approvers", "carol")
+                .input("approval-mode", "resume")
+                .input("approval-key", APPROVAL_KEY)
         };
         let (out, _) = run_within(
             with_secrets(gate(release(&fake, &images, flavor)).input("api_image_tag", "v2"), TOKEN),
@@ -153,10 +157,13 @@ async fn secrets_never_appear_in_logs_summaries_or_outputs() {
         let issue = fake.issues(OPS).last().unwrap().clone();
         let number = fake.issues(OPS).len();
         for (login, token, code) in [("carol", bad_token, 1), ("mallory", TOKEN, 0), ("carol", TOKEN, 0)] {
+            // `approve` reads the comments from the forge, not from the event.
+            fake.comment(OPS, number, login, "/approve");
+            let id = fake.issues(OPS)[number - 1].comments.len();
             let ev = serde_json::json!({
                 "action": "created",
                 "issue": {"number": number, "state": "open", "body": issue.body, "html_url": "https://example.test/org/ops/issues/1"},
-                "comment": {"id": 7, "body": "/approve", "user": {"login": login}},
+                "comment": {"id": id, "body": "/approve", "user": {"login": login}},
             });
             let action =
                 gate(release(&fake, &images, flavor).input("command", "approve")).event("issue_comment", &ev);

@@ -238,7 +238,8 @@ pub(super) fn deployment_status(repo: &mut Repo, id: &str, body: &Value, err: Er
     if state == "success" && body.get("auto_inactive").and_then(Value::as_bool) != Some(false) && !production
     {
         for other in repo.deployments.iter_mut().filter(|o| o.environment == env && o.id < this) {
-            if other.statuses.last().is_some_and(|s| s.state != "inactive") {
+            // "earlier successful … deployments" (the REST description of auto_inactive).
+            if other.statuses.last().is_some_and(|s| s.state == "success") {
                 other.statuses.push(StatusRec { state: "inactive".into(), ..Default::default() });
             }
         }
