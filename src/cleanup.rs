@@ -144,29 +144,28 @@ pub fn drain(grace: Duration) -> Drained {
 pub const GRACE: Duration = Duration::from_secs(2);
 
 /// Installs the panic hook (drains, then lets the previous hook report the panic) and the
-/// SIGTERM/SIGINT handler thread, which drains, logs one line through `log` and exits with
-/// 143 (SIGTERM) or 130 (SIGINT). Call once, first thing in `main`.
-pub fn install(log: impl Fn(&str) + Send + 'static) -> std::io::Result<()> {
+/// SIGTERM/SIGINT handler, a task on `runtime` (the process's one runtime), which drains, logs
+/// one line through `log` and exits with 143 (SIGTERM) or 130 (SIGINT). Call once, first thing
+/// in `main`.
+pub fn install(runtime: &tokio::runtime::Handle, log: impl Fn(&str) + Send + 'static) -> std::io::Result<()> {
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         drain(Duration::ZERO);
         previous(info);
     }));
     use tokio::signal::unix::{SignalKind, signal};
-    let rt = tokio::runtime::Builder::new_current_thread().enable_io().build()?;
     // Registered here, before `main` goes on: no signal can arrive unhandled after `install`.
     let (mut term, mut int) = {
-        let _entered = rt.enter();
+        let _entered = runtime.enter();
         (signal(SignalKind::terminate())?, signal(SignalKind::interrupt())?)
     };
-    std::thread::Builder::new().name("signals".into()).spawn(move || {
-        let (name, code) = rt.block_on(async {
-            tokio::select! {
-                _ = term.recv() => ("SIGTERM", 143),
-                _ = int.recv() => ("SIGINT", 130),
-            }
-        });
-        let done = drain(GRACE);
+    runtime.spawn(async move {
+        let (name, code) = tokio::select! {
+            _ = term.recv() => ("SIGTERM", 143),
+            _ = int.recv() => ("SIGINT", 130),
+        };
+        // Blocking: the process ends here; the grace period is waited out on this worker.
+        let done = tokio::task::block_in_place(|| drain(GRACE));
         log(&format!(
             "received {name}: stopped {} child process group(s) (ssh / deploy-command), removed {} private \
              temporary director(ies); exiting with {code}. A deploy that was running may be incomplete: check \
@@ -174,11 +173,11 @@ pub fn install(log: impl Fn(&str) + Send + 'static) -> std::io::Result<()> {
             done.groups, done.paths
         ));
         std::process::exit(code);
-    })?;
+    });
     Ok(())
 }
 
-/// When a signal is being handled, waits for the signal thread to end the process (so its exit
+/// When a signal is being handled, waits for the signal task to end the process (so its exit
 /// code, not the interrupted command's error, is the process's). Otherwise returns at once.
 pub fn hold_if_stopping() {
     if stopping() {
@@ -228,7 +227,8 @@ mod tests {
             assert!(left.is_empty(), "left behind: {left:?}");
             return;
         }
-        install(|_| {}).unwrap();
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        install(rt.handle(), |_| {}).unwrap();
         let key_dir = PrivateDir::new("deploy-action-ssh-").unwrap();
         std::fs::write(key_dir.path().join("id"), "secret").unwrap();
         let path = key_dir.path().to_owned();

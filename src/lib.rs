@@ -60,7 +60,7 @@ pub fn exit_for(err: &anyhow::Error) -> Exit {
 }
 
 /// Parses arguments (or inputs), masks secrets, runs the command and emits its report.
-pub fn run(args: Vec<OsString>, env: &EnvMap, runner: &Runner) -> anyhow::Result<()> {
+pub async fn run(args: Vec<OsString>, env: &EnvMap, runner: &Runner) -> anyhow::Result<()> {
     // Mask every secret input before anything else can be printed.
     for name in cli::SECRET_INPUTS {
         if let Some(value) = env.input(name) {
@@ -82,22 +82,22 @@ pub fn run(args: Vec<OsString>, env: &EnvMap, runner: &Runner) -> anyhow::Result
         runner.info(&format!("deploy-action {} · {}", env!("CARGO_PKG_VERSION"), cli.command.name()));
     }
     let report = match &cli.command {
-        Command::Tags(args) => commands::tags::run(args, env, runner)?,
-        Command::Build(args) => commands::build::run(args, env, runner)?,
-        Command::Env(args) => commands::env::run(args, env, runner)?,
-        Command::Record(args) => commands::record::run(args, env, runner)?,
-        Command::Dispatch(args) => commands::dispatch::run(args, env, runner)?,
-        Command::Push(args) => commands::push::run(args, env, runner)?,
-        Command::Copy(args) => commands::copy::run(args, env, runner)?,
-        Command::Inspect(args) => commands::inspect::run(args, env, runner)?,
-        Command::Release(args) => commands::release::run(args, env, runner)?,
-        Command::Rollback(args) => commands::rollback::run(args, env, runner)?,
-        Command::Promote(args) => commands::promote::run(args, env, runner)?,
-        Command::Approve(args) => commands::approve::run(args, env, runner)?,
-        Command::Deploy(args) => commands::deploy::run(args, env, runner)?,
-        Command::Publish(args) => commands::publish::run(args, env, runner)?,
-        Command::Environment(args) => commands::environment::run(args, env, runner)?,
-        Command::Status(args) => commands::status::run(args, env, runner)?,
+        Command::Tags(args) => commands::tags::run(args, env, runner).await?,
+        Command::Build(args) => commands::build::run(args, env, runner).await?,
+        Command::Env(args) => commands::env::run(args, env, runner).await?,
+        Command::Record(args) => commands::record::run(args, env, runner).await?,
+        Command::Dispatch(args) => commands::dispatch::run(args, env, runner).await?,
+        Command::Push(args) => commands::push::run(args, env, runner).await?,
+        Command::Copy(args) => commands::copy::run(args, env, runner).await?,
+        Command::Inspect(args) => commands::inspect::run(args, env, runner).await?,
+        Command::Release(args) => commands::release::run(args, env, runner).await?,
+        Command::Rollback(args) => commands::rollback::run(args, env, runner).await?,
+        Command::Promote(args) => commands::promote::run(args, env, runner).await?,
+        Command::Approve(args) => commands::approve::run(args, env, runner).await?,
+        Command::Deploy(args) => commands::deploy::run(args, env, runner).await?,
+        Command::Publish(args) => commands::publish::run(args, env, runner).await?,
+        Command::Environment(args) => commands::environment::run(args, env, runner).await?,
+        Command::Status(args) => commands::status::run(args, env, runner).await?,
     };
     runner.emit(&report, cli.format)?;
     Ok(())

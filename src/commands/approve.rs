@@ -4,7 +4,6 @@
 //! enough approved closes the issue and continues the release; `/deny` closes it; anything
 //! else, or anyone else, changes nothing.
 
-use super::push::runtime;
 use super::release::{Approved, OrchestrationArgs, execute};
 use crate::context::RunContext;
 use crate::deploy::approval::{self, Review, ReviewRequest};
@@ -39,7 +38,7 @@ fn outcome(state: &str, why: &str, runner: &Runner) -> Report {
 }
 
 /// Runs `approve` for the `issue_comment` event of this run.
-pub fn run(args: &ApproveArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<Report> {
+pub async fn run(args: &ApproveArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<Report> {
     let ctx = RunContext::from_env(env)?;
     if ctx.event_name != "issue_comment" {
         return Err(InputError::new(
@@ -75,8 +74,8 @@ pub fn run(args: &ApproveArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<
     }
     args.common.deploy_target(env, runner)?;
     let teams = probe.gate.policy.teams().next().is_some();
-    let forge = args.common.forge.connect(&ctx, env, runner, &probe.repo, Access::Approve { teams })?;
-    runtime()?.block_on(async {
+    let forge = args.common.forge.connect(&ctx, env, runner, &probe.repo, Access::Approve { teams }).await?;
+    async {
         let request = ReviewRequest {
             repo: &probe.repo,
             number,
@@ -145,7 +144,7 @@ pub fn run(args: &ApproveArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<
             .collect::<Result<Vec<_>, InputError>>()?;
         let mut s = args.common.settings(kind, &plan.environment, tags, &ctx, env)?;
         s.meta.actor = plan.actor.clone();
-        let (forge, registries, target) = args.common.connect(&s, &ctx, env, runner)?;
+        let (forge, registries, target) = args.common.connect(&s, &ctx, env, runner).await?;
         let approved = Approved {
             by: by.join(", "),
             url: issue.html_url.clone(),
@@ -160,5 +159,6 @@ pub fn run(args: &ApproveArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<
             runner.warning(&format!("could not comment the outcome on {}: {e}", issue.html_url));
         }
         result
-    })
+    }
+    .await
 }

@@ -1,7 +1,7 @@
 //! `copy`: copy an image (by tag or digest) to other tags, repositories or registries,
 //! keeping the manifest bytes (and so the digest) unchanged.
 
-use super::push::{RegistryArgs, destinations, report, runtime};
+use super::push::{RegistryArgs, destinations, report};
 use crate::env::EnvMap;
 use crate::registry::Reference;
 use crate::registry::transfer::{self, Source};
@@ -24,14 +24,14 @@ pub struct CopyArgs {
 }
 
 /// Runs `copy`.
-pub fn run(args: &CopyArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<Report> {
+pub async fn run(args: &CopyArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<Report> {
     let src = Reference::parse(args.source.trim())
         .map_err(|e| InputError::new("source", &args.source, e.to_string()))?;
     let dests = destinations("destinations", &args.destinations)?;
     let mut hosts: Vec<&str> = dests.iter().map(|d| d.registry.as_str()).collect();
     hosts.push(&src.registry);
     let regs = args.registry.registries(env, runner, &hosts)?;
-    runtime()?.block_on(async {
+    async {
         let client = regs.client(&src.registry)?;
         let root = client
             .get_manifest(&src.repository, src.target())
@@ -48,5 +48,6 @@ pub fn run(args: &CopyArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<Rep
         let reports =
             transfer::send_everywhere(&regs, source, &graph, &dests).await.context("copy failed")?;
         Ok(report("copy", &graph.root().digest, &graph.root().media_type, &dests, &reports))
-    })
+    }
+    .await
 }

@@ -33,7 +33,7 @@ pub struct DeployArgs {
 }
 
 /// Runs `deploy`.
-pub fn run(args: &DeployArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<Report> {
+pub async fn run(args: &DeployArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<Report> {
     let environment = args.environment.trim();
     if environment.is_empty() {
         return Err(InputError::new("environment", "", "is empty: name the environment deployed to").into());
@@ -49,8 +49,7 @@ pub fn run(args: &DeployArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<R
     let rollout = Rollout::from_tags(environment, &current, &tags, rollback)?;
     let started = Instant::now();
     runner.group(&format!("deploy to {environment} via {}", target.name()));
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let result = rt.block_on(target.deploy(&rollout, &mut |line: &str| runner.info(line)));
+    let result = target.deploy(&rollout, &mut |line: &str| runner.info(line)).await;
     runner.end_group();
     result?;
     let elapsed = started.elapsed();

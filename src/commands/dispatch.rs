@@ -221,16 +221,16 @@ impl DispatchTarget {
     }
 
     /// Connects, dispatches and (with `wait`) follows the run; fails when a followed run fails.
-    pub fn send(
+    pub async fn send(
         &self,
         req: &DispatchRequest,
         ctx: &RunContext,
         env: &EnvMap,
         runner: &Runner,
     ) -> anyhow::Result<DispatchOutcome> {
-        let forge = self.forge.connect(ctx, env, runner, &req.repo, crate::forge::app::Access::Dispatch)?;
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-        let run = rt.block_on(dispatch_and_wait(&forge, req, self, runner))?;
+        let forge =
+            self.forge.connect(ctx, env, runner, &req.repo, crate::forge::app::Access::Dispatch).await?;
+        let run = dispatch_and_wait(&forge, req, self, runner).await?;
         let d = &req.dispatch;
         if let Followed::Run(run) = &run
             && req.wait
@@ -282,7 +282,7 @@ pub fn client_payload(inputs: &BTreeMap<String, String>, ctx: &RunContext) -> se
     payload.into()
 }
 
-fn repository_dispatch(
+async fn repository_dispatch(
     args: &DispatchArgs,
     event_type: &str,
     env: &EnvMap,
@@ -304,15 +304,12 @@ fn repository_dispatch(
         )
         .into());
     }
-    let forge = args.target.forge.connect(
-        &ctx,
-        env,
-        runner,
-        &req.repo,
-        crate::forge::app::Access::RepositoryDispatch,
-    )?;
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    rt.block_on(forge.repository_dispatch(&req.repo, event_type, &payload))?;
+    let forge = args
+        .target
+        .forge
+        .connect(&ctx, env, runner, &req.repo, crate::forge::app::Access::RepositoryDispatch)
+        .await?;
+    forge.repository_dispatch(&req.repo, event_type, &payload).await?;
     runner.info(&format!("sent repository_dispatch {event_type} to {}", req.repo));
     let mut r = Report::default();
     r.output("state", "dispatched");
@@ -323,9 +320,9 @@ fn repository_dispatch(
 }
 
 /// Runs `dispatch`.
-pub fn run(args: &DispatchArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<Report> {
+pub async fn run(args: &DispatchArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<Report> {
     let workflow = match (&args.workflow, &args.event_type) {
-        (_, Some(event_type)) => return repository_dispatch(args, event_type, env, runner),
+        (_, Some(event_type)) => return repository_dispatch(args, event_type, env, runner).await,
         (Some(w), None) => w,
         (None, None) => {
             return Err(InputError::new(
@@ -338,7 +335,7 @@ pub fn run(args: &DispatchArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result
     };
     let ctx = RunContext::from_env(env)?;
     let req = args.target.request(workflow, BTreeMap::new(), &ctx)?;
-    let out = args.target.send(&req, &ctx, env, runner)?;
+    let out = args.target.send(&req, &ctx, env, runner).await?;
     let (repo, d) = (&req.repo, &req.dispatch);
     let mut r = Report::default();
     out.outputs(&mut r);

@@ -73,7 +73,7 @@ pub struct VersionsArgs {
 }
 
 /// Runs `env …`.
-pub fn run(args: &EnvArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<Report> {
+pub async fn run(args: &EnvArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<Report> {
     match &args.command {
         EnvCommand::Set(a) => set(a, runner),
         EnvCommand::Get(a) => get(a),

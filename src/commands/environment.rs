@@ -164,15 +164,16 @@ pub fn describe(env: &Environment, policies: &[BranchPolicy]) -> String {
 }
 
 /// Runs `environment`.
-pub fn run(args: &EnvironmentArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<Report> {
+pub async fn run(args: &EnvironmentArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<Report> {
     let plan = plan(args)?;
     let ctx = RunContext::from_env(env)?;
     let repo = repo_arg("repository", args.repo.as_deref(), &ctx)?;
     let teams = plan.reviewers.iter().any(|r| matches!(r, crate::forge::ReviewerName::Team { .. }));
-    let forge =
-        args.forge.connect(&ctx, env, runner, &repo, crate::forge::app::Access::Environment { teams })?;
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let (result, policies, changed) = rt.block_on(apply(&forge, &repo, &plan, runner))?;
+    let forge = args
+        .forge
+        .connect(&ctx, env, runner, &repo, crate::forge::app::Access::Environment { teams })
+        .await?;
+    let (result, policies, changed) = apply(&forge, &repo, &plan, runner).await?;
     let mut r = Report::default();
     r.output("changed", changed.to_string());
     let rules = serde_json::json!({

@@ -37,7 +37,7 @@ pub struct ForgeArgs {
 impl ForgeArgs {
     /// The client for these arguments in this run context, to act on `repo` as `access` says.
     /// With a GitHub App, its installation token for `repo` is minted here (masked at once).
-    pub fn connect(
+    pub async fn connect(
         &self,
         ctx: &RunContext,
         env: &EnvMap,
@@ -47,7 +47,7 @@ impl ForgeArgs {
     ) -> Result<AnyForge, anyhow::Error> {
         let (kind, api) = self.api(ctx)?;
         let token = match self.app()? {
-            Some(creds) => Some(self.mint(kind, &api, &creds, repo, access, runner)?),
+            Some(creds) => Some(self.mint(kind, &api, &creds, repo, access, runner).await?),
             None => self.token(env)?,
         };
         let mut forge = AnyForge::connect(Some(kind), &api, token)?;
@@ -139,7 +139,7 @@ impl ForgeArgs {
     }
 
     /// Mints the App's installation token for `repo` (GitHub only) and masks it.
-    fn mint(
+    async fn mint(
         &self,
         kind: ForgeKind,
         api: &str,
@@ -156,9 +156,7 @@ impl ForgeArgs {
             )
             .into());
         }
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-        let minted =
-            rt.block_on(app::installation_token(api, creds, repo, access, RetryPolicy::for_forge()))?;
+        let minted = app::installation_token(api, creds, repo, access, RetryPolicy::for_forge()).await?;
         runner.mask(minted.token.expose());
         runner.info(&format!(
             "GitHub App {}: installation token for {repo} ({}), expires {}",

@@ -1,6 +1,6 @@
 //! `inspect`: does `image:tag` exist, and which digest; optionally the repository's tags.
 
-use super::push::{RegistryArgs, runtime};
+use super::push::RegistryArgs;
 use crate::env::EnvMap;
 use crate::registry::{Reference, RegistryError};
 use crate::runner::{Report, Runner};
@@ -21,11 +21,11 @@ pub struct InspectArgs {
 }
 
 /// Runs `inspect`: fails (exit 1) with "… does not exist" when the tag is missing.
-pub fn run(args: &InspectArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<Report> {
+pub async fn run(args: &InspectArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<Report> {
     let r = Reference::parse(args.reference.trim())
         .map_err(|e| InputError::new("reference", &args.reference, e.to_string()))?;
     let regs = args.registry.registries(env, runner, &[r.registry.as_str()])?;
-    runtime()?.block_on(async {
+    async {
         let client = regs.client(&r.registry)?;
         let digest = client.manifest_digest(&r.repository, r.target()).await?.ok_or_else(|| {
             RegistryError::NotFound {
@@ -56,5 +56,6 @@ pub fn run(args: &InspectArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<
             "tags": tags,
         });
         Ok(report)
-    })
+    }
+    .await
 }

@@ -2,7 +2,6 @@
 //! to another through the gate, optionally retagging each image first (`staging-abc1234` →
 //! `v1.2.3`) with the registry client, without rebuilding (the digest does not change).
 
-use super::push::runtime;
 use super::release::{OrchestrationArgs, execute};
 use crate::context::RunContext;
 use crate::deploy::plan::image_tags;
@@ -40,7 +39,7 @@ pub struct PromoteArgs {
 }
 
 /// Runs `promote`.
-pub fn run(args: &PromoteArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<Report> {
+pub async fn run(args: &PromoteArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<Report> {
     let ctx = RunContext::from_env(env)?;
     let from = args.from_environment.trim();
     let source = args
@@ -68,8 +67,9 @@ pub fn run(args: &PromoteArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<
         args.services.iter().flat_map(|s| split_list(s, false)).map(|s| s.to_ascii_lowercase()).collect();
     let mut s = args.common.settings(Kind::Promote, &args.environment, Vec::new(), &ctx, env)?;
     let target = args.common.deploy_target(env, runner)?;
-    let forge = args.common.forge.connect(&ctx, env, runner, &s.repo, crate::forge::app::Access::Release)?;
-    runtime()?.block_on(async {
+    let forge =
+        args.common.forge.connect(&ctx, env, runner, &s.repo, crate::forge::app::Access::Release).await?;
+    async {
         let text =
             forge.get_file(&s.repo, &source, Some(&s.branch)).await?.map(|f| f.text).ok_or_else(|| {
                 anyhow::anyhow!(
@@ -114,5 +114,6 @@ pub fn run(args: &PromoteArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<
         let list: Vec<String> = s.tags.iter().map(|t| format!("{} {}", t.service, t.tag)).collect();
         runner.info(&format!("promoting from {from} to {}: {}", s.environment, list.join(", ")));
         execute(&forge, &registries, &target, &s, runner, None).await
-    })
+    }
+    .await
 }

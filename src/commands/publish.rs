@@ -3,9 +3,9 @@
 
 use super::build::{RecipeArgs, build_image, pairs};
 use super::dispatch::DispatchTarget;
-use super::push::{RegistryArgs, destinations, push_layout, runtime};
+use super::push::{RegistryArgs, destinations, push_layout};
 use super::tags::{TagRulesArgs, options};
-use crate::build::{LayoutTarget, parallel_map_with};
+use crate::build::LayoutTarget;
 use crate::context::RunContext;
 use crate::env::{EnvMap, vars};
 use crate::publish::changes::{self, ChangeSet};
@@ -16,6 +16,7 @@ use crate::runner::{Report, Runner};
 use crate::settings::{InputError, split_list};
 use crate::tags::{TagsOptions, compute};
 use anyhow::{Context as _, bail};
+use futures::StreamExt;
 use std::path::{Path, PathBuf};
 
 /// Arguments of `publish` (and the inputs of `command: publish`). The run context comes from
@@ -181,16 +182,15 @@ impl PublishArgs {
 }
 
 /// Builds and pushes one service; a failed build pushes nothing.
-fn publish_one(
+async fn publish_one(
     job: &Job,
     regs: &Registries,
-    rt: &tokio::runtime::Runtime,
     env: &EnvMap,
     runner: &Runner,
 ) -> anyhow::Result<Published> {
     let name = &job.spec.name;
     runner.info(&format!("{name}: building"));
-    let built = build_image(&job.recipe, &job.settings, regs, rt, env, runner).context("build failed")?;
+    let built = build_image(&job.recipe, &job.settings, regs, env, runner).await.context("build failed")?;
     runner.info(&format!(
         "{name}: built {} ({}), pushing to {} references",
         built.digest,
@@ -199,7 +199,7 @@ fn publish_one(
     ));
     let layout =
         OciLayout::open(&built.layout_dir.display().to_string()).context("reading the built image")?;
-    let pushed = rt.block_on(push_layout(regs, &layout, &job.dests, runner))?;
+    let pushed = push_layout(regs, &layout, &job.dests, runner).await?;
     Ok(Published {
         name: name.clone(),
         version: job.version.clone(),
@@ -226,7 +226,7 @@ fn changed_jobs(jobs: Vec<Job>, ctx: &RunContext, runner: &Runner) -> (Vec<Job>,
 }
 
 /// Runs `publish`.
-pub fn run(args: &PublishArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<Report> {
+pub async fn run(args: &PublishArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<Report> {
     let started = std::time::Instant::now();
     let mut ctx = RunContext::from_env(env)?;
     if ctx.event_name.is_empty() {
@@ -261,7 +261,10 @@ pub fn run(args: &PublishArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<
         let tags = tag_inputs(jobs.iter().map(|j| (j.spec.name.as_str(), j.version.as_str())));
         let req = args.dispatch.request_for(w, tags, &environment, &ctx)?;
         // With a GitHub App this mints a token: an App not installed fails before the build.
-        args.dispatch.forge.connect(&ctx, env, runner, &req.repo, crate::forge::app::Access::Dispatch)?;
+        args.dispatch
+            .forge
+            .connect(&ctx, env, runner, &req.repo, crate::forge::app::Access::Dispatch)
+            .await?;
         if has_env_rules && environment.is_empty() {
             runner.info(&format!(
                 "{} matches no `environments` line: the images are built and pushed, `{w}` is not dispatched",
@@ -277,9 +280,11 @@ pub fn run(args: &PublishArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<
     let (jobs, skipped) =
         if args.changed_only { changed_jobs(jobs, &ctx, runner) } else { (jobs, Vec::new()) };
 
-    let rt = runtime()?;
-    let results =
-        parallel_map_with(args.parallel.clamp(1, 16), &jobs, |j| publish_one(j, &regs, &rt, env, runner));
+    let results: Vec<anyhow::Result<Published>> = futures::stream::iter(&jobs)
+        .map(|j| publish_one(j, &regs, env, runner))
+        .buffered(args.parallel.clamp(1, 16))
+        .collect()
+        .await;
     let mut published = Vec::new();
     let mut failed = Vec::new();
     for (job, r) in jobs.iter().zip(results) {
@@ -301,7 +306,7 @@ pub fn run(args: &PublishArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<
     match workflow {
         Some(w) if !published.is_empty() => {
             let req = args.dispatch.request_for(w, dispatch_inputs(&published), &environment, &ctx)?;
-            let out = args.dispatch.send(&req, &ctx, env, runner)?;
+            let out = args.dispatch.send(&req, &ctx, env, runner).await?;
             out.outputs(&mut r);
             let run = if out.url.is_empty() { out.state.clone() } else { out.url.clone() };
             r.summary.push_str(&format!(

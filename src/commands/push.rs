@@ -137,22 +137,13 @@ pub fn destinations(input: &str, raw: &[String]) -> Result<Vec<Reference>, Input
     Ok(refs)
 }
 
-/// A multi-threaded runtime for one command.
-pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(4)
-        .enable_all()
-        .build()
-        .context("starting the async runtime")
-}
-
 /// Runs `push`.
-pub fn run(args: &PushArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<Report> {
+pub async fn run(args: &PushArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<Report> {
     let dests = destinations("destinations", &args.destinations)?;
     let hosts: Vec<&str> = dests.iter().map(|d| d.registry.as_str()).collect();
     let regs = args.registry.registries(env, runner, &hosts)?;
     let layout = OciLayout::open(&args.source).context("reading the image to push")?;
-    let pushed = runtime()?.block_on(push_layout(&regs, &layout, &dests, runner))?;
+    let pushed = push_layout(&regs, &layout, &dests, runner).await?;
     Ok(report("push", &pushed.digest, &pushed.media_type, &dests, &pushed.destinations))
 }
 

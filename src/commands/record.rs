@@ -62,7 +62,7 @@ pub fn tag_edits(versions_raw: &[String], env: &EnvMap) -> Result<Vec<TagEdit>, 
 }
 
 /// Runs `record`.
-pub fn run(args: &RecordArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<Report> {
+pub async fn run(args: &RecordArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<Report> {
     let ctx = RunContext::from_env(env)?;
     let tags = tag_edits(&args.versions, env)?;
     let repo = repo_arg("repository", args.repo.as_deref(), &ctx)?;
@@ -72,9 +72,8 @@ pub fn run(args: &RecordArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<R
         now: super::tags::options(env)?.now,
     };
     let edits = versions::deploy_edits(&tags, &meta);
-    let forge = args.forge.connect(&ctx, env, runner, &repo, crate::forge::app::Access::Record)?;
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let update = rt.block_on(update_env_file(
+    let forge = args.forge.connect(&ctx, env, runner, &repo, crate::forge::app::Access::Record).await?;
+    let update = update_env_file(
         &forge,
         &repo,
         &args.branch,
@@ -82,7 +81,8 @@ pub fn run(args: &RecordArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<R
         &edits,
         |changes| versions::commit_message(&tags, changes, &meta),
         &RetryPolicy::for_updates(),
-    ))?;
+    )
+    .await?;
     let message = versions::commit_message(&tags, &update.changes, &meta);
     let mut r = Report::default();
     let commit = update.commit.as_ref().map(|c| c.commit_sha.clone()).unwrap_or_default();

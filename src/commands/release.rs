@@ -3,7 +3,7 @@
 //! wiring shared by `rollback`, `promote` and `approve`.
 
 use super::forge_args::{ForgeArgs, repo_arg};
-use super::push::{RegistryArgs, runtime};
+use super::push::RegistryArgs;
 use crate::cli::CONTEXT_HEADING;
 use crate::context::RunContext;
 use crate::deploy::approval::{ApprovalKey, ApprovalPolicy, Approver, Waiting};
@@ -296,7 +296,7 @@ impl OrchestrationArgs {
     }
 
     /// The forge client, the registry clients and the deploy target.
-    pub fn connect(
+    pub async fn connect(
         &self,
         s: &Settings,
         ctx: &RunContext,
@@ -304,7 +304,7 @@ impl OrchestrationArgs {
         runner: &Runner,
     ) -> anyhow::Result<(AnyForge, Registries, AnyTarget)> {
         let target = self.deploy_target(env, runner)?;
-        let forge = self.forge.connect(ctx, env, runner, &s.repo, crate::forge::app::Access::Release)?;
+        let forge = self.forge.connect(ctx, env, runner, &s.repo, crate::forge::app::Access::Release).await?;
         Ok((forge, self.registries(s, env, runner)?, target))
     }
 
@@ -332,12 +332,12 @@ impl OrchestrationArgs {
 }
 
 /// Runs `release`.
-pub fn run(args: &ReleaseArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<Report> {
+pub async fn run(args: &ReleaseArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<Report> {
     let ctx = RunContext::from_env(env)?;
     let tags = super::record::tag_edits(&args.versions, env)?;
     let s = args.common.settings(Kind::Release, &args.environment, tags, &ctx, env)?;
-    let (forge, registries, target) = args.common.connect(&s, &ctx, env, runner)?;
-    runtime()?.block_on(execute(&forge, &registries, &target, &s, runner, None))
+    let (forge, registries, target) = args.common.connect(&s, &ctx, env, runner).await?;
+    execute(&forge, &registries, &target, &s, runner, None).await
 }
 
 /// An approval already given (`approve`): who, where, and the digests that were approved.

@@ -2,7 +2,6 @@
 //! `service=tag` items), verified in the registry first, through the same gate, deploy and
 //! health steps as `release`; the commit and the deployment say it is a rollback.
 
-use super::push::runtime;
 use super::release::{OrchestrationArgs, execute};
 use crate::context::RunContext;
 use crate::deploy::plan::previous_versions;
@@ -32,7 +31,7 @@ pub struct RollbackArgs {
 }
 
 /// Runs `rollback`.
-pub fn run(args: &RollbackArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<Report> {
+pub async fn run(args: &RollbackArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<Report> {
     let ctx = RunContext::from_env(env)?;
     let to = args.to.trim();
     let explicit = if to == "previous" || to.is_empty() {
@@ -52,8 +51,9 @@ pub fn run(args: &RollbackArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result
         env,
     )?;
     let target = args.common.deploy_target(env, runner)?;
-    let forge = args.common.forge.connect(&ctx, env, runner, &s.repo, crate::forge::app::Access::Release)?;
-    runtime()?.block_on(async {
+    let forge =
+        args.common.forge.connect(&ctx, env, runner, &s.repo, crate::forge::app::Access::Release).await?;
+    async {
         if explicit.is_none() {
             s.tags = previous(&forge, &s.repo, &s.branch, &s.env_file).await?;
             let list: Vec<String> = s.tags.iter().map(|t| format!("{} {}", t.service, t.tag)).collect();
@@ -62,7 +62,8 @@ pub fn run(args: &RollbackArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result
         // The services are known now: the registries are those of their images.
         let registries = args.common.registries(&s, env, runner)?;
         execute(&forge, &registries, &target, &s, runner, None).await
-    })
+    }
+    .await
 }
 
 fn rename(mut e: InputError, input: &str) -> InputError {

@@ -60,15 +60,14 @@ pub fn environments(args: &StatusArgs) -> Result<Vec<String>, InputError> {
 }
 
 /// Runs `status`.
-pub fn run(args: &StatusArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<Report> {
+pub async fn run(args: &StatusArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<Report> {
     let environments = environments(args)?;
     let ctx = RunContext::from_env(env)?;
     let repo = repo_arg("repository", args.repo.as_deref(), &ctx)?;
     let branch = args.branch.trim();
-    let forge = args.forge.connect(&ctx, env, runner, &repo, crate::forge::app::Access::Status)?;
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let all = rt
-        .block_on(gather(&forge, &repo, branch, &args.file, &environments, args.history))
+    let forge = args.forge.connect(&ctx, env, runner, &repo, crate::forge::app::Access::Status).await?;
+    let all = gather(&forge, &repo, branch, &args.file, &environments, args.history)
+        .await
         .with_context(|| format!("reading the status of {} in {repo}@{branch}", environments.join(", ")))?;
     let json = serde_json::json!({ "repo": repo.to_string(), "branch": branch, "environments": all });
     let mut r = Report::default();

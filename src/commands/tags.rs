@@ -158,7 +158,7 @@ pub fn options(env: &EnvMap) -> anyhow::Result<TagsOptions> {
 }
 
 /// Runs `tags`.
-pub fn run(args: &TagsArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<Report> {
+pub async fn run(args: &TagsArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<Report> {
     let ctx = args.context(env)?;
     let opts = options(env)?;
     let input = args.rules.input();

@@ -16,6 +16,7 @@ use crate::forge::{
 };
 use crate::registry::{Reference, Registries, RegistryError};
 use crate::versions::{self, DeployMeta, TagEdit};
+use futures::StreamExt;
 
 /// Which command runs the release (it changes the guard and the messages).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -248,50 +249,66 @@ pub async fn check<F: Forge>(
     let current = forge.get_file(&s.repo, &s.env_file, Some(&s.branch)).await?;
     let current = EnvFile::parse(current.as_ref().map(|f| f.text.as_str()).unwrap_or_default());
     let changes = plan::changes(&current, &s.tags, &s.images);
-    let mut digests = Vec::new();
-    for c in &changes {
-        s.tag_rules.check(&s.environment, &c.new).map_err(|rule| ReleaseError::TagRule {
-            service: c.service.clone(),
-            tag: c.new.clone(),
-            rule,
-        })?;
-        let image =
-            c.image.as_deref().ok_or_else(|| ReleaseError::UnknownImage { service: c.service.clone() })?;
-        let reference = Reference::parse(&format!("{image}:{}", c.new))?;
-        let client = registries.client(&reference.registry)?;
-        let Some(digest) = client.manifest_digest(&reference.repository, &c.new).await? else {
-            return Err(ReleaseError::MissingImage {
-                service: c.service.clone(),
-                reference: reference.to_string(),
-            });
-        };
-        progress(&format!("{}: {reference} exists ({digest})", c.service));
-        digests.push(digest);
-        let Some(old) = c.old.as_deref().filter(|o| *o != c.new) else { continue };
-        if s.kind == Kind::Rollback || s.allow_downgrade {
-            continue;
-        }
-        let running = match client.image_config(&reference.repository, old).await? {
-            Some(cfg) => Provenance::from_config(&cfg),
-            None => {
-                progress(&format!(
-                    "{}: the running tag {old} is no longer in the registry; downgrade check skipped",
-                    c.service
-                ));
-                continue;
-            }
-        };
-        let requested = client.image_config(&reference.repository, &c.new).await?.unwrap_or_default();
-        if let Some(why) = plan::downgrade(&running, &Provenance::from_config(&requested)) {
-            return Err(ReleaseError::Downgrade {
-                service: c.service.clone(),
-                old: old.to_owned(),
-                new: c.new.clone(),
-                why,
-            });
-        }
-    }
+    // Each service's checks are independent registry reads: a few at once, results in order.
+    let digests: Vec<Result<String, ReleaseError>> = futures::stream::iter(&changes)
+        .map(|c| check_change(registries, s, c, progress))
+        .buffered(CONCURRENT_CHECKS)
+        .collect()
+        .await;
+    let digests = digests.into_iter().collect::<Result<Vec<_>, _>>()?;
     Ok(Checked { changes, digests })
+}
+
+/// Services verified at once.
+const CONCURRENT_CHECKS: usize = 4;
+
+/// One service of step 1: the tag is allowed, exists (its digest), and is no silent downgrade.
+async fn check_change(
+    registries: &Registries,
+    s: &Settings,
+    c: &ServiceChange,
+    progress: Progress<'_>,
+) -> Result<String, ReleaseError> {
+    s.tag_rules.check(&s.environment, &c.new).map_err(|rule| ReleaseError::TagRule {
+        service: c.service.clone(),
+        tag: c.new.clone(),
+        rule,
+    })?;
+    let image =
+        c.image.as_deref().ok_or_else(|| ReleaseError::UnknownImage { service: c.service.clone() })?;
+    let reference = Reference::parse(&format!("{image}:{}", c.new))?;
+    let client = registries.client(&reference.registry)?;
+    let Some(digest) = client.manifest_digest(&reference.repository, &c.new).await? else {
+        return Err(ReleaseError::MissingImage {
+            service: c.service.clone(),
+            reference: reference.to_string(),
+        });
+    };
+    progress(&format!("{}: {reference} exists ({digest})", c.service));
+    let Some(old) = c.old.as_deref().filter(|o| *o != c.new) else { return Ok(digest) };
+    if s.kind == Kind::Rollback || s.allow_downgrade {
+        return Ok(digest);
+    }
+    let running = match client.image_config(&reference.repository, old).await? {
+        Some(cfg) => Provenance::from_config(&cfg),
+        None => {
+            progress(&format!(
+                "{}: the running tag {old} is no longer in the registry; downgrade check skipped",
+                c.service
+            ));
+            return Ok(digest);
+        }
+    };
+    let requested = client.image_config(&reference.repository, &c.new).await?.unwrap_or_default();
+    if let Some(why) = plan::downgrade(&running, &Provenance::from_config(&requested)) {
+        return Err(ReleaseError::Downgrade {
+            service: c.service.clone(),
+            old: old.to_owned(),
+            new: c.new.clone(),
+            why,
+        });
+    }
+    Ok(digest)
 }
 
 /// What a successful release did.

@@ -71,8 +71,10 @@ pub async fn list(
         next = a.next_link().and_then(|l| url::Url::parse(&l).ok());
     }
     found.truncate(max);
-    let states: Vec<Result<Latest, ForgeError>> = futures::stream::iter(&found)
-        .map(|d| latest_state(http, repo, d.id))
+    // By id, not by reference: a closure over `&GhDeployment` would make the future not `Send`.
+    let ids: Vec<u64> = found.iter().map(|d| d.id).collect();
+    let states: Vec<Result<Latest, ForgeError>> = futures::stream::iter(ids)
+        .map(|id| latest_state(http, repo, id))
         .buffered(CONCURRENT_STATUS_READS)
         .collect()
         .await;

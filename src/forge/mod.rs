@@ -26,10 +26,10 @@ pub use update::{EnvUpdate, UpdateError, update_env_file, update_env_file_if};
 
 use crate::context::{ForgeKind, forge_of_api_url};
 use crate::secret::Secret;
+use std::future::Future;
 
 /// The operations the action needs from a forge.
-#[allow(async_fn_in_trait)]
-pub trait Forge {
+pub trait Forge: Sync {
     /// Which forge this is.
     fn kind(&self) -> ForgeKind;
 
@@ -38,144 +38,178 @@ pub trait Forge {
 
     /// A file's text and blob sha at `git_ref` (branch, tag or commit; default branch when
     /// `None`); `None` when the file does not exist.
-    async fn get_file(
+    fn get_file(
         &self,
         repo: &RepoId,
         path: &str,
         git_ref: Option<&str>,
-    ) -> Result<Option<RemoteFile>, ForgeError>;
+    ) -> impl Future<Output = Result<Option<RemoteFile>, ForgeError>> + Send;
 
     /// Writes a file with its blob sha as precondition; a stale sha is [`ForgeError::Conflict`].
-    async fn write_file(&self, repo: &RepoId, write: &FileWrite) -> Result<FileCommit, ForgeError>;
+    fn write_file(
+        &self,
+        repo: &RepoId,
+        write: &FileWrite,
+    ) -> impl Future<Output = Result<FileCommit, ForgeError>> + Send;
 
     /// Commits touching `path` on `branch`, newest first, at most `max`.
-    async fn list_commits(
+    fn list_commits(
         &self,
         repo: &RepoId,
         path: &str,
         branch: &str,
         max: usize,
-    ) -> Result<Vec<CommitInfo>, ForgeError>;
+    ) -> impl Future<Output = Result<Vec<CommitInfo>, ForgeError>> + Send;
 
     /// Dispatches a workflow (`on: workflow_dispatch`), asking for the run's details.
-    async fn dispatch_workflow(&self, repo: &RepoId, dispatch: &Dispatch) -> Result<Dispatched, ForgeError>;
+    fn dispatch_workflow(
+        &self,
+        repo: &RepoId,
+        dispatch: &Dispatch,
+    ) -> impl Future<Output = Result<Dispatched, ForgeError>> + Send;
 
     /// The forge and version when it has no runs API (Forgejo before v12), so runs can be
     /// neither found nor followed; `None` when runs can be read.
-    async fn missing_runs_api(&self) -> Option<String> {
-        None
+    fn missing_runs_api(&self) -> impl Future<Output = Option<String>> + Send {
+        async { None }
     }
 
     /// The web page listing the runs of `workflow` in `repo`.
     fn runs_page(&self, repo: &RepoId, workflow: &str) -> String;
 
     /// Sends a `repository_dispatch` event (GitHub only; Forgejo answers `Unsupported`).
-    async fn repository_dispatch(
+    fn repository_dispatch(
         &self,
         repo: &RepoId,
         event_type: &str,
         payload: &serde_json::Value,
-    ) -> Result<(), ForgeError>;
+    ) -> impl Future<Output = Result<(), ForgeError>> + Send;
 
     /// One run.
-    async fn get_run(&self, repo: &RepoId, id: u64) -> Result<Run, ForgeError>;
+    fn get_run(&self, repo: &RepoId, id: u64) -> impl Future<Output = Result<Run, ForgeError>> + Send;
 
     /// Runs of a workflow, newest first.
-    async fn list_runs(&self, repo: &RepoId, filter: &RunFilter) -> Result<Vec<Run>, ForgeError>;
+    fn list_runs(
+        &self,
+        repo: &RepoId,
+        filter: &RunFilter,
+    ) -> impl Future<Output = Result<Vec<Run>, ForgeError>> + Send;
 
     /// Sets a commit status (both forges: the portable deployment record).
-    async fn create_commit_status(&self, repo: &RepoId, status: &CommitStatus) -> Result<(), ForgeError>;
+    fn create_commit_status(
+        &self,
+        repo: &RepoId,
+        status: &CommitStatus,
+    ) -> impl Future<Output = Result<(), ForgeError>> + Send;
 
     /// Opens a deployment (GitHub; Forgejo answers `Unsupported`: use a commit status).
-    async fn create_deployment(
+    fn create_deployment(
         &self,
         repo: &RepoId,
         request: &DeploymentRequest,
-    ) -> Result<Deployment, ForgeError>;
+    ) -> impl Future<Output = Result<Deployment, ForgeError>> + Send;
 
     /// Reports a deployment's state (GitHub; Forgejo answers `Unsupported`).
-    async fn create_deployment_status(
+    fn create_deployment_status(
         &self,
         repo: &RepoId,
         id: u64,
         status: &DeploymentStatus,
-    ) -> Result<(), ForgeError>;
+    ) -> impl Future<Output = Result<(), ForgeError>> + Send;
 
     /// The server version when the forge has one to detect features by (Forgejo `/version`).
-    async fn server_version(&self) -> Result<Option<String>, ForgeError>;
+    fn server_version(&self) -> impl Future<Output = Result<Option<String>, ForgeError>> + Send;
 
     /// Opens an issue (labels by name on GitHub; not sent on Forgejo, which wants ids).
-    async fn create_issue(&self, repo: &RepoId, issue: &NewIssue) -> Result<Issue, ForgeError>;
+    fn create_issue(
+        &self,
+        repo: &RepoId,
+        issue: &NewIssue,
+    ) -> impl Future<Output = Result<Issue, ForgeError>> + Send;
 
     /// An issue's comments, oldest first (`since`: RFC 3339); every page.
-    async fn list_issue_comments(
+    fn list_issue_comments(
         &self,
         repo: &RepoId,
         number: u64,
         since: Option<&str>,
-    ) -> Result<Vec<Comment>, ForgeError>;
+    ) -> impl Future<Output = Result<Vec<Comment>, ForgeError>> + Send;
 
     /// Comments on an issue.
-    async fn create_issue_comment(
+    fn create_issue_comment(
         &self,
         repo: &RepoId,
         number: u64,
         body: &str,
-    ) -> Result<Comment, ForgeError>;
+    ) -> impl Future<Output = Result<Comment, ForgeError>> + Send;
 
     /// One issue (number, title, body, open/closed, author, web URL).
-    async fn get_issue(&self, repo: &RepoId, number: u64) -> Result<IssueDetails, ForgeError>;
+    fn get_issue(
+        &self,
+        repo: &RepoId,
+        number: u64,
+    ) -> impl Future<Output = Result<IssueDetails, ForgeError>> + Send;
 
     /// Closes an issue (`PATCH …/issues/{n}`; closing a closed issue is not an error).
-    async fn close_issue(&self, repo: &RepoId, number: u64) -> Result<(), ForgeError>;
+    fn close_issue(&self, repo: &RepoId, number: u64) -> impl Future<Output = Result<(), ForgeError>> + Send;
 
     /// The login the token acts as (`github-actions[bot]`, `forgejo-actions`, a user).
-    async fn identity(&self) -> Result<String, ForgeError>;
+    fn identity(&self) -> impl Future<Output = Result<String, ForgeError>> + Send;
 
     /// Whether `login` is an active member of team `team` of organisation `org`.
-    async fn is_team_member(&self, org: &str, team: &str, login: &str) -> Result<bool, ForgeError>;
+    fn is_team_member(
+        &self,
+        org: &str,
+        team: &str,
+        login: &str,
+    ) -> impl Future<Output = Result<bool, ForgeError>> + Send;
 
     /// An environment's protection (GitHub); `None` when it does not exist (GitHub answers the
     /// same 404 for a repository the token cannot see: treat `None` as unprotected). Forgejo
     /// answers `Unsupported`: it has no environments, the action's approval gate stands in.
-    async fn get_environment(&self, repo: &RepoId, name: &str) -> Result<Option<Environment>, ForgeError>;
+    fn get_environment(
+        &self,
+        repo: &RepoId,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<Environment>, ForgeError>> + Send;
 
     /// Creates or updates an environment with exactly `config` (GitHub; needs a repository
     /// admin's token); the same call twice changes nothing. Forgejo answers `Unsupported`.
-    async fn put_environment(
+    fn put_environment(
         &self,
         repo: &RepoId,
         name: &str,
         config: &EnvironmentConfig,
-    ) -> Result<Environment, ForgeError>;
+    ) -> impl Future<Output = Result<Environment, ForgeError>> + Send;
 
     /// The branch and tag patterns allowed to deploy to an environment (GitHub).
-    async fn list_branch_policies(
+    fn list_branch_policies(
         &self,
         repo: &RepoId,
         env_name: &str,
-    ) -> Result<Vec<BranchPolicy>, ForgeError>;
+    ) -> impl Future<Output = Result<Vec<BranchPolicy>, ForgeError>> + Send;
 
     /// Adds the policies the environment lacks, keeping the others (GitHub; idempotent). The
     /// environment must use custom branch policies.
-    async fn ensure_branch_policies(
+    fn ensure_branch_policies(
         &self,
         repo: &RepoId,
         env_name: &str,
         policies: &[BranchPolicy],
-    ) -> Result<(), ForgeError>;
+    ) -> impl Future<Output = Result<(), ForgeError>> + Send;
 
     /// A reviewer's id from a login or `team:org/slug` (GitHub).
-    async fn find_reviewer(&self, name: &ReviewerName) -> Result<Reviewer, ForgeError>;
+    fn find_reviewer(&self, name: &ReviewerName)
+    -> impl Future<Output = Result<Reviewer, ForgeError>> + Send;
 
     /// Deployments to `environment`, newest first, at most `max`, each with its latest state
     /// (GitHub). Forgejo answers `Unsupported`: what runs where is the env file's history.
-    async fn list_deployments(
+    fn list_deployments(
         &self,
         repo: &RepoId,
         environment: &str,
         max: usize,
-    ) -> Result<Vec<DeploymentInfo>, ForgeError>;
+    ) -> impl Future<Output = Result<Vec<DeploymentInfo>, ForgeError>> + Send;
 }
 
 /// Either client, chosen at run time from the API URL or the runner.

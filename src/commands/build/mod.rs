@@ -6,7 +6,7 @@ mod recipe;
 use recipe::outputs;
 pub use recipe::{BuildSettings, BuilderKind, RecipeArgs, output, pairs};
 
-use super::push::{RegistryArgs, runtime};
+use super::push::RegistryArgs;
 use crate::build::docker::{DockerBuilder, Engine, Ping};
 use crate::build::files::FilesBuilder;
 use crate::build::layout::Layout;
@@ -119,7 +119,7 @@ impl BuildSettings {
 }
 
 /// Runs `build`.
-pub fn run(args: &BuildArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<Report> {
+pub async fn run(args: &BuildArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<Report> {
     let (_, dests) = outputs(&args.output)?;
     // Only registry references: build into a temporary layout, then push it.
     let temp = tempfile::Builder::new().prefix("deploy-action-build-").tempdir()?;
@@ -128,13 +128,12 @@ pub fn run(args: &BuildArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<Re
     let mut hosts: Vec<&str> = settings.registry_base().map(|r| r.registry.as_str()).into_iter().collect();
     hosts.extend(dests.iter().map(|d| d.registry.as_str()));
     let regs = args.registry.registries(env, runner, &hosts)?;
-    let rt = runtime()?;
-    let built = build_image(&args.recipe, &settings, &regs, &rt, env, runner)?;
+    let built = build_image(&args.recipe, &settings, &regs, env, runner).await?;
     let mut r = report(&built);
     if !dests.is_empty() {
         let tag = built.tag.as_ref().map(|t| format!(":{t}")).unwrap_or_default();
         let layout = crate::registry::OciLayout::open(&format!("oci:{}{tag}", built.layout_dir.display()))?;
-        let pushed = rt.block_on(super::push::push_layout(&regs, &layout, &dests, runner))?;
+        let pushed = super::push::push_layout(&regs, &layout, &dests, runner).await?;
         let images: Vec<String> = dests.iter().map(ToString::to_string).collect();
         r.output("images", images.join("\n"));
         r.summary.push_str(&format!(
@@ -148,12 +147,7 @@ pub fn run(args: &BuildArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<Re
 }
 
 /// Pulls a registry base into the output layout (the spec then holds it as images on disk).
-fn pull_base(
-    spec: &mut BuildSpec,
-    regs: &Registries,
-    rt: &tokio::runtime::Runtime,
-    runner: &Runner,
-) -> anyhow::Result<()> {
+async fn pull_base(spec: &mut BuildSpec, regs: &Registries, runner: &Runner) -> anyhow::Result<()> {
     let Recipe::Files(FilesRecipe { base: base @ Base::Registry(_), .. }) = &mut spec.recipe else {
         return Ok(());
     };
@@ -163,20 +157,18 @@ fn pull_base(
         reference: reference.to_string(),
         source: Box::new(source),
     })?;
-    let images =
-        rt.block_on(crate::build::pull::pull_base(&client, &reference, &spec.platforms, &layout, runner))?;
+    let images = crate::build::pull::pull_base(&client, &reference, &spec.platforms, &layout, runner).await?;
     *base = Base::Images(images);
     Ok(())
 }
 
-/// Chooses the builder, warns about inputs it ignores, pulls a registry base with `regs` on
-/// `rt`, and builds; a failed build leaves no new layout directory behind. `publish` builds
-/// each service with it.
-pub fn build_image(
+/// Chooses the builder, warns about inputs it ignores, pulls a registry base with `regs`, and
+/// builds (on a blocking thread: builds hash and compress); a failed build leaves no new
+/// layout directory behind. `publish` builds each service with it.
+pub async fn build_image(
     recipe: &RecipeArgs,
     settings: &BuildSettings,
     regs: &Registries,
-    rt: &tokio::runtime::Runtime,
     env: &EnvMap,
     runner: &Runner,
 ) -> anyhow::Result<BuiltImage> {
@@ -192,13 +184,20 @@ pub fn build_image(
     let dir = spec.output.dir.clone();
     let existed = dir.exists();
     let started = std::time::Instant::now();
-    let built = pull_base(&mut spec, regs, rt, runner)
-        .and_then(|()| Ok(builder.build(&spec, runner)?))
-        .inspect_err(|_| {
-            if !existed {
-                let _ = std::fs::remove_dir_all(&dir);
-            }
-        })?;
+    let built = async {
+        pull_base(&mut spec, regs, runner).await?;
+        let log = runner.clone();
+        let built = tokio::task::spawn_blocking(move || builder.build(&spec, &log))
+            .await
+            .context("the build thread failed")??;
+        anyhow::Ok(built)
+    }
+    .await
+    .inspect_err(|_| {
+        if !existed {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+    })?;
     runner.info(&format!("built in {:.2?}", started.elapsed()));
     Ok(built)
 }

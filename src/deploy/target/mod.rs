@@ -13,6 +13,7 @@ pub mod process;
 use crate::envfile::EnvFile;
 use crate::settings::InputError;
 use crate::versions::TagEdit;
+use std::future::Future;
 
 /// One service whose image tag changes in a rollout.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -98,17 +99,16 @@ impl Rollout {
 }
 
 /// A place a rollout can be deployed to.
-#[allow(async_fn_in_trait)]
-pub trait Target {
+pub trait Target: Sync {
     /// The `target` input value of this implementation.
     fn name(&self) -> &'static str;
 
     /// Deploys `rollout`; `progress` receives one line per step for the job log.
-    async fn deploy(
+    fn deploy(
         &self,
         rollout: &Rollout,
         progress: &mut (dyn FnMut(&str) + Send),
-    ) -> Result<(), TargetError>;
+    ) -> impl Future<Output = Result<(), TargetError>> + Send;
 }
 
 /// The target the inputs chose.
