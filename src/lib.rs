@@ -1,7 +1,7 @@
 //! deploy-action: one containerized GitHub/Forgejo Action and CLI that takes a service from
 //! `git push` to a verified deployment. `run` is the whole program; `main` only maps errors.
 
-pub mod build;
+pub mod builder;
 pub mod cleanup;
 pub mod cli;
 pub mod commands;

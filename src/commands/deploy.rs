@@ -2,8 +2,8 @@
 //! deployment record. For local use and for trying a target; `release` is the full pipeline.
 
 use super::record::tag_edits;
-use crate::deploy::target::args::TargetArgs;
-use crate::deploy::target::{Rollout, Target};
+use crate::deploy::targets::args::TargetArgs;
+use crate::deploy::targets::{Rollout, Target};
 use crate::env::EnvMap;
 use crate::envfile::EnvFile;
 use crate::runner::{Report, Runner};

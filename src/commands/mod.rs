@@ -2,6 +2,7 @@
 
 pub mod approve;
 pub mod build;
+mod build_inputs;
 pub mod copy;
 pub mod deploy;
 pub mod dispatch;

@@ -5,7 +5,7 @@ use super::build::{RecipeArgs, build_image, pairs};
 use super::dispatch::DispatchTarget;
 use super::push::{RegistryArgs, destinations, push_layout};
 use super::tags::{TagRulesArgs, options};
-use crate::build::LayoutTarget;
+use crate::builder::LayoutTarget;
 use crate::context::RunContext;
 use crate::env::{EnvMap, vars};
 use crate::publish::changes::{self, ChangeSet};

@@ -10,9 +10,9 @@ use crate::deploy::approval::{ApprovalKey, ApprovalPolicy, Approver, Waiting};
 use crate::deploy::health::HealthCheck;
 use crate::deploy::plan::{ImageMap, TagRules};
 use crate::deploy::release::{self, Applied, Approval, ApprovalMode, Checked, Gate, Gated, Kind, Settings};
-use crate::deploy::target::args::TargetArgs;
-use crate::deploy::target::inputs::{http_status, http_url};
-use crate::deploy::target::{AnyTarget, Target};
+use crate::deploy::targets::args::TargetArgs;
+use crate::deploy::targets::inputs::{http_status, http_url};
+use crate::deploy::targets::{AnyTarget, Target};
 use crate::env::EnvMap;
 use crate::forge::{AnyForge, Issue};
 use crate::registry::Registries;
@@ -419,7 +419,7 @@ fn awaiting_report(s: &Settings, checked: &Checked, issue: &Issue) -> Report {
 }
 
 /// Markdown table of services, old → new tags and digests.
-fn table(checked: &Checked, changes: &[crate::deploy::target::ServiceChange]) -> String {
+fn table(checked: &Checked, changes: &[crate::deploy::targets::ServiceChange]) -> String {
     let mut t = String::from("| service | from | to | digest |\n|---|---|---|---|\n");
     for (c, d) in changes.iter().zip(&checked.digests) {
         let image = c.image.as_deref().map(|i| format!("{i}:")).unwrap_or_default();

@@ -3,7 +3,7 @@
 
 use super::health::HealthCheck;
 use super::release::{Kind, Progress, ReleaseError, Settings, deploy_and_check, message, moved_on};
-use super::target::{Rollout, ServiceChange, Target};
+use super::targets::{Rollout, ServiceChange, Target};
 use crate::envfile::EnvFile;
 use crate::forge::{Forge, RetryPolicy, update_env_file_if};
 use crate::versions::{self, TagEdit};

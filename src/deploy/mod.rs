@@ -10,4 +10,4 @@ pub mod plan;
 pub mod record;
 pub mod release;
 pub mod status;
-pub mod target;
+pub mod targets;

@@ -1,7 +1,7 @@
 //! Pure release planning: which services change, which images they name, which tags an
 //! environment accepts, and whether a requested image is older than the one running.
 
-use super::target::ServiceChange;
+use super::targets::ServiceChange;
 use crate::envfile::EnvFile;
 use crate::settings::InputError;
 use crate::tags::environments::glob_match;

@@ -9,7 +9,7 @@ pub use super::gate::{Gated, gate};
 use super::health::{HealthCheck, wait_healthy};
 use super::plan::{self, ImageMap, Provenance, TagRules};
 use super::record::{Record, job_deployment, open_deployment, report, retire_previous};
-use super::target::{Rollout, ServiceChange, Target};
+use super::targets::{Rollout, ServiceChange, Target};
 use crate::envfile::EnvFile;
 use crate::forge::{
     DeployState, DeploymentRequest, Forge, ForgeError, RepoId, RetryPolicy, UpdateError, update_env_file_if,

@@ -2,7 +2,7 @@
 //! for `approve`, signed with `approval-key` (HMAC-SHA256) so that only a request this action
 //! opened, unedited, can be approved.
 
-use super::super::target::ServiceChange;
+use super::super::targets::ServiceChange;
 use crate::secret::Secret;
 use base64::Engine as _;
 use hmac::{KeyInit, Mac};

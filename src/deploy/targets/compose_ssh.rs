@@ -243,7 +243,7 @@ impl Target for ComposeSsh {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::deploy::target::ServiceChange;
+    use crate::deploy::targets::ServiceChange;
 
     fn target() -> ComposeSsh {
         ComposeSsh {

@@ -1,16 +1,16 @@
 //! `build`: build an image with the docker or files builder into an OCI image layout (and
 //! push it where `output` names registries). The inputs are parsed in [`recipe`].
 
-mod recipe;
+use super::build_inputs as recipe;
 
 use recipe::outputs;
 pub use recipe::{BuildSettings, BuilderKind, RecipeArgs, output, pairs};
 
 use super::push::RegistryArgs;
-use crate::build::docker::{DockerBuilder, Engine, Ping};
-use crate::build::files::FilesBuilder;
-use crate::build::layout::Layout;
-use crate::build::{Base, BuildSpec, Builder, BuiltImage, FilesRecipe, Recipe};
+use crate::builder::docker::{DockerBuilder, Engine, Ping};
+use crate::builder::files::FilesBuilder;
+use crate::builder::layout::Layout;
+use crate::builder::{Base, BuildSpec, Builder, BuiltImage, FilesRecipe, Recipe};
 use crate::env::EnvMap;
 use crate::registry::{Reference, Registries};
 use crate::runner::{Report, Runner};
@@ -153,11 +153,12 @@ async fn pull_base(spec: &mut BuildSpec, regs: &Registries, runner: &Runner) -> 
     };
     let Base::Registry(reference) = base.clone() else { unreachable!("matched above") };
     let layout = Layout::create(&spec.output.dir)?;
-    let client = regs.client(&reference.registry).map_err(|source| crate::build::BuildError::Pull {
+    let client = regs.client(&reference.registry).map_err(|source| crate::builder::BuildError::Pull {
         reference: reference.to_string(),
         source: Box::new(source),
     })?;
-    let images = crate::build::pull::pull_base(&client, &reference, &spec.platforms, &layout, runner).await?;
+    let images =
+        crate::builder::pull::pull_base(&client, &reference, &spec.platforms, &layout, runner).await?;
     *base = Base::Images(images);
     Ok(())
 }

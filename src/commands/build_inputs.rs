@@ -2,8 +2,8 @@
 //! image config, platforms), parsed and validated into [`BuildSettings`] without I/O beyond
 //! checking that the named paths exist.
 
-use crate::build::base::BaseImage;
-use crate::build::{
+use crate::builder::base::BaseImage;
+use crate::builder::{
     AddPath, Base, BuildSpec, DockerfileRecipe, FilesRecipe, ImageSettings, LayoutTarget, Platform, Recipe,
 };
 use crate::env::{EnvMap, vars};
