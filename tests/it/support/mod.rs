@@ -9,6 +9,7 @@ pub mod fake_forge;
 pub mod http;
 pub mod proxy;
 pub mod registry;
+pub mod skip;
 pub mod sshd;
 pub mod token;
 pub mod vm;
@@ -23,7 +24,14 @@ pub fn binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_deploy-action"))
 }
 
-/// Builds one invocation of the binary as a runner (or a shell) would make it.
+/// The API URL a run gets unless the test sets one: a loopback port nothing listens on (port
+/// 1, tcpmux, is never served here), so a test that forgets to point the binary at its fake
+/// forge fails with "connection refused" instead of reaching api.github.com.
+pub const CLOSED_API_URL: &str = "http://127.0.0.1:1";
+
+/// Builds one invocation of the binary as a runner (or a shell) would make it. Every run's
+/// working directory is its own temporary directory ([`ActionRun::dir`]), so relative paths
+/// (the default `.env.versions`, a build's `layout`) never land in the repository.
 pub struct ActionRun {
     dir: tempfile::TempDir,
     env: BTreeMap<String, String>,
@@ -68,7 +76,7 @@ impl ActionRun {
         env.insert("GITHUB_STEP_SUMMARY".into(), dir.path().join("summary").display().to_string());
         env.insert("GITHUB_WORKSPACE".into(), dir.path().display().to_string());
         env.insert("GITHUB_SERVER_URL".into(), "https://github.com".into());
-        env.insert("GITHUB_API_URL".into(), "https://api.github.com".into());
+        env.insert("GITHUB_API_URL".into(), CLOSED_API_URL.into());
         env.insert("GITHUB_REPOSITORY".into(), "org/api".into());
         env.insert("GITHUB_RUN_ID".into(), "1234".into());
         env.insert("GITHUB_ACTOR".into(), "alice".into());
@@ -129,16 +137,21 @@ impl ActionRun {
     /// The command that [`ActionRun::run`] runs, for a test that drives the process itself
     /// (signals, timing); stdout and stderr go to `stdout` and `stderr` in [`ActionRun::dir`].
     pub fn command(&self) -> Command {
-        let mut c = Command::new(binary());
-        c.args(&self.args).env_clear().envs(&self.env);
+        let mut c = self.base_command();
         c.stdout(std::fs::File::create(self.dir.path().join("stdout")).unwrap());
         c.stderr(std::fs::File::create(self.dir.path().join("stderr")).unwrap());
         c
     }
 
+    fn base_command(&self) -> Command {
+        let mut c = Command::new(binary());
+        c.args(&self.args).env_clear().envs(&self.env).current_dir(self.dir.path());
+        c
+    }
+
     /// Runs the binary, keeping this run (and its directory) for inspecting files afterwards.
     pub fn run_ref(&self) -> Outcome {
-        let out = Command::new(binary()).args(&self.args).env_clear().envs(&self.env).output().unwrap();
+        let out = self.base_command().output().unwrap();
         let read = |name: &str| std::fs::read_to_string(self.dir.path().join(name)).unwrap_or_default();
         let output_file = read("output");
         Outcome {
@@ -149,6 +162,38 @@ impl ActionRun {
             summary: read("summary"),
             output_file,
         }
+    }
+}
+
+/// The waits of a test server's accept loop after failed accepts: an error such as a
+/// file-descriptor limit repeats at once if retried at once, so each failure waits twice as
+/// long as the last (10 ms up to 1 s) and a success starts over. No loop spins a core.
+#[derive(Debug)]
+pub struct AcceptBackoff {
+    next: std::time::Duration,
+}
+
+impl Default for AcceptBackoff {
+    fn default() -> Self {
+        AcceptBackoff { next: Self::FIRST }
+    }
+}
+
+impl AcceptBackoff {
+    const FIRST: std::time::Duration = std::time::Duration::from_millis(10);
+    const MAX: std::time::Duration = std::time::Duration::from_secs(1);
+
+    /// After a failed accept of `server`: says so on stderr and returns how long to wait.
+    pub fn failed(&mut self, server: &str, e: &std::io::Error) -> std::time::Duration {
+        let pause = self.next;
+        eprintln!("{server}: accept failed ({e}); retrying in {pause:?}");
+        self.next = (self.next * 2).min(Self::MAX);
+        pause
+    }
+
+    /// After an accepted connection.
+    pub fn accepted(&mut self) {
+        self.next = Self::FIRST;
     }
 }
 

@@ -73,11 +73,19 @@ impl FaultProxy {
         });
         let stop2 = stop.clone();
         std::thread::spawn(move || {
+            let mut backoff = super::AcceptBackoff::default();
             for conn in listener.incoming() {
                 if stop2.load(Ordering::SeqCst) {
                     return;
                 }
-                let Ok(conn) = conn else { continue };
+                let conn = match conn {
+                    Ok(conn) => conn,
+                    Err(e) => {
+                        std::thread::sleep(backoff.failed("proxy", &e));
+                        continue;
+                    }
+                };
+                backoff.accepted();
                 let shared = shared.clone();
                 std::thread::spawn(move || {
                     let _ = serve(conn, &shared);

@@ -27,7 +27,11 @@ fn keygen(path: &Path) {
     assert!(ok.success(), "ssh-keygen failed");
 }
 
-/// A free TCP port on loopback.
+/// How often [`Sshd::start_with_config`] tries another port when its port was taken.
+const BIND_ATTEMPTS: usize = 5;
+
+/// A free TCP port on loopback (released before use: a server given it may lose it to another
+/// process and must retry; see [`Sshd::start_with_config`]).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
@@ -46,43 +50,58 @@ impl Sshd {
 
     /// Starts sshd with `extra` lines appended to its config.
     pub fn start_with_config(extra: &str) -> Sshd {
+        Sshd::start_on(extra, std::iter::repeat_with(free_port))
+    }
+
+    /// Starts sshd on the first of `ports` it can bind (at most [`BIND_ATTEMPTS`] tried).
+    pub fn start_on(extra: &str, ports: impl IntoIterator<Item = u16>) -> Sshd {
         let dir = tempfile::tempdir().unwrap();
-        let d = dir.path();
+        let d = &dir.path().to_owned();
         keygen(&d.join("host_ed25519"));
         keygen(&d.join("client_ed25519"));
         std::fs::copy(d.join("client_ed25519.pub"), d.join("authorized_keys")).unwrap();
-        let port = free_port();
-        let config = format!(
-            "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_ed25519\nAuthorizedKeysFile {d}/authorized_keys\n\
-             PidFile {d}/sshd.pid\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nPubkeyAuthentication yes\n\
-             PermitRootLogin prohibit-password\nStrictModes no\nUsePAM no\nSubsystem sftp internal-sftp\n{extra}",
-            d = d.display()
-        );
-        std::fs::write(d.join("sshd_config"), config).unwrap();
-        // sshd refuses to start without its privilege-separation directory.
-        let _ = std::fs::create_dir_all("/run/sshd");
-        let child = Command::new("/usr/sbin/sshd")
-            .args(["-D", "-e", "-f"])
-            .arg(d.join("sshd_config"))
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(d.join("sshd.log")).unwrap())
-            .spawn()
-            .expect("start sshd (apt-get install openssh-server)");
-        let host_pub = std::fs::read_to_string(d.join("host_ed25519.pub")).unwrap();
-        let key = host_pub.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
-        let sshd = Sshd {
-            port,
-            client_key: d.join("client_ed25519"),
-            known_hosts_line: format!("[127.0.0.1]:{port} {key}"),
-            dir,
-            child,
-        };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "sshd did not listen: {}", sshd.log());
-            std::thread::sleep(Duration::from_millis(50));
+        // sshd binds the port itself: between free_port() releasing a port and sshd binding it,
+        // another test may take it; sshd then exits ("Cannot bind any address") and we try
+        // another port. Ready means our sshd logged that it listens, not that something does.
+        for port in ports.into_iter().take(BIND_ATTEMPTS) {
+            let config = format!(
+                "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_ed25519\nAuthorizedKeysFile {d}/authorized_keys\n\
+                 PidFile {d}/sshd.pid\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nPubkeyAuthentication yes\n\
+                 PermitRootLogin prohibit-password\nStrictModes no\nUsePAM no\nSubsystem sftp internal-sftp\n{extra}",
+                d = d.display()
+            );
+            std::fs::write(d.join("sshd_config"), config).unwrap();
+            // sshd refuses to start without its privilege-separation directory.
+            let _ = std::fs::create_dir_all("/run/sshd");
+            let mut child = Command::new("/usr/sbin/sshd")
+                .args(["-D", "-e", "-f"])
+                .arg(d.join("sshd_config"))
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(d.join("sshd.log")).unwrap())
+                .spawn()
+                .expect("start sshd (apt-get install openssh-server)");
+            let log = || std::fs::read_to_string(d.join("sshd.log")).unwrap_or_default();
+            let listening = format!("Server listening on 127.0.0.1 port {port}.");
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                if log().contains(&listening) {
+                    let host_pub = std::fs::read_to_string(d.join("host_ed25519.pub")).unwrap();
+                    let key = host_pub.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
+                    let known_hosts_line = format!("[127.0.0.1]:{port} {key}");
+                    return Sshd { port, client_key: d.join("client_ed25519"), known_hosts_line, dir, child };
+                }
+                if let Some(status) = child.try_wait().unwrap() {
+                    assert!(log().contains("Cannot bind any address"), "sshd exited ({status}): {}", log());
+                    break;
+                }
+                if Instant::now() > deadline {
+                    let _ = child.kill();
+                    panic!("sshd did not listen in 10 s: {}", log());
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
         }
-        sshd
+        panic!("sshd found no free port in {BIND_ATTEMPTS} attempts");
     }
 
     /// The client's private key, as a secret input carries it.

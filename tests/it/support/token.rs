@@ -96,11 +96,19 @@ impl TokenServer {
         let (i2, s2, st2, stale2, echo2) =
             (issued.clone(), scopes.clone(), stop.clone(), stale.clone(), echo.clone());
         std::thread::spawn(move || {
+            let mut backoff = super::AcceptBackoff::default();
             for conn in listener.incoming() {
                 if st2.load(Ordering::SeqCst) {
                     return;
                 }
-                let Ok(mut conn) = conn else { continue };
+                let mut conn = match conn {
+                    Ok(conn) => conn,
+                    Err(e) => {
+                        std::thread::sleep(backoff.failed("token server", &e));
+                        continue;
+                    }
+                };
+                backoff.accepted();
                 let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
                 // A stale token claims 300 s of life but expired two minutes ago.
                 let expired =

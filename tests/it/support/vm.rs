@@ -34,11 +34,7 @@ pub struct Vm {
 /// `None` (skipped) outside CI when sshd or docker-compose is missing.
 pub fn available() -> bool {
     let ok = Path::new("/usr/sbin/sshd").exists() && Path::new("/usr/bin/docker-compose").exists();
-    if !ok {
-        assert!(std::env::var("CI").is_err(), "the e2e VM needs openssh-server and docker-compose in CI");
-        eprintln!("skipping: sshd or docker-compose is not installed");
-    }
-    ok
+    super::skip::unless(ok, "the e2e VM: openssh-server and docker-compose")
 }
 
 impl Vm {

@@ -162,8 +162,16 @@ impl FakeForge {
         }));
         let shared = state.clone();
         let task = tokio::spawn(async move {
+            let mut backoff = super::AcceptBackoff::default();
             loop {
-                let Ok((stream, _)) = listener.accept().await else { continue };
+                let stream = match listener.accept().await {
+                    Ok((stream, _)) => stream,
+                    Err(e) => {
+                        tokio::time::sleep(backoff.failed(&format!("fake forge {addr}"), &e)).await;
+                        continue;
+                    }
+                };
+                backoff.accepted();
                 let state = shared.clone();
                 tokio::spawn(async move {
                     let _ = tokio::time::timeout(Duration::from_secs(10), serve(stream, flavor, addr, state))
