@@ -227,10 +227,29 @@ pub fn args_from_inputs(env: &EnvMap) -> Result<Vec<OsString>, InputError> {
             _ if arg.is_positional() => {
                 args.extend(crate::settings::split_list(raw, false).into_iter().map(OsString::from));
             }
-            _ => args.push(format!("--{name}={raw}").into()),
+            _ => match checked_choice(arg, &name, raw)? {
+                Some(choice) => args.push(format!("--{name}={choice}").into()),
+                None => args.push(format!("--{name}={raw}").into()),
+            },
         }
     }
     Ok(args)
+}
+
+/// For an input with a closed set of values: the value, trimmed, when it is one of them, or
+/// an error naming the input, the value and the choices (clap lists the same choices on the
+/// CLI). `None` for an input that takes any value.
+fn checked_choice(arg: &clap::Arg, name: &str, raw: &str) -> Result<Option<String>, InputError> {
+    let choices = arg.get_possible_values();
+    if choices.is_empty() {
+        return Ok(None);
+    }
+    let value = raw.trim();
+    if choices.iter().any(|c| c.matches(value, false)) {
+        return Ok(Some(value.to_owned()));
+    }
+    let shown: Vec<&str> = choices.iter().filter(|c| !c.is_hide_set()).map(|c| c.get_name()).collect();
+    Err(InputError::new(name, value, format!("must be one of {}", shown.join(", "))))
 }
 
 #[cfg(test)]
@@ -272,5 +291,55 @@ mod tests {
         let env = EnvMap::from_pairs([("GITHUB_ACTIONS", "true"), ("INPUT_COMMAND", "deploy-it")]);
         let err = args_from_inputs(&env).unwrap_err();
         assert_eq!(err.input, "command");
+    }
+
+    /// A closed-set input with a bad value fails in parsing, naming the input, the value and
+    /// the choices: in runner form as an input error, on the CLI as clap's usage error.
+    #[test]
+    fn closed_set_inputs_list_their_choices_in_both_forms() {
+        let cases = [
+            ("release", "approval", "sometimes", "auto, environment, issue, none"),
+            ("release", "approval-mode", "later", "wait, resume"),
+            ("release", "rollback-on-failure", "yes", "true, false"),
+            ("release", "target", "k8s", "compose-ssh, dokploy, command, none"),
+            ("build", "builder", "buildx", "docker, files, auto"),
+            ("dispatch", "wait", "1", "true, false"),
+            ("deploy", "compose-prune", "no", "true, false"),
+        ];
+        for (command, input, value, choices) in cases {
+            let var = format!("INPUT_{}", input.to_uppercase());
+            let env = EnvMap::from_pairs([
+                ("GITHUB_ACTIONS", "true"),
+                ("INPUT_COMMAND", command),
+                (var.as_str(), value),
+            ]);
+            let err = args_from_inputs(&env).unwrap_err();
+            assert_eq!((err.input.as_str(), err.value.as_str()), (input, value));
+            assert_eq!(err.rule, format!("must be one of {choices}"), "{input}");
+
+            let flag = format!("--{input}={value}");
+            let cli = Cli::try_parse_from(["deploy-action", command, flag.as_str()]).unwrap_err();
+            let text = cli.to_string();
+            assert!(text.contains(&format!("invalid value '{value}' for '--{input}")), "{text}");
+            assert!(text.contains(&format!("[possible values: {choices}]")), "{text}");
+        }
+    }
+
+    /// Every spelling `core.getBooleanInput` accepts, padded as YAML may leave it, parses.
+    #[test]
+    fn boolean_inputs_take_each_spelling() {
+        for (raw, want) in
+            [("true", true), ("True", true), ("TRUE ", true), ("false", false), (" FALSE", false)]
+        {
+            let env = EnvMap::from_pairs([
+                ("GITHUB_ACTIONS", "true"),
+                ("INPUT_COMMAND", "dispatch"),
+                ("INPUT_WORKFLOW", "deploy.yml"),
+                ("INPUT_WAIT", raw),
+            ]);
+            let cli = Cli::try_parse_from(args_from_inputs(&env).unwrap()).unwrap();
+            let Command::Dispatch(d) = cli.command else { panic!("dispatch") };
+            assert_eq!(d.target.wait, want, "{raw:?}");
+        }
     }
 }

@@ -69,6 +69,23 @@ pub fn parse_bool(input: &str, raw: &str) -> Result<bool, InputError> {
     }
 }
 
+/// The parser of a boolean input with a value (`--wait=true`): the spellings
+/// `core.getBooleanInput` accepts, `true|True|TRUE|false|False|FALSE`. A bad value fails in
+/// parsing, listing `true, false`; the same list in runner form (see `cli::args_from_inputs`).
+pub fn bool_input() -> impl clap::builder::TypedValueParser<Value = bool> {
+    use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
+    let spelling = |name: &'static str, shown: bool| PossibleValue::new(name).hide(!shown);
+    PossibleValuesParser::new([
+        spelling("true", true),
+        spelling("false", true),
+        spelling("True", false),
+        spelling("TRUE", false),
+        spelling("False", false),
+        spelling("FALSE", false),
+    ])
+    .map(|s: String| s.eq_ignore_ascii_case("true"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -318,3 +318,14 @@ mod tests {
         assert_eq!(parallel_map(&items, |i| i * 2), items.iter().map(|i| i * 2).collect::<Vec<_>>());
     }
 }
+
+/// Which builder the inputs ask for (the `builder` input).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum BuilderKind {
+    /// The Docker engine.
+    Docker,
+    /// Daemonless.
+    Files,
+    /// Choose from the inputs and the engine.
+    Auto,
+}

@@ -266,7 +266,6 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let out = format!("oci:{}/out", d.path().display());
         let cases: &[(&[&str], &str)] = &[
-            (&["--builder", "podman"], "builder"),
             (&["--add", "/bin/sh:usr/bin/sh"], "add"),
             (&["--add", "/nonexistent/x:/x"], "add"),
             (&["--add", "/bin/sh:/bin/sh", "--platform", "linux"], "platforms"),

@@ -2,6 +2,7 @@
 //! image config, platforms), parsed and validated into [`BuildSettings`] without I/O beyond
 //! checking that the named paths exist.
 
+pub use crate::builder::BuilderKind;
 use crate::builder::base::BaseImage;
 use crate::builder::{
     AddPath, Base, BuildSpec, DockerfileRecipe, FilesRecipe, ImageSettings, LayoutTarget, Platform, Recipe,
@@ -16,8 +17,8 @@ use std::path::{Path, PathBuf};
 pub struct RecipeArgs {
     /// `docker` (a Dockerfile through the Docker engine), `files` (daemonless, from `add`
     /// paths) or `auto` (`docker` when the engine answers and there is a Dockerfile, else `files`).
-    #[arg(long, value_name = "BUILDER", default_value = "auto")]
-    pub builder: String,
+    #[arg(long, value_name = "BUILDER", value_enum, default_value_t = BuilderKind::Auto)]
+    pub builder: BuilderKind,
     /// Build context directory (docker builder).
     #[arg(long, value_name = "DIR")]
     pub context: Option<String>,
@@ -66,17 +67,6 @@ pub struct RecipeArgs {
     /// Exposed ports, `8080`, `8080/tcp`, `53/udp`, comma-separated (files builder).
     #[arg(long = "exposed-ports", visible_alias = "expose", value_name = "PORTS")]
     pub exposed_ports: Vec<String>,
-}
-
-/// Which builder the inputs ask for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BuilderKind {
-    /// The Docker engine.
-    Docker,
-    /// Daemonless.
-    Files,
-    /// Choose from the inputs and the engine.
-    Auto,
 }
 
 /// Validated settings: the requested builder and what each builder would build.
@@ -306,12 +296,7 @@ impl RecipeArgs {
         output: LayoutTarget,
         env: &EnvMap,
     ) -> Result<BuildSettings, InputError> {
-        let kind = match self.builder.trim() {
-            "docker" => BuilderKind::Docker,
-            "files" => BuilderKind::Files,
-            "auto" | "" => BuilderKind::Auto,
-            other => return Err(InputError::new("builder", other, "must be docker, files or auto")),
-        };
+        let kind = self.builder;
         let mut platforms = platforms(&self.platforms)?;
         let wants_files = kind != BuilderKind::Docker && !self.add.is_empty();
         let base = if wants_files { Some(base(&self.base, &mut platforms)?) } else { None };

@@ -7,7 +7,7 @@ use crate::deploy::targets::{Rollout, Target};
 use crate::env::EnvMap;
 use crate::envfile::EnvFile;
 use crate::runner::{Report, Runner};
-use crate::settings::{InputError, parse_bool};
+use crate::settings::InputError;
 use anyhow::Context as _;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -25,8 +25,8 @@ pub struct DeployArgs {
     #[arg(long = "env-file", visible_alias = "file", value_name = "PATH", default_value = ".env.versions")]
     pub file: PathBuf,
     /// Tell the target this restores older versions (`true`/`false`).
-    #[arg(long, value_name = "BOOL", default_value = "false")]
-    pub rollback: String,
+    #[arg(long, value_name = "BOOL", default_value = "false", value_parser = crate::settings::bool_input(), action = clap::ArgAction::Set)]
+    pub rollback: bool,
     /// The target and its inputs.
     #[command(flatten)]
     pub target: TargetArgs,
@@ -38,7 +38,7 @@ pub async fn run(args: &DeployArgs, env: &EnvMap, runner: &Runner) -> anyhow::Re
     if environment.is_empty() {
         return Err(InputError::new("environment", "", "is empty: name the environment deployed to").into());
     }
-    let rollback = parse_bool("rollback", &args.rollback)?;
+    let rollback = args.rollback;
     let tags = tag_edits(&args.versions, env)?;
     let target = args.target.target(env, runner)?;
     let current = match std::fs::read_to_string(&args.file) {

@@ -6,7 +6,7 @@ use crate::context::RunContext;
 use crate::env::EnvMap;
 use crate::forge::{AnyForge, Dispatch, Forge, RepoId, Run, RunFilter, RunState};
 use crate::runner::{Report, Runner};
-use crate::settings::{InputError, parse_bool};
+use crate::settings::InputError;
 use anyhow::bail;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -39,8 +39,8 @@ pub struct DispatchTarget {
     #[arg(long = "inputs", value_name = "NAME=VALUE")]
     pub inputs: Vec<String>,
     /// Wait for the run to finish and fail when it does not succeed (`true`/`false`).
-    #[arg(long, value_name = "BOOL", default_value = "false")]
-    pub wait: String,
+    #[arg(long, value_name = "BOOL", default_value = "false", value_parser = crate::settings::bool_input(), action = clap::ArgAction::Set)]
+    pub wait: bool,
     /// Longest wait, in seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 1800)]
     pub timeout: u64,
@@ -212,7 +212,7 @@ impl DispatchTarget {
         ctx: &RunContext,
     ) -> Result<DispatchRequest, InputError> {
         let repo = repo_arg("repository", self.repo.as_deref(), ctx)?;
-        let wait = parse_bool("wait", &self.wait)?;
+        let wait = self.wait;
         let vars = template_vars(ctx, &base, environment);
         base.extend(parse_inputs(&self.inputs, &vars)?);
         let dispatch =

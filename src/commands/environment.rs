@@ -10,7 +10,7 @@ use crate::forge::{
     MAX_REVIEWERS, RepoId, ReviewerKind, ReviewerName,
 };
 use crate::runner::{Report, Runner};
-use crate::settings::{InputError, parse_bool, split_list};
+use crate::settings::{InputError, split_list};
 use anyhow::Context;
 use std::collections::BTreeSet;
 
@@ -31,8 +31,8 @@ pub struct EnvironmentArgs {
     #[arg(long, value_name = "MINUTES", default_value_t = 0)]
     pub wait_timer: u32,
     /// Whoever started a deployment may not approve it (`true`/`false`).
-    #[arg(long, value_name = "BOOL", default_value = "false")]
-    pub prevent_self_review: String,
+    #[arg(long, value_name = "BOOL", default_value = "false", value_parser = crate::settings::bool_input(), action = clap::ArgAction::Set)]
+    pub prevent_self_review: bool,
     /// Tag patterns allowed to deploy (`v*`). With `branch-policy`: only matching refs may
     /// deploy; with neither, every ref may.
     #[arg(long, value_name = "PATTERN")]
@@ -106,7 +106,7 @@ pub fn plan(args: &EnvironmentArgs) -> Result<Plan, InputError> {
         name: name.to_owned(),
         reviewers,
         wait_timer: args.wait_timer,
-        prevent_self_review: parse_bool("prevent-self-review", &args.prevent_self_review)?,
+        prevent_self_review: args.prevent_self_review,
         policies,
     })
 }
@@ -243,7 +243,7 @@ mod tests {
             repo: None,
             reviewers: vec![],
             wait_timer: 0,
-            prevent_self_review: "false".into(),
+            prevent_self_review: false,
             tag_policy: vec![],
             branch_policy: vec![],
             forge: ForgeArgs { token: None, api_url: None, forge: None, app_id: None, app_private_key: None },

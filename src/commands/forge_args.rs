@@ -22,8 +22,8 @@ pub struct ForgeArgs {
     #[arg(long, value_name = "URL")]
     pub api_url: Option<String>,
     /// `github` or `forgejo`; default: told from the runner or the API URL.
-    #[arg(long, value_name = "FORGE")]
-    pub forge: Option<String>,
+    #[arg(long, value_name = "FORGE", value_enum)]
+    pub forge: Option<ForgeChoice>,
     /// GitHub App ID: with `app-private-key`, an installation token is minted for the target
     /// repository with only the permissions the command needs, and used instead of `token`.
     #[arg(long, value_name = "ID")]
@@ -32,6 +32,18 @@ pub struct ForgeArgs {
     /// anything else is printed.
     #[arg(long, value_name = "PEM", hide_env_values = true)]
     pub app_private_key: Option<String>,
+}
+
+/// The `forge` input's values. `gitea` is accepted only to be refused with the reason.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ForgeChoice {
+    /// github.com or GitHub Enterprise Server.
+    Github,
+    /// Forgejo (v11 and later).
+    Forgejo,
+    /// Refused: Gitea's Actions API differs.
+    #[value(hide = true)]
+    Gitea,
 }
 
 impl ForgeArgs {
@@ -62,14 +74,14 @@ impl ForgeArgs {
 
     /// The forge kind and API URL.
     fn api(&self, ctx: &RunContext) -> Result<(ForgeKind, String), InputError> {
-        let kind = match self.forge.as_deref().map(str::trim) {
-            None | Some("") => None,
-            Some("github") => Some(ForgeKind::Github),
-            Some("forgejo") => Some(ForgeKind::Forgejo),
+        let kind = match self.forge {
+            None => None,
+            Some(ForgeChoice::Github) => Some(ForgeKind::Github),
+            Some(ForgeChoice::Forgejo) => Some(ForgeKind::Forgejo),
             // Gitea is not Forgejo: its dispatch takes `return_run_details` as a query
             // parameter and its runs report `status: completed` plus `conclusion`, which the
             // Forgejo client read as still queued (a wait polled until its timeout).
-            Some("gitea") => {
+            Some(ForgeChoice::Gitea) => {
                 return Err(InputError::new(
                     "forge",
                     "gitea",
@@ -77,7 +89,6 @@ impl ForgeArgs {
                      so runs could not be followed; use GitHub or Forgejo",
                 ));
             }
-            Some(other) => return Err(InputError::new("forge", other, "must be github or forgejo")),
         };
         let api = self.api_url.clone().unwrap_or_else(|| ctx.api_url.clone());
         if url::Url::parse(&api).is_err() {

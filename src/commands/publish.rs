@@ -146,8 +146,8 @@ impl PublishArgs {
                 field.clone_from(value);
             }
         }
-        if let Some(b) = &spec.builder {
-            r.builder.clone_from(b);
+        if let Some(b) = spec.builder {
+            r.builder = b;
         }
         r
     }

@@ -18,7 +18,7 @@ use crate::forge::{AnyForge, Issue};
 use crate::registry::Registries;
 use crate::runner::{Report, Runner};
 use crate::secret::Secret;
-use crate::settings::{InputError, parse_bool, split_list};
+use crate::settings::{InputError, split_list};
 use crate::versions::{DeployMeta, TagEdit};
 use std::time::Duration;
 
@@ -59,19 +59,19 @@ pub struct OrchestrationArgs {
     #[arg(long)]
     pub allow_unprotected: bool,
     /// Restore the previous versions when the deploy or a health check fails (`true`/`false`).
-    #[arg(long, value_name = "BOOL", default_value = "true")]
-    pub rollback_on_failure: String,
+    #[arg(long, value_name = "BOOL", default_value = "true", value_parser = crate::settings::bool_input(), action = clap::ArgAction::Set)]
+    pub rollback_on_failure: bool,
     /// URL of the deployed application, shown on the deployment.
     #[arg(long, value_name = "URL")]
     pub environment_url: Option<String>,
     /// How protected environments are gated: `auto` (the forge's environment protection
     /// where it exists, else the approval issue), `environment`, `issue` or `none`.
-    #[arg(long, value_name = "MODE", default_value = "auto")]
-    pub approval: String,
+    #[arg(long, value_name = "MODE", value_enum, default_value_t = Approval::Auto)]
+    pub approval: Approval,
     /// `wait`: the step polls the approval issue; `resume`: the step ends and
     /// `command: approve` (on `issue_comment`) continues the release.
-    #[arg(long, value_name = "MODE", default_value = "wait")]
-    pub approval_mode: String,
+    #[arg(long, value_name = "MODE", value_enum, default_value_t = ApprovalMode::Wait)]
+    pub approval_mode: ApprovalMode,
     /// Logins and `org/team`s that may `/approve` or `/deny` (comma or newline separated).
     #[arg(long, value_name = "LOGIN")]
     pub approvers: Vec<String>,
@@ -133,14 +133,6 @@ fn items(raw: &[String]) -> Vec<String> {
     raw.iter().flat_map(|r| split_list(r, false)).collect()
 }
 
-fn choice<T: Copy>(input: &str, raw: &str, options: &[(&str, T)]) -> Result<T, InputError> {
-    let raw = raw.trim();
-    options.iter().find(|(n, _)| *n == raw).map(|(_, v)| *v).ok_or_else(|| {
-        let names: Vec<&str> = options.iter().map(|(n, _)| *n).collect();
-        InputError::new(input, raw, format!("must be one of {}", names.join(", ")))
-    })
-}
-
 impl OrchestrationArgs {
     /// The versions file path for `environment`.
     pub fn env_file(&self, environment: &str) -> String {
@@ -174,21 +166,7 @@ impl OrchestrationArgs {
                 "is empty: name each service's image (api=ghcr.io/org/api) so its tag can be verified",
             ));
         }
-        let approval = choice(
-            "approval",
-            &self.approval,
-            &[
-                ("auto", Approval::Auto),
-                ("environment", Approval::Environment),
-                ("issue", Approval::Issue),
-                ("none", Approval::None),
-            ],
-        )?;
-        let mode = choice(
-            "approval-mode",
-            &self.approval_mode,
-            &[("wait", ApprovalMode::Wait), ("resume", ApprovalMode::Resume)],
-        )?;
+        let (approval, mode) = (self.approval, self.approval_mode);
         let health_status = http_status("health-status", self.health_status)?;
         let environment_url = self.environment_url.clone().filter(|u| !u.trim().is_empty());
         if let Some(u) = &environment_url {
@@ -253,7 +231,7 @@ impl OrchestrationArgs {
                     .now,
             },
             allow_downgrade: self.allow_downgrade,
-            rollback_on_failure: parse_bool("rollback-on-failure", &self.rollback_on_failure)?,
+            rollback_on_failure: self.rollback_on_failure,
             tag_rules: TagRules::parse("allowed-tags", &items(&self.allowed_tags))?,
             gate: Gate {
                 approval,

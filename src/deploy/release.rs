@@ -40,8 +40,8 @@ impl Kind {
     }
 }
 
-/// How production is protected.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// How production is protected (the `approval` input).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Approval {
     /// The forge's environment protection where it has one, else the approval issue.
     Auto,
@@ -53,8 +53,9 @@ pub enum Approval {
     None,
 }
 
-/// Whether the approval issue is waited for in the step or answered by `approve`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Whether the approval issue is waited for in the step or answered by `approve` (the
+/// `approval-mode` input).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum ApprovalMode {
     /// The step polls the issue until decided.
     Wait,

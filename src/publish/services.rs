@@ -31,7 +31,7 @@ pub struct ServiceSpec {
     /// Dockerfile stage.
     pub target: Option<String>,
     /// `docker`, `files` or `auto`.
-    pub builder: Option<String>,
+    pub builder: Option<crate::builder::BuilderKind>,
     /// Entrypoint (files builder).
     pub entrypoint: Option<String>,
     /// Default arguments (files builder).
@@ -84,7 +84,17 @@ pub fn parse(input: &str, text: &str) -> Result<Vec<ServiceSpec>, InputError> {
                 "context" => s.context = one,
                 "file" => s.file = one,
                 "target" => s.target = one,
-                "builder" => s.builder = one,
+                "builder" => {
+                    use clap::ValueEnum;
+                    let kind = crate::builder::BuilderKind::from_str(value, false).map_err(|_| {
+                        InputError::new(
+                            input,
+                            line,
+                            format!("has builder `{value}`: use docker, files or auto"),
+                        )
+                    })?;
+                    s.builder = Some(kind);
+                }
                 "entrypoint" => s.entrypoint = one,
                 "cmd" => s.cmd = one,
                 _ => {

@@ -1,16 +1,16 @@
 //! The deploy target's inputs (`target` and the target's own), flattened into the arguments of
 //! every command that deploys, and their validation into an [`AnyTarget`].
 
-use super::AnyTarget;
 use super::command::CommandTarget;
 use super::compose_ssh::ComposeSsh;
 use super::dokploy::{Dokploy, DokployCompose};
 use super::inputs;
 use super::none::NoTarget;
+use super::{AnyTarget, TargetKind};
 use crate::env::EnvMap;
 use crate::runner::Runner;
 use crate::secret::Secret;
-use crate::settings::{InputError, parse_bool, split_list};
+use crate::settings::{InputError, split_list};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -18,8 +18,8 @@ use std::path::PathBuf;
 #[derive(Debug, Clone, clap::Args)]
 pub struct TargetArgs {
     /// `compose-ssh`, `dokploy`, `command` or `none` (record only).
-    #[arg(long = "target", value_name = "TARGET")]
-    pub target: Option<String>,
+    #[arg(long = "target", value_name = "TARGET", value_enum)]
+    pub target: Option<TargetKind>,
     /// compose-ssh: the host to SSH to.
     #[arg(long, value_name = "HOST")]
     pub ssh_host: Option<String>,
@@ -45,8 +45,8 @@ pub struct TargetArgs {
     #[arg(long, value_name = "FILE", default_value = ".env.versions")]
     pub compose_env_file: String,
     /// compose-ssh: `docker image prune -f` after the deploy (`true`/`false`).
-    #[arg(long, value_name = "BOOL", default_value = "false")]
-    pub compose_prune: String,
+    #[arg(long, value_name = "BOOL", default_value = "false", value_parser = crate::settings::bool_input(), action = clap::ArgAction::Set)]
+    pub compose_prune: bool,
     /// compose-ssh: `service=composeService` lines where the compose service is named differently.
     #[arg(long, value_name = "SERVICE=NAME")]
     pub compose_services: Vec<String>,
@@ -210,16 +210,17 @@ impl TargetArgs {
     /// its secrets and builds it. Nothing is contacted yet.
     pub fn target(&self, env: &EnvMap, runner: &Runner) -> Result<AnyTarget, InputError> {
         self.check()?;
-        let name = given(&self.target).ok_or_else(|| {
+        let kind = self.target.ok_or_else(|| {
             InputError::new(
                 "target",
                 "",
                 "is empty: choose compose-ssh, dokploy, command or none (record only)",
             )
         })?;
-        match name {
-            "compose-ssh" => self.compose_ssh(runner).map(AnyTarget::ComposeSsh),
-            "dokploy" => {
+        let name = kind.name();
+        match kind {
+            TargetKind::ComposeSsh => self.compose_ssh(runner).map(AnyTarget::ComposeSsh),
+            TargetKind::Dokploy => {
                 let url = needed(&self.dokploy_url, "dokploy-url", name, "the Dokploy URL")?;
                 let key = needed(&self.api_key, "api-key", name, "a Dokploy API key")?;
                 mask_once(runner, key);
@@ -229,7 +230,7 @@ impl TargetArgs {
                 })?;
                 Ok(AnyTarget::Dokploy(d))
             }
-            "command" => {
+            TargetKind::Command => {
                 let command = needed(&self.deploy_command, "deploy-command", name, "the command to run")?;
                 let workdir = env
                     .runner_var("WORKSPACE")
@@ -244,8 +245,7 @@ impl TargetArgs {
                     .collect();
                 Ok(AnyTarget::Command(CommandTarget { command: command.to_owned(), workdir, base_env }))
             }
-            "none" => Ok(AnyTarget::None(NoTarget)),
-            other => Err(InputError::new("target", other, "must be compose-ssh, dokploy, command or none")),
+            TargetKind::None => Ok(AnyTarget::None(NoTarget)),
         }
     }
 
@@ -277,7 +277,7 @@ impl TargetArgs {
             dir: inputs::compose_dir("compose-dir", dir)?,
             files: self.compose_file.iter().flat_map(|f| split_list(f, false)).collect(),
             env_file: env_file.to_owned(),
-            prune: parse_bool("compose-prune", &self.compose_prune)?,
+            prune: self.compose_prune,
             services: name_map("compose-services", &self.compose_services)?,
             ssh_program: PathBuf::from("ssh"),
         })
@@ -290,7 +290,7 @@ mod tests {
 
     fn ssh_args() -> TargetArgs {
         TargetArgs {
-            target: Some("compose-ssh".into()),
+            target: Some(TargetKind::ComposeSsh),
             ssh_host: Some("vm.example".into()),
             ssh_port: 22,
             ssh_user: "root".into(),
@@ -300,7 +300,7 @@ mod tests {
             ssh_known_hosts: Some("vm.example ssh-ed25519 AAAAC3Nza".into()),
             compose_dir: Some("/srv/app".into()),
             compose_env_file: ".env.versions".into(),
-            compose_prune: "false".into(),
+            compose_prune: false,
             ..TargetArgs::default()
         }
     }
@@ -318,15 +318,15 @@ mod tests {
         let kh = err(&TargetArgs { ssh_known_hosts: None, ..ssh_args() });
         assert_eq!(kh.input, "ssh-known-hosts");
         assert!(kh.rule.contains("ssh-keyscan -p PORT HOST"), "{kh}");
-        let dok = TargetArgs { target: Some("dokploy".into()), ..TargetArgs::default() };
+        let dok = TargetArgs { target: Some(TargetKind::Dokploy), ..TargetArgs::default() };
         assert_eq!(err(&dok).input, "dokploy-url");
         let dok = TargetArgs { dokploy_url: Some("https://dok.example".into()), ..dok };
         assert_eq!(err(&dok).input, "api-key");
         let dok = TargetArgs { api_key: Some("dok-key-123".into()), ..dok };
         assert_eq!(err(&dok).input, "dokploy-compose-ids");
-        let cmd = TargetArgs { target: Some("command".into()), ..TargetArgs::default() };
+        let cmd = TargetArgs { target: Some(TargetKind::Command), ..TargetArgs::default() };
         assert_eq!(err(&cmd).input, "deploy-command");
-        assert_eq!(err(&TargetArgs { target: Some("k8s".into()), ..TargetArgs::default() }).input, "target");
+        assert_eq!(err(&TargetArgs { target: None, ..TargetArgs::default() }).input, "target");
     }
 
     #[test]
@@ -347,7 +347,7 @@ mod tests {
 
     #[test]
     fn given_inputs_are_checked_whatever_the_target() {
-        let none = TargetArgs { target: Some("none".into()), ..TargetArgs::default() };
+        let none = TargetArgs { target: Some(TargetKind::None), ..TargetArgs::default() };
         assert!(none.target(&EnvMap::default(), &Runner::cli()).is_ok(), "the defaults are valid");
         assert_eq!(err(&TargetArgs { ssh_port: 0, ..none.clone() }).input, "ssh-port");
         let e = err(&TargetArgs { compose_env_file: "../x.env".into(), ..none.clone() });

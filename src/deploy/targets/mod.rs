@@ -111,6 +111,31 @@ pub trait Target: Sync {
     ) -> impl Future<Output = Result<(), TargetError>> + Send;
 }
 
+/// Which target the `target` input names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum TargetKind {
+    /// `docker compose` on a host over SSH.
+    ComposeSsh,
+    /// Dokploy compose apps through its API.
+    Dokploy,
+    /// A command of the user's.
+    Command,
+    /// Nothing is deployed (record only).
+    None,
+}
+
+impl TargetKind {
+    /// The name as the input spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            TargetKind::ComposeSsh => "compose-ssh",
+            TargetKind::Dokploy => "dokploy",
+            TargetKind::Command => "command",
+            TargetKind::None => "none",
+        }
+    }
+}
+
 /// The target the inputs chose.
 #[derive(Clone, Debug)]
 pub enum AnyTarget {
