@@ -16,5 +16,6 @@ pub mod push;
 pub mod record;
 pub mod release;
 pub mod rollback;
+pub mod shared_args;
 pub mod status;
 pub mod tags;

@@ -307,7 +307,7 @@ pub async fn run(args: &PublishArgs, env: &EnvMap, runner: &Runner) -> anyhow::R
         Some(w) if !published.is_empty() => {
             let req = args.dispatch.request_for(w, dispatch_inputs(&published), &environment, &ctx)?;
             let out = args.dispatch.send(&req, &ctx, env, runner).await?;
-            out.outputs(&mut r);
+            super::dispatch::outcome_outputs(&out, &mut r);
             let run = if out.url.is_empty() { out.state.clone() } else { out.url.clone() };
             r.summary.push_str(&format!(
                 "\nDispatched `{w}` on `{}` at `{}`: {run}\n",

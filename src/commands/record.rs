@@ -1,8 +1,8 @@
 //! `record`: set image tags (and `LAST_DEPLOY_*`) in the orchestration repository's
 //! `.env.versions` through the forge API, safely under concurrent deployments.
 
-use super::forge_args::{ForgeArgs, repo_arg};
-use crate::cli::CONTEXT_HEADING;
+use super::forge_args::ForgeArgs;
+use super::shared_args::{RunArgs, VersionsRepoArgs};
 use crate::context::RunContext;
 use crate::env::EnvMap;
 use crate::forge::{RetryPolicy, update_env_file};
@@ -13,25 +13,16 @@ use crate::versions::{self, DeployMeta, TagEdit};
 /// Arguments of `record` (and the inputs of `command: record`).
 #[derive(Debug, Clone, clap::Args)]
 pub struct RecordArgs {
-    /// `owner/name` of the orchestration repository (default: this repository).
-    #[arg(long = "repository", visible_alias = "repo", value_name = "OWNER/NAME")]
-    pub repo: Option<String>,
-    /// Branch to commit to.
-    #[arg(long, value_name = "BRANCH", default_value = "main")]
-    pub branch: String,
-    /// Path of the versions file in the repository.
-    #[arg(long = "env-file", visible_alias = "file", value_name = "PATH", default_value = ".env.versions")]
-    pub file: String,
+    /// Where the versions file lives.
+    #[command(flatten)]
+    pub versions_repo: VersionsRepoArgs,
     /// `service=tag` items (`api=1.2.3`), one per line or comma; in a runner, inputs named
     /// `<service>_image_tag` count too. Empty ones are skipped.
     #[arg(long, value_name = "SERVICE=TAG")]
     pub versions: Vec<String>,
-    /// Who deploys (default: `GITHUB_ACTOR`).
-    #[arg(long, value_name = "LOGIN", help_heading = CONTEXT_HEADING)]
-    pub actor: Option<String>,
-    /// Web URL of the deploying run (default: this run's URL).
-    #[arg(long, value_name = "URL", help_heading = CONTEXT_HEADING)]
-    pub run_url: Option<String>,
+    /// Who deploys, from which run.
+    #[command(flatten)]
+    pub run: RunArgs,
     /// Forge API and token.
     #[command(flatten)]
     pub forge: ForgeArgs,
@@ -65,10 +56,10 @@ pub fn tag_edits(versions_raw: &[String], env: &EnvMap) -> Result<Vec<TagEdit>, 
 pub async fn run(args: &RecordArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<Report> {
     let ctx = RunContext::from_env(env)?;
     let tags = tag_edits(&args.versions, env)?;
-    let repo = repo_arg("repository", args.repo.as_deref(), &ctx)?;
+    let repo = args.versions_repo.repo(&ctx)?;
     let meta = DeployMeta {
-        actor: args.actor.clone().unwrap_or_else(|| ctx.actor.clone()),
-        run_url: args.run_url.clone().unwrap_or_else(|| ctx.run_url()),
+        actor: args.run.actor(&ctx),
+        run_url: args.run.run_url(&ctx),
         now: super::tags::options(env)?.now,
     };
     let edits = versions::deploy_edits(&tags, &meta);
@@ -76,8 +67,8 @@ pub async fn run(args: &RecordArgs, env: &EnvMap, runner: &Runner) -> anyhow::Re
     let update = update_env_file(
         &forge,
         &repo,
-        &args.branch,
-        &args.file,
+        args.versions_repo.branch(),
+        &args.versions_repo.file,
         &edits,
         |changes| versions::commit_message(&tags, changes, &meta),
         &RetryPolicy::for_updates(),
@@ -93,11 +84,16 @@ pub async fn run(args: &RecordArgs, env: &EnvMap, runner: &Runner) -> anyhow::Re
     r.output("previous", serde_json::Value::Object(previous.clone()).to_string());
     r.output("commit-message", message.clone());
     let subject = message.lines().next().unwrap_or_default().to_owned();
-    runner.info(&format!("{repo}@{}: {subject} ({} attempt(s))", args.branch, update.attempts));
+    runner.info(&format!(
+        "{repo}@{}: {subject} ({} attempt(s))",
+        args.versions_repo.branch(),
+        update.attempts
+    ));
     r.text = if commit.is_empty() { format!("{subject} (no change)\n") } else { format!("{commit}\n") };
-    r.summary = format!("### Recorded in `{repo}/{}`\n\n{subject}\n\nCommit: `{commit}`\n", args.file);
+    r.summary =
+        format!("### Recorded in `{repo}/{}`\n\n{subject}\n\nCommit: `{commit}`\n", args.versions_repo.file);
     r.json = serde_json::json!({
-        "repo": repo.to_string(), "branch": args.branch, "file": args.file, "commit_sha": commit,
+        "repo": repo.to_string(), "branch": args.versions_repo.branch(), "file": args.versions_repo.file, "commit_sha": commit,
         "changes": update.changes, "previous": previous, "commit_message": message, "attempts": update.attempts,
     });
     Ok(r)

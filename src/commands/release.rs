@@ -2,9 +2,9 @@
 //! check health and report; roll back automatically on failure. Also the arguments and the
 //! wiring shared by `rollback`, `promote` and `approve`.
 
-use super::forge_args::{ForgeArgs, repo_arg};
+use super::forge_args::ForgeArgs;
 use super::push::RegistryArgs;
-use crate::cli::CONTEXT_HEADING;
+use super::shared_args::{RunArgs, VersionsRepoArgs};
 use crate::context::RunContext;
 use crate::deploy::approval::{ApprovalKey, ApprovalPolicy, Approver, Waiting};
 use crate::deploy::health::HealthCheck;
@@ -26,16 +26,9 @@ use std::time::Duration;
 /// registry, the gate, the deploy target and the health checks.
 #[derive(Debug, Clone, clap::Args)]
 pub struct OrchestrationArgs {
-    /// `owner/name` of the orchestration repository (default: this repository).
-    #[arg(long = "repository", visible_alias = "repo", value_name = "OWNER/NAME")]
-    pub repo: Option<String>,
-    /// Branch the versions file is committed to.
-    #[arg(long, value_name = "BRANCH", default_value = "main")]
-    pub branch: String,
-    /// Path of the versions file in the repository; `{environment}` is replaced by the
-    /// environment (`deploy/{environment}/.env.versions`).
-    #[arg(long = "env-file", value_name = "PATH", default_value = ".env.versions")]
-    pub file: String,
+    /// Where the versions file lives.
+    #[command(flatten)]
+    pub versions_repo: VersionsRepoArgs,
     /// Image of each service, `service=registry/repository` per line, or one
     /// `registry/org/{service}` template; every requested tag is verified there.
     #[arg(long, value_name = "SERVICE=IMAGE")]
@@ -98,12 +91,9 @@ pub struct OrchestrationArgs {
     /// Tags each environment accepts, `environment=glob` per line (`production=v*`).
     #[arg(long, value_name = "ENV=GLOB")]
     pub allowed_tags: Vec<String>,
-    /// Who deploys (default: `GITHUB_ACTOR`).
-    #[arg(long, value_name = "LOGIN", help_heading = CONTEXT_HEADING)]
-    pub actor: Option<String>,
-    /// Web URL of the deploying run (default: this run's URL).
-    #[arg(long, value_name = "URL", help_heading = CONTEXT_HEADING)]
-    pub run_url: Option<String>,
+    /// Who deploys, from which run.
+    #[command(flatten)]
+    pub run: RunArgs,
     /// Forge API and token.
     #[command(flatten)]
     pub forge: ForgeArgs,
@@ -136,7 +126,7 @@ fn items(raw: &[String]) -> Vec<String> {
 impl OrchestrationArgs {
     /// The versions file path for `environment`.
     pub fn env_file(&self, environment: &str) -> String {
-        crate::versions::env_file_for(&self.file, environment)
+        self.versions_repo.file_for(environment)
     }
 
     /// Validated settings; nothing is contacted.
@@ -184,7 +174,7 @@ impl OrchestrationArgs {
                 Ok(check)
             })
             .collect::<Result<Vec<_>, InputError>>()?;
-        let actor = self.actor.clone().unwrap_or_else(|| ctx.actor.clone());
+        let actor = self.run.actor(ctx);
         let approvers = items(&self.approvers)
             .iter()
             .map(|a| {
@@ -220,12 +210,12 @@ impl OrchestrationArgs {
             environment: environment.to_owned(),
             tags,
             images,
-            repo: repo_arg("repository", self.repo.as_deref(), ctx)?,
-            branch: self.branch.trim().to_owned(),
+            repo: self.versions_repo.repo(ctx)?,
+            branch: self.versions_repo.branch().to_owned(),
             env_file: self.env_file(environment),
             meta: DeployMeta {
                 actor: actor.clone(),
-                run_url: self.run_url.clone().unwrap_or_else(|| ctx.run_url()),
+                run_url: self.run.run_url(ctx),
                 now: super::tags::options(env)
                     .map_err(|e| InputError::new("SOURCE_DATE_EPOCH", "", e.to_string()))?
                     .now,

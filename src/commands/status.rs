@@ -1,7 +1,8 @@
 //! `status`: what runs where. For each environment, the versions its file records, the last
 //! deploy, the file's latest commits and (GitHub) the latest deployment and its state.
 
-use super::forge_args::{ForgeArgs, repo_arg};
+use super::forge_args::ForgeArgs;
+use super::shared_args::VersionsRepoArgs;
 use crate::context::RunContext;
 use crate::deploy::status::{gather, render_summary, render_text};
 use crate::env::EnvMap;
@@ -18,15 +19,9 @@ pub struct StatusArgs {
     /// Environments to report on, comma or newline separated (`staging, production`).
     #[arg(long = "status-environments", value_name = "ENV")]
     pub environments: Vec<String>,
-    /// `owner/name` of the orchestration repository (default: this repository).
-    #[arg(long = "repository", visible_alias = "repo", value_name = "OWNER/NAME")]
-    pub repo: Option<String>,
-    /// Branch the versions files are committed to.
-    #[arg(long, value_name = "BRANCH", default_value = "main")]
-    pub branch: String,
-    /// Path of the versions file; `{environment}` is replaced by each environment.
-    #[arg(long = "env-file", value_name = "PATH", default_value = ".env.versions")]
-    pub file: String,
+    /// Where the versions file lives.
+    #[command(flatten)]
+    pub versions_repo: VersionsRepoArgs,
     /// Latest commits of each versions file to list (0 to 50).
     #[arg(long = "status-history", value_name = "N", default_value_t = 5)]
     pub history: usize,
@@ -63,10 +58,10 @@ pub fn environments(args: &StatusArgs) -> Result<Vec<String>, InputError> {
 pub async fn run(args: &StatusArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<Report> {
     let environments = environments(args)?;
     let ctx = RunContext::from_env(env)?;
-    let repo = repo_arg("repository", args.repo.as_deref(), &ctx)?;
-    let branch = args.branch.trim();
+    let repo = args.versions_repo.repo(&ctx)?;
+    let branch = args.versions_repo.branch();
     let forge = args.forge.connect(&ctx, env, runner, &repo, crate::forge::app::Access::Status).await?;
-    let all = gather(&forge, &repo, branch, &args.file, &environments, args.history)
+    let all = gather(&forge, &repo, branch, &args.versions_repo.file, &environments, args.history)
         .await
         .with_context(|| format!("reading the status of {} in {repo}@{branch}", environments.join(", ")))?;
     let json = serde_json::json!({ "repo": repo.to_string(), "branch": branch, "environments": all });

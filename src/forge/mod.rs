@@ -6,6 +6,7 @@ mod accounts;
 pub mod app;
 mod contents;
 mod deployments;
+pub mod dispatch;
 mod environments;
 pub mod error;
 pub mod forgejo;

@@ -1,53 +1,93 @@
-//! Pure reading of a workflow file's `on.workflow_dispatch.inputs` (no YAML library: the
-//! keys are found by indentation, as `dispatch` does for `dispatch_id`).
+//! Pure reading of a workflow file's `on.workflow_dispatch.inputs`: which inputs it declares
+//! and which of them are booleans. Parsed as YAML (block or flow style, quoted keys, anchors),
+//! so `on: { workflow_dispatch: { inputs: { … } } }` reads like the indented form.
 
-/// Names of the inputs declared `type: boolean` under `on.workflow_dispatch.inputs`.
+use yaml_rust2::{Yaml, YamlLoader};
+
+/// One input declared under `on.workflow_dispatch.inputs`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct DispatchInput {
+    /// The input's name.
+    pub name: String,
+    /// Its `type:` (`string` when not given, as both forges read it).
+    pub kind: String,
+}
+
+/// The inputs the workflow declares for `workflow_dispatch`, in file order; empty when the
+/// file is not YAML, has no `workflow_dispatch` trigger or declares no inputs.
+pub(crate) fn dispatch_inputs(yaml: &str) -> Vec<DispatchInput> {
+    let Ok(docs) = YamlLoader::load_from_str(yaml) else { return Vec::new() };
+    let Some(Yaml::Hash(root)) = docs.into_iter().next() else { return Vec::new() };
+    // `on` is a string key in YAML 1.2; a YAML 1.1 reader would make it `true`.
+    let on = root.get(&Yaml::String("on".into())).or_else(|| root.get(&Yaml::Boolean(true)));
+    let Some(Yaml::Hash(on)) = on else { return Vec::new() };
+    let Some(Yaml::Hash(inputs)) = on.get(&Yaml::String("workflow_dispatch".into())).map(|d| &d["inputs"])
+    else {
+        return Vec::new();
+    };
+    inputs
+        .iter()
+        .filter_map(|(name, spec)| {
+            let name = scalar(name)?;
+            let kind = scalar(&spec["type"]).unwrap_or_else(|| "string".into());
+            Some(DispatchInput { name, kind })
+        })
+        .collect()
+}
+
+/// Whether the workflow declares `input` for `workflow_dispatch`.
+pub(crate) fn declares_input(yaml: &str, input: &str) -> bool {
+    dispatch_inputs(yaml).iter().any(|i| i.name == input)
+}
+
+/// Names of the inputs declared `type: boolean` for `workflow_dispatch`.
 pub(crate) fn boolean_inputs(yaml: &str) -> Vec<String> {
-    let indent = |l: &str| l.len() - l.trim_start().len();
-    let mut out = Vec::new();
-    let mut in_dispatch: Option<usize> = None;
-    // (indent of `inputs:`, indent of its direct children once seen)
-    let mut in_inputs: Option<(usize, Option<usize>)> = None;
-    let mut current: Option<String> = None;
-    for line in yaml.lines().filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#')) {
-        let ind = indent(line);
-        let (key, value) = line.trim().split_once(':').unwrap_or((line.trim(), ""));
-        let (key, value) = (key.trim(), value.split('#').next().unwrap_or_default().trim());
-        if in_inputs.is_some_and(|(i, _)| ind <= i) {
-            in_inputs = None;
-            current = None;
-        }
-        if in_dispatch.is_some_and(|i| ind <= i) {
-            in_dispatch = None;
-        }
-        if let Some((_, child)) = &mut in_inputs {
-            let child = *child.get_or_insert(ind);
-            if ind == child {
-                current = Some(key.to_owned());
-            } else if key == "type"
-                && value.trim_matches(['"', '\'']) == "boolean"
-                && let Some(name) = &current
-                && !out.contains(name)
-            {
-                out.push(name.clone());
-            }
-        } else if in_dispatch.is_some() && line.trim() == "inputs:" {
-            in_inputs = Some((ind, None));
-        } else if line.trim().starts_with("workflow_dispatch:") {
-            in_dispatch = Some(ind);
-        }
+    dispatch_inputs(yaml).into_iter().filter(|i| i.kind == "boolean").map(|i| i.name).collect()
+}
+
+/// A scalar key or value as text.
+fn scalar(y: &Yaml) -> Option<String> {
+    match y {
+        Yaml::String(s) | Yaml::Real(s) => Some(s.clone()),
+        Yaml::Integer(i) => Some(i.to_string()),
+        Yaml::Boolean(b) => Some(b.to_string()),
+        _ => None,
     }
-    out
 }
 
 #[cfg(test)]
 mod tests {
-    use super::boolean_inputs;
+    use super::*;
 
     #[test]
     fn finds_boolean_inputs_only_under_workflow_dispatch() {
         let wf = "on:\n  push:\n    inputs:\n      x:\n        type: boolean\n  workflow_dispatch:\n    inputs:\n      dry_run:\n        type: boolean # a checkbox\n        default: false\n      tag:\n        type: string\n      force:\n        description: go\n        type: \"boolean\"\njobs:\n  a:\n    steps: []\n";
         assert_eq!(boolean_inputs(wf), ["dry_run", "force"]);
         assert!(boolean_inputs("on: workflow_dispatch\n").is_empty());
+    }
+
+    #[test]
+    fn finds_a_declared_workflow_dispatch_input() {
+        let wf = "name: deploy\nrun-name: deploy ${{ inputs.dispatch_id }}\non:\n  workflow_dispatch:\n    inputs:\n      api_image_tag:\n        type: string\n      dispatch_id:\n        required: false\njobs:\n  x:\n    steps: []\n";
+        assert!(declares_input(wf, "dispatch_id"));
+        assert!(declares_input(wf, "api_image_tag"));
+        assert!(!declares_input(wf, "type"));
+        let other = "on:\n  push:\n    inputs:\n      dispatch_id: x\n  workflow_dispatch:\n    inputs:\n      api_image_tag: {}\njobs: {}\n";
+        assert!(!declares_input(other, "dispatch_id"));
+    }
+
+    /// Flow style, quoted keys and `"on"` read as the block form does; what is not a
+    /// workflow declares nothing.
+    #[test]
+    fn reads_flow_style_and_quoted_keys() {
+        let flow = "on: { workflow_dispatch: { inputs: { dispatch_id: { required: false }, dry_run: { type: boolean } } } }\njobs: {}\n";
+        assert!(declares_input(flow, "dispatch_id"));
+        assert_eq!(boolean_inputs(flow), ["dry_run"]);
+        let quoted =
+            "\"on\":\n  'workflow_dispatch':\n    inputs:\n      \"dispatch_id\":\n        type: string\n";
+        assert!(declares_input(quoted, "dispatch_id"));
+        assert!(!declares_input("on: [push, workflow_dispatch]\n", "dispatch_id"));
+        assert!(!declares_input("{{ not yaml", "dispatch_id"));
+        assert!(!declares_input("", "dispatch_id"));
     }
 }

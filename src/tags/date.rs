@@ -29,12 +29,12 @@ pub fn format(t: DateTime<Utc>, offset: FixedOffset, fmt: &str) -> String {
     let mut out = String::new();
     let mut rest = fmt;
     while let Some(c) = rest.chars().next() {
-        if c == '[' {
-            if let Some(end) = rest.find(']') {
-                out.push_str(&rest[1..end]);
-                rest = &rest[end + 1..];
-                continue;
-            }
+        if c == '['
+            && let Some(end) = rest.find(']')
+        {
+            out.push_str(&rest[1..end]);
+            rest = &rest[end + 1..];
+            continue;
         }
         let Some(tok) = TOKENS.iter().find(|t| rest.starts_with(**t)) else {
             out.push(c);

@@ -152,20 +152,21 @@ pub fn input_lines(raw: &str) -> Vec<String> {
 
 /// `pull_request_target` runs on the base branch; metadata-action tags the PR's merge ref.
 fn effective_ref(ctx: &RunContext) -> String {
-    if ctx.event_name.contains("pull_request_target") {
-        if let Some(n) = ctx.event.get("number").and_then(Value::as_u64) {
-            return format!("refs/pull/{n}/merge");
-        }
+    if ctx.event_name.contains("pull_request_target")
+        && let Some(n) = ctx.event.get("number").and_then(Value::as_u64)
+    {
+        return format!("refs/pull/{n}/merge");
     }
     ctx.git_ref.clone()
 }
 
 /// The PR head's sha instead of the merge commit's, when asked for.
 fn effective_sha(ctx: &RunContext, opts: &TagsOptions) -> String {
-    if opts.pr_head_sha && ctx.event_name.contains("pull_request") {
-        if let Some(head) = ctx.event.pointer("/pull_request/head/sha").and_then(Value::as_str) {
-            return head.to_owned();
-        }
+    if opts.pr_head_sha
+        && ctx.event_name.contains("pull_request")
+        && let Some(head) = ctx.event.pointer("/pull_request/head/sha").and_then(Value::as_str)
+    {
+        return head.to_owned();
     }
     ctx.sha.clone()
 }
@@ -198,10 +199,10 @@ fn full_tags(
     } else {
         None
     };
-    if let Some(l) = &latest {
-        if !tags.contains(&l.as_str()) {
-            tags.push(l);
-        }
+    if let Some(l) = &latest
+        && !tags.contains(&l.as_str())
+    {
+        tags.push(l);
     }
     for tag in &tags {
         if !reference::is_valid_tag(tag) {

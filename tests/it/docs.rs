@@ -14,10 +14,12 @@ fn section_keys(yaml: &str, section: &str) -> BTreeSet<String> {
             inside = line.trim_end() == format!("{section}:");
             continue;
         }
-        if inside && line.starts_with("  ") && !line.starts_with("   ") {
-            if let Some(key) = line.trim().strip_suffix(':') {
-                keys.insert(key.to_owned());
-            }
+        if inside
+            && line.starts_with("  ")
+            && !line.starts_with("   ")
+            && let Some(key) = line.trim().strip_suffix(':')
+        {
+            keys.insert(key.to_owned());
         }
     }
     keys

@@ -49,14 +49,13 @@ async fn ten_services_released_at_once_all_land() {
                     deployments.iter().all(|d| d.3.starts_with(&["in_progress".into(), "success".into()])),
                     "{deployments:?}"
                 );
-                // The last success stays; every earlier one is retired, once.
+                // The last success stays; every earlier one ends inactive. Two releases that
+                // finish at the same moment may both retire the same earlier deployment (a
+                // second `inactive` status, which changes nothing on GitHub).
                 let last: Vec<&str> =
                     deployments.iter().filter_map(|d| d.3.last().map(String::as_str)).collect();
                 assert_eq!(last.iter().filter(|s| **s == "success").count(), 1, "{deployments:?}");
-                assert!(
-                    deployments.iter().all(|d| d.3.iter().filter(|s| *s == "inactive").count() <= 1),
-                    "{deployments:?}"
-                );
+                assert_eq!(last.iter().filter(|s| **s == "inactive").count(), N - 1, "{deployments:?}");
             }
             Flavor::Forgejo => {
                 let statuses = fake.statuses(OPS);

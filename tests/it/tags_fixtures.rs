@@ -73,15 +73,15 @@ fn run_case(case: &Value) -> Result<(), String> {
     let meta = result.map_err(|e| format!("unexpected error: {e}"))?;
     let exp = case.get("expected").ok_or("no `expected` nor `error`")?;
     let mut problems = Vec::new();
-    if let Some(v) = exp.get("version").and_then(Value::as_str) {
-        if meta.version != v {
-            problems.push(format!("version: want {v:?}, got {:?}", meta.version));
-        }
+    if let Some(v) = exp.get("version").and_then(Value::as_str)
+        && meta.version != v
+    {
+        problems.push(format!("version: want {v:?}, got {:?}", meta.version));
     }
-    if let Some(tags) = strings(exp.get("tags")) {
-        if meta.tags != tags {
-            problems.push(format!("tags: want {tags:?}, got {:?}", meta.tags));
-        }
+    if let Some(tags) = strings(exp.get("tags"))
+        && meta.tags != tags
+    {
+        problems.push(format!("tags: want {tags:?}, got {:?}", meta.tags));
     }
     for (key, got) in [("labels", &meta.labels), ("annotations", &meta.annotations)] {
         for want in strings(exp.get(key)).unwrap_or_default() {
@@ -90,10 +90,10 @@ fn run_case(case: &Value) -> Result<(), String> {
             }
         }
     }
-    if let Some(env) = exp.get("environment").and_then(Value::as_str) {
-        if meta.environment != env {
-            problems.push(format!("environment: want {env:?}, got {:?}", meta.environment));
-        }
+    if let Some(env) = exp.get("environment").and_then(Value::as_str)
+        && meta.environment != env
+    {
+        problems.push(format!("environment: want {env:?}, got {:?}", meta.environment));
     }
     for want in strings(exp.get("warnings")).unwrap_or_default() {
         if !meta.warnings.iter().any(|w| w.contains(&want)) {
@@ -103,10 +103,10 @@ fn run_case(case: &Value) -> Result<(), String> {
     if exp.get("no_warnings").and_then(Value::as_bool) == Some(true) && !meta.warnings.is_empty() {
         problems.push(format!("warnings: want none, got {:?}", meta.warnings));
     }
-    if let Some(json) = exp.get("json") {
-        if &meta.json != json {
-            problems.push(format!("json: want {json}, got {}", meta.json));
-        }
+    if let Some(json) = exp.get("json")
+        && &meta.json != json
+    {
+        problems.push(format!("json: want {json}, got {}", meta.json));
     }
     if problems.is_empty() { Ok(()) } else { Err(problems.join("\n    ")) }
 }

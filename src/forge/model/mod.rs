@@ -120,6 +120,18 @@ pub enum RunState {
 }
 
 impl RunState {
+    /// The state as the `state` output spells it (`in_progress`), as serde writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunState::Queued => "queued",
+            RunState::InProgress => "in_progress",
+            RunState::Success => "success",
+            RunState::Failure => "failure",
+            RunState::Cancelled => "cancelled",
+            RunState::Skipped => "skipped",
+        }
+    }
+
     /// True once the run will not change any more.
     pub fn is_terminal(self) -> bool {
         !matches!(self, RunState::Queued | RunState::InProgress)

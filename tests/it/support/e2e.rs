@@ -159,10 +159,10 @@ pub fn dispatch_inputs(workflow: &str) -> Vec<String> {
             }
             if indent == base + 2 && text.ends_with(':') {
                 out.push(text.trim_end_matches(':').to_owned());
-            } else if text == "required: true" {
-                if let Some(last) = out.last_mut() {
-                    last.push('!');
-                }
+            } else if text == "required: true"
+                && let Some(last) = out.last_mut()
+            {
+                last.push('!');
             }
             continue;
         }
