@@ -121,9 +121,16 @@ pub fn deploy_edits(tags: &[TagEdit], meta: &DeployMeta) -> Vec<(String, String)
     edits
 }
 
-/// Commit message: a subject naming each service and its `old → new` tag, then the actor
-/// and the run. `changes` are those [`crate::envfile::EnvFile::apply`] returned.
-pub fn commit_message(tags: &[TagEdit], changes: &[Change], meta: &DeployMeta) -> String {
+/// Commit message: a subject `<verb>: ` naming each service and its `old → new` tag (verb
+/// `deploy`, `rollback`, `promote`), then `note` in parentheses when there is one, then the
+/// actor and the run. `changes` are those [`crate::envfile::EnvFile::apply`] returned.
+pub fn commit_message(
+    verb: &str,
+    note: Option<&str>,
+    tags: &[TagEdit],
+    changes: &[Change],
+    meta: &DeployMeta,
+) -> String {
     let parts: Vec<String> = tags
         .iter()
         .map(|t| {
@@ -135,11 +142,14 @@ pub fn commit_message(tags: &[TagEdit], changes: &[Change], meta: &DeployMeta) -
             }
         })
         .collect();
-    let subject = if parts.is_empty() {
-        "deploy: record deployment".to_owned()
+    let mut subject = if parts.is_empty() {
+        format!("{verb}: record deployment")
     } else {
-        format!("deploy: {}", parts.join(", "))
+        format!("{verb}: {}", parts.join(", "))
     };
+    if let Some(note) = note {
+        subject.push_str(&format!(" ({note})"));
+    }
     let mut body = String::new();
     if !meta.actor.is_empty() {
         body.push_str(&format!("Deployed-by: {}\n", meta.actor));
@@ -188,7 +198,7 @@ mod tests {
         let mut f = EnvFile::parse("API_IMAGE_TAG=1.2.3\n");
         let tags = edits_from_map("versions", "api=1.2.4, web=2.0.0").unwrap();
         let changes = f.apply(&deploy_edits(&tags, &meta())).unwrap();
-        let msg = commit_message(&tags, &changes, &meta());
+        let msg = commit_message("deploy", None, &tags, &changes, &meta());
         assert!(msg.starts_with("deploy: api 1.2.3 → 1.2.4, web (new) → 2.0.0\n\n"), "{msg}");
         assert!(
             msg.contains("Deployed-by: alice")

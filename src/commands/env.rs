@@ -141,7 +141,7 @@ fn record_versions(args: &VersionsArgs, env: &EnvMap, runner: &Runner) -> anyhow
     let (mut file, _) = load(&args.file)?;
     let changes = file.apply(&versions::deploy_edits(&tags, &meta))?;
     write_atomic(&args.file, &file.render())?;
-    let message = versions::commit_message(&tags, &changes, &meta);
+    let message = versions::commit_message("deploy", None, &tags, &changes, &meta);
     runner.info(message.lines().next().unwrap_or_default());
     Ok(changes_report(&args.file, &changes, Some(message)))
 }

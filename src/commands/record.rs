@@ -70,11 +70,11 @@ pub async fn run(args: &RecordArgs, env: &EnvMap, runner: &Runner) -> anyhow::Re
         args.versions_repo.branch(),
         &args.versions_repo.file,
         &edits,
-        |changes| versions::commit_message(&tags, changes, &meta),
+        |changes| versions::commit_message("deploy", None, &tags, changes, &meta),
         &RetryPolicy::for_updates(),
     )
     .await?;
-    let message = versions::commit_message(&tags, &update.changes, &meta);
+    let message = versions::commit_message("deploy", None, &tags, &update.changes, &meta);
     let mut r = Report::default();
     let commit = update.commit.as_ref().map(|c| c.commit_sha.clone()).unwrap_or_default();
     let previous: serde_json::Map<String, serde_json::Value> =

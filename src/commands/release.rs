@@ -336,7 +336,8 @@ pub async fn execute<T: Target>(
     let checked = checked?;
     let protection = match approved {
         Some(a) => {
-            for (c, digest) in checked.changes.iter().zip(&checked.digests) {
+            for c in &checked.changes {
+                let digest = c.digest.as_deref().unwrap_or_default();
                 let shown =
                     a.digests.iter().find(|(svc, _)| *svc == c.service).and_then(|(_, d)| d.as_deref());
                 match shown {
@@ -366,7 +367,7 @@ pub async fn execute<T: Target>(
     runner.group(&format!("Deploy to {} ({})", s.environment, target.name()));
     let applied = release::apply(forge, target, s, &checked, protection, &progress).await;
     runner.end_group();
-    Ok(applied_report(s, &checked, &applied?))
+    Ok(applied_report(s, &applied?))
 }
 
 fn awaiting_report(s: &Settings, checked: &Checked, issue: &Issue) -> Report {
@@ -378,7 +379,7 @@ fn awaiting_report(s: &Settings, checked: &Checked, issue: &Issue) -> Report {
     r.summary = format!(
         "### Waiting for approval to {}\n\n{}\n\nApprove or deny in {}\n",
         s.environment,
-        table(checked, &checked.changes),
+        table(&checked.changes),
         issue.html_url
     );
     r.json = serde_json::json!({"state": "awaiting-approval", "environment": s.environment,
@@ -387,9 +388,10 @@ fn awaiting_report(s: &Settings, checked: &Checked, issue: &Issue) -> Report {
 }
 
 /// Markdown table of services, old → new tags and digests.
-fn table(checked: &Checked, changes: &[crate::deploy::targets::ServiceChange]) -> String {
+fn table(changes: &[crate::deploy::targets::ServiceChange]) -> String {
     let mut t = String::from("| service | from | to | digest |\n|---|---|---|---|\n");
-    for (c, d) in changes.iter().zip(&checked.digests) {
+    for c in changes {
+        let d = c.digest.as_deref().unwrap_or("—");
         let image = c.image.as_deref().map(|i| format!("{i}:")).unwrap_or_default();
         t.push_str(&format!(
             "| {} | `{}` | `{image}{}` | `{d}` |\n",
@@ -401,7 +403,7 @@ fn table(checked: &Checked, changes: &[crate::deploy::targets::ServiceChange]) -
     t
 }
 
-fn applied_report(s: &Settings, checked: &Checked, a: &Applied) -> Report {
+fn applied_report(s: &Settings, a: &Applied) -> Report {
     let mut r = Report::default();
     let previous: serde_json::Map<String, serde_json::Value> =
         a.changes.iter().map(|c| (c.service.clone(), c.old.clone().into())).collect();
@@ -410,8 +412,7 @@ fn applied_report(s: &Settings, checked: &Checked, a: &Applied) -> Report {
     let images: Vec<String> = a
         .changes
         .iter()
-        .zip(&checked.digests)
-        .filter_map(|(c, d)| c.image.as_ref().map(|i| format!("{i}@{d}")))
+        .filter_map(|c| Some(format!("{}@{}", c.image.as_ref()?, c.digest.as_ref()?)))
         .collect();
     r.output("state", "success");
     r.output("commit-sha", a.commit_sha.clone());
@@ -423,12 +424,8 @@ fn applied_report(s: &Settings, checked: &Checked, a: &Applied) -> Report {
     }
     let line = release::describe(s.kind, &a.changes);
     r.text = format!("{line} to {}: healthy\n", s.environment);
-    let mut summary = format!(
-        "### {} to {}\n\n{}\n",
-        capitalized(s.kind.name()),
-        s.environment,
-        table(checked, &a.changes)
-    );
+    let mut summary =
+        format!("### {} to {}\n\n{}\n", capitalized(s.kind.name()), s.environment, table(&a.changes));
     summary.push_str(&format!("\nProtection: {}\n", a.protection));
     if !a.commit_sha.is_empty() {
         summary.push_str(&format!("\n`{}` commit: `{}`\n", s.env_file, a.commit_sha));

@@ -2,7 +2,7 @@
 //! tags are recorded again (a commit saying why), redeployed and health-checked.
 
 use super::health::HealthCheck;
-use super::release::{Kind, Progress, ReleaseError, Settings, deploy_and_check, message, moved_on};
+use super::release::{Progress, ReleaseError, Settings, deploy_and_check, moved_on};
 use super::targets::{Rollout, ServiceChange, Target};
 use crate::envfile::EnvFile;
 use crate::forge::{Forge, RetryPolicy, update_env_file_if};
@@ -81,11 +81,7 @@ pub(super) async fn roll_back<F: Forge, T: Target>(
         &s.env_file,
         &edits,
         still_ours,
-        |c| {
-            let m = message(Kind::Rollback, &restore, c, &meta);
-            let (subject, body) = m.split_once('\n').unwrap_or((&m, ""));
-            format!("{subject} (automatic: {why})\n{body}")
-        },
+        |c| versions::commit_message("rollback", Some(&format!("automatic: {why}")), &restore, c, &meta),
         &RetryPolicy::for_updates(),
     )
     .await
@@ -95,7 +91,9 @@ pub(super) async fn roll_back<F: Forge, T: Target>(
     };
     let back: Vec<ServiceChange> = changes
         .iter()
-        .filter_map(|c| Some(ServiceChange { old: Some(c.new.clone()), new: c.old.clone()?, ..c.clone() }))
+        .filter_map(|c| {
+            Some(ServiceChange { old: Some(c.new.clone()), new: c.old.clone()?, digest: None, ..c.clone() })
+        })
         .collect();
     let rollout = Rollout {
         environment: s.environment.clone(),
@@ -129,6 +127,7 @@ mod tests {
             old: Some("v1.9.0".into()),
             new: "v2.0.0".into(),
             image: None,
+            digest: None,
         };
         let back = rollback_checks(&[check, plain], &[change]);
         assert_eq!(back[0].body_contains.as_deref(), Some("version v1.9.0"));

@@ -75,6 +75,7 @@ pub fn changes(current: &EnvFile, tags: &[TagEdit], images: &ImageMap) -> Vec<Se
             old: current.get(&t.key).map(str::to_owned).filter(|v| !v.is_empty()),
             new: t.tag.clone(),
             image: images.image_for(&t.service),
+            digest: None,
         })
         .collect()
 }

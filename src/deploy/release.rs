@@ -224,16 +224,23 @@ pub enum ReleaseError {
 /// The verified plan.
 #[derive(Clone, Debug)]
 pub struct Checked {
-    /// The services that change, with their running tags.
+    /// The services that change, with their running tags and the digest each requested tag
+    /// resolves to (always `Some` here).
     pub changes: Vec<ServiceChange>,
-    /// The digest each requested tag resolves to, by position.
-    pub digests: Vec<String>,
 }
 
 impl Checked {
     /// The plan as the approval issue carries it.
     pub fn planned(&self) -> Vec<PlannedChange> {
-        self.changes.iter().zip(&self.digests).map(|(c, d)| PlannedChange::new(c, Some(d.clone()))).collect()
+        self.changes.iter().map(|c| PlannedChange::new(c, c.digest.clone())).collect()
+    }
+
+    /// `service → digest` of each change.
+    pub fn digests(&self) -> serde_json::Map<String, serde_json::Value> {
+        self.changes
+            .iter()
+            .map(|c| (c.service.clone(), c.digest.clone().unwrap_or_default().into()))
+            .collect()
     }
 }
 
@@ -257,7 +264,9 @@ pub async fn check<F: Forge>(
         .collect()
         .await;
     let digests = digests.into_iter().collect::<Result<Vec<_>, _>>()?;
-    Ok(Checked { changes, digests })
+    let changes =
+        changes.into_iter().zip(digests).map(|(c, d)| ServiceChange { digest: Some(d), ..c }).collect();
+    Ok(Checked { changes })
 }
 
 /// Services verified at once.
@@ -354,7 +363,8 @@ fn unchanged_since_planned(changes: &[ServiceChange], file: &EnvFile) -> Result<
     }
 }
 
-/// Steps 4–7: record, open the deployment, deploy, check health, report; roll back on failure.
+/// Steps 4–7: open (or adopt) the deployment, record, deploy, check health, report; roll
+/// back on failure.
 pub async fn apply<F: Forge, T: Target>(
     forge: &F,
     target: &T,
@@ -363,40 +373,90 @@ pub async fn apply<F: Forge, T: Target>(
     protection: String,
     progress: Progress<'_>,
 ) -> Result<Applied, ReleaseError> {
-    let deployment = if forge.capabilities().deployments {
-        let payload = serde_json::json!({
-            "command": s.kind.name(),
-            "versions": checked.changes.iter().map(|c| (c.service.clone(), c.new.clone().into())).collect::<serde_json::Map<_, _>>(),
-            "digests": checked.changes.iter().zip(&checked.digests).map(|(c, d)| (c.service.clone(), d.clone().into())).collect::<serde_json::Map<_, _>>(),
-        });
-        let request = DeploymentRequest {
-            git_ref: s.branch.clone(),
-            environment: s.environment.clone(),
-            description: describe(s.kind, &checked.changes),
-            payload,
-            production: s.is_protected(),
-        };
-        let id = match job_deployment(forge, s).await {
-            Some(id) => {
-                progress(&format!(
-                    "deployment {id} (made by GitHub for this job's environment) reports this release"
-                ));
-                id
-            }
-            None => {
-                let id = open_deployment(forge, s, &request, progress).await?;
-                progress(&format!("deployment {id} opened for {}", s.environment));
-                id
-            }
-        };
-        Some(id)
-    } else {
-        None
+    let deployment = deployment_for(forge, s, checked, progress).await?;
+    let recorded = record_versions(forge, s, checked, deployment, progress).await?;
+    let record = match deployment {
+        Some(id) => Record::Deployment(id),
+        None => Record::Status(recorded.commit_sha.clone()),
     };
+    report(forge, s, &record, DeployState::InProgress, &describe(s.kind, &checked.changes), progress).await;
+    let rollout = Rollout {
+        environment: s.environment.clone(),
+        versions: recorded.versions.clone(),
+        changed: recorded.changes.clone(),
+        rollback: s.kind == Kind::Rollback,
+    };
+    let changes = recorded.changes;
+    match deploy_and_check(target, &s.health, &rollout, progress).await {
+        Ok(()) => {
+            let healthy = format!("{} healthy", describe(s.kind, &changes));
+            report(forge, s, &record, DeployState::Success, &healthy, progress).await;
+            if let Some(id) = deployment {
+                retire_previous(forge, s, id, progress).await;
+            }
+            Ok(Applied { commit_sha: recorded.commit_sha, changes, deployment, protection })
+        }
+        Err(reason) => {
+            progress(&format!("failed: {reason}"));
+            let err = roll_back(forge, target, s, &changes, &reason, progress).await;
+            report(forge, s, &record, DeployState::Failure, &err.to_string(), progress).await;
+            Err(err)
+        }
+    }
+}
+
+/// The deployment this release reports on where the forge has deployments: the one GitHub
+/// made for the job's environment, else a new one.
+async fn deployment_for<F: Forge>(
+    forge: &F,
+    s: &Settings,
+    checked: &Checked,
+    progress: Progress<'_>,
+) -> Result<Option<u64>, ReleaseError> {
+    if !forge.capabilities().deployments {
+        return Ok(None);
+    }
+    if let Some(id) = job_deployment(forge, s).await {
+        progress(&format!(
+            "deployment {id} (made by GitHub for this job's environment) reports this release"
+        ));
+        return Ok(Some(id));
+    }
+    let versions: serde_json::Map<String, serde_json::Value> =
+        checked.changes.iter().map(|c| (c.service.clone(), c.new.clone().into())).collect();
+    let request = DeploymentRequest {
+        git_ref: s.branch.clone(),
+        environment: s.environment.clone(),
+        description: describe(s.kind, &checked.changes),
+        payload: serde_json::json!({ "command": s.kind.name(), "versions": versions, "digests": checked.digests() }),
+        production: s.is_protected(),
+    };
+    let id = open_deployment(forge, s, &request, progress).await?;
+    progress(&format!("deployment {id} opened for {}", s.environment));
+    Ok(Some(id))
+}
+
+/// What recording the versions file left.
+struct Recorded {
+    /// The commit this run made (found again when its answer was lost); empty when the file
+    /// already held these tags.
+    commit_sha: String,
+    /// The file's entries after the commit.
+    versions: Vec<(String, String)>,
+    /// The changes, with the previous tags as the commit replaced them.
+    changes: Vec<ServiceChange>,
+}
+
+/// Step 4: commits the new tags, refusing when a planned service moved on meanwhile; a
+/// failure is reported on the deployment.
+async fn record_versions<F: Forge>(
+    forge: &F,
+    s: &Settings,
+    checked: &Checked,
+    deployment: Option<u64>,
+    progress: Progress<'_>,
+) -> Result<Recorded, ReleaseError> {
     let edits = versions::deploy_edits(&s.tags, &s.meta);
-    let kind = s.kind;
-    let tags = s.tags.clone();
-    let meta = s.meta.clone();
     let recorded = update_env_file_if(
         forge,
         &s.repo,
@@ -404,7 +464,7 @@ pub async fn apply<F: Forge, T: Target>(
         &s.env_file,
         &edits,
         |file| unchanged_since_planned(&checked.changes, file),
-        |changes| message(kind, &tags, changes, &meta),
+        |changes| versions::commit_message(verb(s.kind), None, &s.tags, changes, &s.meta),
         &RetryPolicy::for_updates(),
     )
     .await;
@@ -412,15 +472,8 @@ pub async fn apply<F: Forge, T: Target>(
         Ok(u) => u,
         Err(e) => {
             if let Some(id) = deployment {
-                report(
-                    forge,
-                    s,
-                    &Record::Deployment(id),
-                    DeployState::Error,
-                    &format!("recording failed: {e}"),
-                    progress,
-                )
-                .await;
+                let why = format!("recording failed: {e}");
+                report(forge, s, &Record::Deployment(id), DeployState::Error, &why, progress).await;
             }
             return Err(e.into());
         }
@@ -433,63 +486,24 @@ pub async fn apply<F: Forge, T: Target>(
             commit_sha = commits.into_iter().next().map(|c| c.sha).unwrap_or_default();
         }
     }
-    progress(&format!(
-        "{}@{}: {}",
-        s.repo,
-        s.branch,
-        if commit_sha.is_empty() {
-            "already records these tags".to_owned()
-        } else {
-            format!("recorded in {commit_sha}")
-        }
-    ));
-    let record = match deployment {
-        Some(id) => Record::Deployment(id),
-        None => Record::Status(commit_sha.clone()),
+    let outcome = if commit_sha.is_empty() {
+        "already records these tags".to_owned()
+    } else {
+        format!("recorded in {commit_sha}")
     };
-    report(forge, s, &record, DeployState::InProgress, &describe(s.kind, &checked.changes), progress).await;
-    let changes: Vec<ServiceChange> = checked
+    progress(&format!("{}@{}: {outcome}", s.repo, s.branch));
+    let changes = checked
         .changes
         .iter()
         .map(|c| {
-            let old = update
-                .changes
-                .iter()
-                .find(|u| u.key == c.key)
-                .map(|u| u.old.clone())
-                .unwrap_or(c.old.clone());
+            let replaced = update.changes.iter().find(|u| u.key == c.key).map(|u| u.old.clone());
+            let old = replaced.unwrap_or(c.old.clone());
             ServiceChange { old: old.filter(|o| !o.is_empty()), ..c.clone() }
         })
         .collect();
-    let rollout = Rollout {
-        environment: s.environment.clone(),
-        versions: EnvFile::parse(&update.text).entries().map(|(k, v)| (k.to_owned(), v.to_owned())).collect(),
-        changed: changes.clone(),
-        rollback: s.kind == Kind::Rollback,
-    };
-    match deploy_and_check(target, &s.health, &rollout, progress).await {
-        Ok(()) => {
-            report(
-                forge,
-                s,
-                &record,
-                DeployState::Success,
-                &format!("{} healthy", describe(s.kind, &changes)),
-                progress,
-            )
-            .await;
-            if let Some(id) = deployment {
-                retire_previous(forge, s, id, progress).await;
-            }
-            Ok(Applied { commit_sha, changes, deployment, protection })
-        }
-        Err(reason) => {
-            progress(&format!("failed: {reason}"));
-            let err = roll_back(forge, target, s, &changes, &reason, progress).await;
-            report(forge, s, &record, DeployState::Failure, &err.to_string(), progress).await;
-            Err(err)
-        }
-    }
+    let versions =
+        EnvFile::parse(&update.text).entries().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
+    Ok(Recorded { commit_sha, versions, changes })
 }
 
 /// Deploys to the target, then runs every health check; the error says which failed.
@@ -526,17 +540,11 @@ pub fn describe(kind: Kind, changes: &[ServiceChange]) -> String {
     format!("{} {}", kind.name(), parts.join(", "))
 }
 
-/// The commit message of a release (rollbacks say so in the subject).
-pub(super) fn message(
-    kind: Kind,
-    tags: &[TagEdit],
-    changes: &[crate::envfile::Change],
-    meta: &DeployMeta,
-) -> String {
-    let m = versions::commit_message(tags, changes, meta);
+/// The commit subject's verb for each kind (`rollback: api v2 → v1`).
+pub(super) fn verb(kind: Kind) -> &'static str {
     match kind {
-        Kind::Release => m,
-        Kind::Rollback => m.replacen("deploy:", "rollback:", 1),
-        Kind::Promote => m.replacen("deploy:", "promote:", 1),
+        Kind::Release => "deploy",
+        Kind::Rollback => "rollback",
+        Kind::Promote => "promote",
     }
 }

@@ -271,6 +271,7 @@ mod tests {
                 old: Some("1.2.3".into()),
                 new: "1.2.4".into(),
                 image: None,
+                digest: None,
             }],
             rollback: false,
         }
@@ -380,6 +381,7 @@ mod tests {
             old: Some("2.0".into()),
             new: "2.1".into(),
             image: None,
+            digest: None,
         };
         let first = spawn_script(&t, &api, &bin, "0.5");
         std::thread::sleep(std::time::Duration::from_millis(100));

@@ -28,6 +28,9 @@ pub struct ServiceChange {
     pub new: String,
     /// The image reference without tag, when known (`ghcr.io/org/api`).
     pub image: Option<String>,
+    /// The digest `new` was verified to resolve to in the registry (release, rollback,
+    /// promote), when known.
+    pub digest: Option<String>,
 }
 
 /// What a target is asked to roll out.
@@ -84,6 +87,7 @@ impl Rollout {
                 old: current.get(&t.key).map(str::to_owned),
                 new: t.tag.clone(),
                 image: None,
+                digest: None,
             })
             .collect();
         let mut versions: Vec<(String, String)> = Vec::new();
