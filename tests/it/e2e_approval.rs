@@ -6,11 +6,7 @@
 //! version runs on the VM.
 
 use crate::e2e_release::{configured, secs};
-use crate::support::ActionRun;
-use crate::support::act::ActRun;
-use crate::support::e2e::{
-    DISPATCH_TOKEN, Orchestration, Stack, Timed, dispatch_inputs, example, versions_file,
-};
+use crate::support::e2e::{Orchestration, Stack, versions_file};
 use crate::support::fake_forge::Flavor;
 use crate::support::vm::{self, Vm};
 use std::time::{Duration, Instant};
@@ -20,33 +16,6 @@ const ACT_TIMEOUT: Duration = Duration::from_secs(300);
 const OLD: &str = "v0.9.0";
 const NEW: &str = "v1.0.0";
 
-fn comment_event(stack: &Stack, ops: &Orchestration, login: &str, body: &str) -> Timed {
-    let issues = stack.forge.issues(OPS);
-    let issue = issues.last().unwrap();
-    let number = issues.len();
-    stack.forge.comment(OPS, number, login, body);
-    let id = stack.forge.issues(OPS)[number - 1].comments.len();
-    let mut run = ActRun::new("issue_comment", ACT_TIMEOUT).secret("GITHUB_TOKEN", &ops.job_token);
-    run.workflow = Some(ops.path.clone());
-    run.vars.extend(ops.vars.iter().cloned());
-    run.secrets.extend(ops.secrets.iter().cloned());
-    run.actor = Some(login.into());
-    run.payload = Some(serde_json::json!({
-        "action": "created",
-        "issue": {
-            "number": number,
-            "title": issue.title,
-            "body": issue.body,
-            "state": issue.state,
-            "html_url": format!("{}/{OPS}/issues/{number}", stack.forge.api_url()),
-        },
-        "comment": { "id": id, "body": body, "user": { "login": login } },
-        "repository": { "full_name": OPS, "default_branch": "main" },
-        "sender": { "login": login },
-    }));
-    stack.try_act(&ops.repo, run)
-}
-
 #[test]
 fn production_on_forgejo_waits_for_an_approver_in_resume_mode() {
     if !vm::available() {
@@ -55,40 +24,14 @@ fn production_on_forgejo_waits_for_an_approver_in_resume_mode() {
     let Some(stack) = Stack::start_flavor(Flavor::Forgejo) else { return };
     let vm = Vm::start(&stack, OLD);
     let seed = format!("API_IMAGE_TAG={OLD}\nDASHBOARD_IMAGE_TAG={OLD}\n");
-    let text = example("forgejo/deploy.yml");
-    let inputs = dispatch_inputs(&text);
-    let inputs: Vec<&str> = inputs.iter().map(String::as_str).collect();
-    let deploy =
-        configured(&stack, &vm, Orchestration::new(&stack, OPS, "deploy.yml", &text, &inputs, &seed));
-    let approve = configured(
-        &stack,
-        &vm,
-        Orchestration::another(&stack, OPS, "approve.yml", &example("forgejo/approve.yml"), &[]),
-    );
+    let deploy = configured(&stack, &vm, Orchestration::example(&stack, OPS, "forgejo/deploy.yml", &seed));
+    let approve = configured(&stack, &vm, Orchestration::another_example(&stack, OPS, "forgejo/approve.yml"));
     vm.push_image(&stack.registry.host, "api", NEW, &format!("ok api {NEW}"));
     let before = vm.containers();
     let start = Instant::now();
 
     // A release of v1.0.0 to production (a service's `publish` on a v* tag dispatches this).
-    let out = ActionRun::cli([
-        "dispatch",
-        "--repository",
-        OPS,
-        "--workflow",
-        "deploy.yml",
-        "--ref",
-        "main",
-        "--inputs",
-        &format!("api_image_tag={NEW}\nenvironment=production"),
-        "--token",
-        DISPATCH_TOKEN,
-        "--api-url",
-        &stack.forge.api_url(),
-        "--forge",
-        "forgejo",
-    ])
-    .run();
-    assert_eq!(out.code, 0, "{}", out.log());
+    deploy.dispatch(&stack, &format!("api_image_tag={NEW}\nenvironment=production"));
     let release = deploy.run_dispatched(&stack, ACT_TIMEOUT).pop().unwrap();
     let log = &release.timed.outcome.log;
     assert!(log.contains("state=awaiting-approval"), "{log}");
@@ -100,7 +43,7 @@ fn production_on_forgejo_waits_for_an_approver_in_resume_mode() {
     assert_eq!(stack.forge.history(OPS, &versions_file("production")).len(), 1);
 
     // Not an approver: ignored, the issue stays open, nothing deployed.
-    let mallory = comment_event(&stack, &approve, "mallory", "/approve");
+    let mallory = approve.comment(&stack, "mallory", "/approve", ACT_TIMEOUT);
     assert!(mallory.outcome.success, "{}", mallory.outcome.log);
     assert!(mallory.outcome.log.contains("state=ignored"), "{}", mallory.outcome.log);
     assert_eq!(stack.forge.issues(OPS)[0].state, "open");
@@ -108,7 +51,7 @@ fn production_on_forgejo_waits_for_an_approver_in_resume_mode() {
     assert_eq!(vm.health("api").as_deref(), Some(format!("ok api {OLD}").as_str()));
 
     // An approver: the release continues and v1.0.0 runs.
-    let alice = comment_event(&stack, &approve, "alice", "/approve");
+    let alice = approve.comment(&stack, "alice", "/approve", ACT_TIMEOUT);
     assert!(alice.outcome.success, "{}", alice.outcome.log);
     let after = vm.containers();
     assert_eq!(after["api"].1, format!("{}/org/api:{NEW}", stack.registry.host), "{after:?}");

@@ -11,6 +11,7 @@ mod deploy_targets;
 mod docs;
 mod e2e;
 mod e2e_approval;
+mod e2e_examples;
 mod e2e_release;
 mod envfile_cli;
 mod envfile_fixtures;

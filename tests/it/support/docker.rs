@@ -139,6 +139,11 @@ impl Dockerd {
             }
             std::os::unix::fs::symlink("/bin/env", r.join("usr/bin/env")).unwrap();
             std::fs::write(r.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
+            // ubuntu-latest has jq (workflows/status.yml reads its JSON output with it): this
+            // machine's, with the libraries it links (without it that step fails naming jq).
+            if Path::new("/usr/bin/jq").exists() {
+                copy_with_libs(Path::new("/usr/bin/jq"), r);
+            }
             // `run:` steps without `shell:` use `bash --noprofile --norc -eo pipefail {0}`:
             // busybox sh stands in (the example workflows are written for ubuntu-latest).
             let bash = "#!/bin/sh\nwhile [ \"$1\" = --noprofile ] || [ \"$1\" = --norc ]; do shift; done\nexec /bin/sh \"$@\"\n";
@@ -175,6 +180,20 @@ impl Dockerd {
             );
         });
         IMAGE
+    }
+}
+
+/// Copies `program` and every shared library `ldd` lists for it to the same paths under `root`
+/// (as scripts/image-rootfs.sh does for the action image).
+fn copy_with_libs(program: &Path, root: &Path) {
+    let ldd = Command::new("ldd").arg(program).output().expect("ldd");
+    let libs = String::from_utf8_lossy(&ldd.stdout).into_owned();
+    let paths = libs.split_whitespace().filter(|w| w.starts_with('/')).map(Path::new);
+    for file in std::iter::once(program).chain(paths) {
+        let dest = root.join(file.strip_prefix("/").unwrap());
+        std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+        std::fs::copy(file, &dest)
+            .unwrap_or_else(|e| panic!("copy {} into the job image: {e}", file.display()));
     }
 }
 

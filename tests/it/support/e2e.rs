@@ -181,6 +181,11 @@ pub fn example(path: &str) -> String {
     std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()))
 }
 
+/// The file name an example workflow has in a repository (`forgejo/deploy.yml` → `deploy.yml`).
+pub fn example_name(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
+}
+
 /// [`API_URL`] and [`REGISTRY`] → the given addresses, and `ghcr.io` and `code.example.org`
 /// (the example workflows' registries) → the local registry. The action reference is left as
 /// written: act resolves it ([`action_checkout`]).
@@ -340,7 +345,8 @@ mod tests {
         assert_eq!(inputs, ["api_image_tag", "dashboard_image_tag", "environment!"]);
         let inputs = super::dispatch_inputs(&super::example("rollback.yml"));
         assert_eq!(inputs, ["to!", "environment!"]);
-        assert!(super::dispatch_inputs(&super::example("promote.yml")).is_empty());
+        assert_eq!(super::dispatch_inputs(&super::example("promote.yml")), ["tag!"]);
+        assert!(super::dispatch_inputs(&super::example("status.yml")).is_empty());
     }
 
     #[test]
@@ -466,13 +472,14 @@ impl Orchestration {
         }
     }
 
-    /// As [`Orchestration::new`] with the example workflow `workflows/<file>` and the inputs
-    /// it declares ([`dispatch_inputs`]).
+    /// As [`Orchestration::new`] with the example workflow `workflows/<file>` (`deploy.yml`,
+    /// `forgejo/deploy.yml`: the repository holds it as `deploy.yml`) and the inputs it
+    /// declares ([`dispatch_inputs`]).
     pub fn example(stack: &Stack, name: &str, file: &str, env_versions: &str) -> Self {
         let text = example(file);
         let inputs = dispatch_inputs(&text);
         let inputs: Vec<&str> = inputs.iter().map(String::as_str).collect();
-        Self::new(stack, name, file, &text, &inputs, env_versions)
+        Self::new(stack, name, example_name(file), &text, &inputs, env_versions)
     }
 
     /// As [`Orchestration::another`] with the example workflow `workflows/<file>`.
@@ -480,7 +487,7 @@ impl Orchestration {
         let text = example(file);
         let inputs = dispatch_inputs(&text);
         let inputs: Vec<&str> = inputs.iter().map(String::as_str).collect();
-        Self::another(stack, name, file, &text, &inputs)
+        Self::another(stack, name, example_name(file), &text, &inputs)
     }
 
     /// Dispatches of this workflow the fake recorded and the driver has not run yet.
@@ -583,9 +590,12 @@ impl Service {
     }
 
     /// The act run of a push: the job token (`secrets.GITHUB_TOKEN`) is the registry's
-    /// password and the actor its user, as on GitHub with ghcr.io.
+    /// password and the actor its user, as on GitHub with ghcr.io; on Forgejo the password is
+    /// a token of the actor's with `write:package` (`secrets.REGISTRY_TOKEN`), the same here.
     pub fn push_run(&self, timeout: Duration) -> ActRun {
-        let mut run = ActRun::new("push", timeout).secret("GITHUB_TOKEN", REGISTRY_PASSWORD);
+        let mut run = ActRun::new("push", timeout)
+            .secret("GITHUB_TOKEN", REGISTRY_PASSWORD)
+            .secret("REGISTRY_TOKEN", REGISTRY_PASSWORD);
         run.actor = Some(REGISTRY_USER.into());
         run.workflow = Some(self.path.clone());
         run

@@ -5,6 +5,7 @@
 pub mod act;
 pub mod docker;
 pub mod e2e;
+pub mod e2e_events;
 pub mod fake_forge;
 pub mod http;
 pub mod proxy;
