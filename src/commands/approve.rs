@@ -6,11 +6,11 @@
 
 use super::release::{Approved, OrchestrationArgs, execute};
 use crate::context::RunContext;
-use crate::deploy::approval::{self, Review, ReviewRequest};
+use crate::deploy::approval::{self, PendingRelease, Review, ReviewRequest};
 use crate::deploy::release::Kind;
 use crate::env::EnvMap;
-use crate::forge::Forge;
 use crate::forge::app::Access;
+use crate::forge::{Forge, Issue};
 use crate::runner::{Report, Runner};
 use crate::settings::InputError;
 use crate::versions::{TagEdit, tag_key};
@@ -37,6 +37,77 @@ fn outcome(state: &str, why: &str, runner: &Runner) -> Report {
     r
 }
 
+/// The fields of the `issue_comment` event that `approve` reads.
+#[derive(serde::Deserialize)]
+struct CommentEvent {
+    /// `created`, `edited` or `deleted` (absent on some Forgejo versions: created).
+    #[serde(default)]
+    action: Option<String>,
+    issue: EventIssue,
+    comment: EventComment,
+}
+
+#[derive(serde::Deserialize)]
+struct EventIssue {
+    number: u64,
+}
+
+#[derive(serde::Deserialize)]
+struct EventComment {
+    id: u64,
+}
+
+/// An approval's plan, approvers and issue; for any other decision, the report to end with.
+fn approved(
+    review: Review,
+    number: u64,
+    runner: &Runner,
+) -> Result<(PendingRelease, Vec<String>, Issue), Box<Report>> {
+    Err(Box::new(match review {
+        Review::Approved { plan, by, issue } => return Ok((plan, by, issue)),
+        Review::NotARequest => {
+            ignored("this issue is not a deploy-action approval request; nothing to do", runner)
+        }
+        Review::Closed => ignored("the approval issue is closed: it was already decided", runner),
+        Review::Forged(why) => {
+            runner.warning(&format!("approval issue #{number} refused: {why}"));
+            outcome("refused", &format!("refused: {why}"), runner)
+        }
+        Review::Ignored(why) => ignored(&format!("the comment did not count: {why}"), runner),
+        Review::NoDecision => {
+            ignored("the comment is neither /approve nor /deny from an approver; nothing to do", runner)
+        }
+        Review::Pending { approved_by, required } => {
+            let line = format!(
+                "{} of {required} approvals ({}); waiting for more",
+                approved_by.len(),
+                approved_by.join(", ")
+            );
+            outcome("pending", &line, runner)
+        }
+        Review::Denied { by, reason } => {
+            let why = if reason.is_empty() { String::new() } else { format!(" ({reason})") };
+            outcome("denied", &format!("denied by {by}{why}"), runner)
+        }
+        Review::DecidedElsewhere => ignored("another run decided this approval issue first", runner),
+    }))
+}
+
+/// The tag edits an approved plan asks for.
+fn plan_tags(plan: &PendingRelease) -> Result<Vec<TagEdit>, InputError> {
+    plan.changes
+        .iter()
+        .map(|c| {
+            Ok(TagEdit {
+                service: c.service.clone(),
+                key: tag_key("approval plan", &c.service)?,
+                tag: c.new.clone(),
+                input: "approval plan".into(),
+            })
+        })
+        .collect()
+}
+
 /// Runs `approve` for the `issue_comment` event of this run.
 pub async fn run(args: &ApproveArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<Report> {
     let ctx = RunContext::from_env(env)?;
@@ -48,12 +119,11 @@ pub async fn run(args: &ApproveArgs, env: &EnvMap, runner: &Runner) -> anyhow::R
         )
         .into());
     }
-    let ev = &ctx.event;
-    if ev["action"].as_str().is_some_and(|a| a != "created") {
+    let event: CommentEvent = serde_json::from_value(ctx.event.clone())
+        .map_err(|e| anyhow::anyhow!("the issue_comment event payload lacks what approve reads: {e}"))?;
+    if event.action.as_deref().is_some_and(|a| a != "created") {
         return Ok(ignored("the comment was edited or deleted, not created; nothing to do", runner));
     }
-    let number = ev.pointer("/issue/number").and_then(|v| v.as_u64()).unwrap_or_default();
-    let comment = ev.pointer("/comment/id").and_then(|v| v.as_u64()).unwrap_or_default();
     // Placeholder settings validate every input before the forge is asked anything.
     let probe = args.common.settings(Kind::Release, "approval", Vec::new(), &ctx, env)?;
     let Some(key) = probe.gate.key.clone() else {
@@ -64,7 +134,8 @@ pub async fn run(args: &ApproveArgs, env: &EnvMap, runner: &Runner) -> anyhow::R
         )
         .into());
     };
-    if probe.gate.policy.approvers.is_empty() {
+    let policy = &probe.gate.policy;
+    if policy.approvers.is_empty() {
         return Err(InputError::new(
             "approvers",
             "",
@@ -73,92 +144,40 @@ pub async fn run(args: &ApproveArgs, env: &EnvMap, runner: &Runner) -> anyhow::R
         .into());
     }
     args.common.deploy_target(env, runner)?;
-    let teams = probe.gate.policy.teams().next().is_some();
+    let teams = policy.teams().next().is_some();
     let forge = args.common.forge.connect(&ctx, env, runner, &probe.repo, Access::Approve { teams }).await?;
-    async {
-        let request = ReviewRequest {
-            repo: &probe.repo,
-            number,
-            comment,
-            key: &key,
-            approvers: &probe.gate.policy.approvers,
-            allow_self: probe.gate.policy.allow_self,
-            required: probe.gate.policy.required(),
-            now: probe.meta.now.timestamp(),
-            run_url: &probe.meta.run_url,
+    let request = ReviewRequest {
+        repo: &probe.repo,
+        number: event.issue.number,
+        comment: event.comment.id,
+        key: &key,
+        approvers: &policy.approvers,
+        allow_self: policy.allow_self,
+        required: policy.required(),
+        now: probe.meta.now.timestamp(),
+        run_url: &probe.meta.run_url,
+    };
+    let (plan, by, issue) =
+        match approved(approval::review(&forge, &request).await?, event.issue.number, runner) {
+            Ok(approval) => approval,
+            Err(report) => return Ok(*report),
         };
-        let (plan, by, issue) = match approval::review(&forge, &request).await? {
-            Review::NotARequest => {
-                return Ok(ignored(
-                    "this issue is not a deploy-action approval request; nothing to do",
-                    runner,
-                ));
-            }
-            Review::Closed => {
-                return Ok(ignored("the approval issue is closed: it was already decided", runner));
-            }
-            Review::Forged(why) => {
-                runner.warning(&format!("approval issue #{number} refused: {why}"));
-                return Ok(outcome("refused", &format!("refused: {why}"), runner));
-            }
-            Review::Ignored(why) => return Ok(ignored(&format!("the comment did not count: {why}"), runner)),
-            Review::NoDecision => {
-                return Ok(ignored(
-                    "the comment is neither /approve nor /deny from an approver; nothing to do",
-                    runner,
-                ));
-            }
-            Review::Pending { approved_by, required } => {
-                let line = format!(
-                    "{} of {required} approvals ({}); waiting for more",
-                    approved_by.len(),
-                    approved_by.join(", ")
-                );
-                return Ok(outcome("pending", &line, runner));
-            }
-            Review::Denied { by, reason } => {
-                let why = if reason.is_empty() { String::new() } else { format!(" ({reason})") };
-                return Ok(outcome("denied", &format!("denied by {by}{why}"), runner));
-            }
-            Review::DecidedElsewhere => {
-                return Ok(ignored("another run decided this approval issue first", runner));
-            }
-            Review::Approved { plan, by, issue } => (plan, by, issue),
-        };
-        let kind = match plan.command.as_str() {
-            "rollback" => Kind::Rollback,
-            "promote" => Kind::Promote,
-            _ => Kind::Release,
-        };
-        let tags = plan
-            .changes
-            .iter()
-            .map(|c| {
-                Ok(TagEdit {
-                    service: c.service.clone(),
-                    key: tag_key("approval plan", &c.service)?,
-                    tag: c.new.clone(),
-                    input: "approval plan".into(),
-                })
-            })
-            .collect::<Result<Vec<_>, InputError>>()?;
-        let mut s = args.common.settings(kind, &plan.environment, tags, &ctx, env)?;
-        s.meta.actor = plan.actor.clone();
-        let (forge, registries, target) = args.common.connect(&s, &ctx, env, runner).await?;
-        let approved = Approved {
-            by: by.join(", "),
-            url: issue.html_url.clone(),
-            digests: plan.changes.iter().map(|c| (c.service.clone(), c.digest.clone())).collect(),
-        };
-        let result = execute(&forge, &registries, &target, &s, runner, Some(approved)).await;
-        let note = match &result {
-            Ok(r) => format!("Deployed to {}: {}", s.environment, r.text.trim()),
-            Err(e) => format!("The deployment to {} failed: {e:#}", s.environment),
-        };
-        if let Err(e) = forge.create_issue_comment(&s.repo, issue.number, &note).await {
-            runner.warning(&format!("could not comment the outcome on {}: {e}", issue.html_url));
-        }
-        result
+    let kind = Kind::from_name(&plan.command).unwrap_or(Kind::Release);
+    let mut s = args.common.settings(kind, &plan.environment, plan_tags(&plan)?, &ctx, env)?;
+    s.meta.actor = plan.actor.clone();
+    let (forge, registries, target) = args.common.connect(&s, &ctx, env, runner).await?;
+    let approved = Approved {
+        by: by.join(", "),
+        url: issue.html_url.clone(),
+        digests: plan.changes.iter().map(|c| (c.service.clone(), c.digest.clone())).collect(),
+    };
+    let result = execute(&forge, &registries, &target, &s, runner, Some(approved)).await;
+    let note = match &result {
+        Ok(r) => format!("Deployed to {}: {}", s.environment, r.text.trim()),
+        Err(e) => format!("The deployment to {} failed: {e:#}", s.environment),
+    };
+    if let Err(e) = forge.create_issue_comment(&s.repo, issue.number, &note).await {
+        runner.warning(&format!("could not comment the outcome on {}: {e}", issue.html_url));
     }
-    .await
+    result
 }

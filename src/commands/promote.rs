@@ -1,18 +1,14 @@
 //! `promote`: take the versions live on one environment (its versions file) and release them
 //! to another through the gate, optionally retagging each image first (`staging-abc1234` →
-//! `v1.2.3`) with the registry client, without rebuilding (the digest does not change).
+//! `v1.2.3`) without rebuilding ([`crate::deploy::promote`]).
 
 use super::release::{OrchestrationArgs, execute};
 use crate::context::RunContext;
-use crate::deploy::plan::image_tags;
+use crate::deploy::promote;
 use crate::deploy::release::Kind;
 use crate::env::EnvMap;
-use crate::envfile::EnvFile;
-use crate::forge::Forge;
-use crate::registry::{Reference, RegistryError};
 use crate::runner::{Report, Runner};
 use crate::settings::{InputError, split_list};
-use crate::versions::TagEdit;
 
 /// Arguments of `promote` (and the inputs of `command: promote`).
 #[derive(Debug, Clone, clap::Args)]
@@ -69,51 +65,12 @@ pub async fn run(args: &PromoteArgs, env: &EnvMap, runner: &Runner) -> anyhow::R
     let target = args.common.deploy_target(env, runner)?;
     let forge =
         args.common.forge.connect(&ctx, env, runner, &s.repo, crate::forge::app::Access::Release).await?;
-    async {
-        let text =
-            forge.get_file(&s.repo, &source, Some(&s.branch)).await?.map(|f| f.text).ok_or_else(|| {
-                anyhow::anyhow!(
-                    "{}: {source} does not exist on {}: nothing is live on {from} to promote",
-                    s.repo,
-                    s.branch
-                )
-            })?;
-        let live = image_tags(&EnvFile::parse(&text));
-        for w in &wanted {
-            if !live.iter().any(|(service, _, _)| service == w) {
-                return Err(InputError::new("promote-services", w, format!("is not in {source}")).into());
-            }
-        }
-        s.tags = live
-            .into_iter()
-            .filter(|(service, _, _)| wanted.is_empty() || wanted.contains(service))
-            .map(|(service, key, tag)| TagEdit { service, key, tag, input: "from-environment".into() })
-            .collect();
-        if s.tags.is_empty() {
-            anyhow::bail!("{source} names no image tags to promote");
-        }
-        let registries = args.common.registries(&s, env, runner)?;
-        if let Some(new_tag) = promote_tag {
-            for t in &mut s.tags {
-                let image = s.images.image_for(&t.service).ok_or_else(|| {
-                    InputError::new("images", "", format!("names no image for {}", t.service))
-                })?;
-                let src = Reference::parse(&format!("{image}:{}", t.tag))?;
-                let client = registries.client(&src.registry)?;
-                let manifest = client.get_manifest(&src.repository, &t.tag).await.map_err(|e| match e {
-                    RegistryError::NotFound { .. } => {
-                        anyhow::anyhow!("{}: {src} does not exist; nothing was changed", t.service)
-                    }
-                    e => e.into(),
-                })?;
-                client.put_manifest(&src.repository, new_tag, &manifest).await?;
-                runner.info(&format!("{}: tagged {src} as {new_tag} ({})", t.service, manifest.digest));
-                t.tag = new_tag.to_owned();
-            }
-        }
-        let list: Vec<String> = s.tags.iter().map(|t| format!("{} {}", t.service, t.tag)).collect();
-        runner.info(&format!("promoting from {from} to {}: {}", s.environment, list.join(", ")));
-        execute(&forge, &registries, &target, &s, runner, None).await
+    s.tags = promote::live_tags(&forge, &s.repo, &s.branch, &source, &wanted).await?;
+    let registries = args.common.registries(&s, env, runner)?;
+    if let Some(new_tag) = promote_tag {
+        promote::retag(&registries, &s.images, &mut s.tags, new_tag, &|line| runner.info(line)).await?;
     }
-    .await
+    let list: Vec<String> = s.tags.iter().map(|t| format!("{} {}", t.service, t.tag)).collect();
+    runner.info(&format!("promoting from {from} to {}: {}", s.environment, list.join(", ")));
+    execute(&forge, &registries, &target, &s, runner, None).await
 }

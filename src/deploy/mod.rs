@@ -7,6 +7,7 @@ mod auto_rollback;
 pub mod gate;
 pub mod health;
 pub mod plan;
+pub mod promote;
 pub mod record;
 pub mod release;
 pub mod status;

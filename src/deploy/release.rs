@@ -38,6 +38,11 @@ impl Kind {
             Kind::Promote => "promote",
         }
     }
+
+    /// The kind [`Kind::name`] spells `name`.
+    pub fn from_name(name: &str) -> Option<Kind> {
+        [Kind::Release, Kind::Rollback, Kind::Promote].into_iter().find(|k| k.name() == name)
+    }
 }
 
 /// How production is protected (the `approval` input).
