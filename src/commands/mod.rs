@@ -10,6 +10,7 @@ pub mod env;
 pub mod environment;
 pub mod forge_args;
 pub mod inspect;
+pub mod orchestration_args;
 pub mod promote;
 pub mod publish;
 pub mod push;
