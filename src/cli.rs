@@ -236,6 +236,61 @@ pub fn args_from_inputs(env: &EnvMap) -> Result<Vec<OsString>, InputError> {
     Ok(args)
 }
 
+/// The action's own description of its inputs, for their defaults.
+const ACTION_YML: &str = include_str!("../action.yml");
+
+/// Inputs given a value that the chosen command does not read (`ssh-host` on `publish`):
+/// in runner form they would be ignored without a word. An input left at its `action.yml`
+/// default, an expression default (`${{ github.token }}`), `command` itself and the
+/// `<service>_image_tag` inputs never count.
+pub fn unread_inputs(env: &EnvMap) -> Vec<String> {
+    let command = env.input("command").map(str::trim).filter(|c| !c.is_empty()).unwrap_or("tags");
+    let Some(words) = subcommand_words(command) else { return Vec::new() };
+    let mut cmd = Cli::command();
+    for w in &words {
+        cmd = cmd.find_subcommand(w).expect("subcommand exists").clone();
+    }
+    let read: Vec<String> = cmd
+        .get_arguments()
+        .map(|a| a.get_long().map(str::to_owned).unwrap_or_else(|| a.get_id().as_str().replace('_', "-")))
+        .collect();
+    let defaults = action_defaults();
+    let mut unread: Vec<String> = env
+        .inputs()
+        .filter(|(name, value)| {
+            let value = value.trim();
+            let default = defaults.iter().find(|(n, _)| n == name).map(|(_, d)| d.as_str());
+            !value.is_empty()
+                && name != "command"
+                && !name.ends_with(crate::versions::TAG_INPUT_SUFFIX)
+                && !read.contains(name)
+                && default.is_some_and(|d| !d.contains("${{") && d.trim() != value)
+        })
+        .map(|(name, _)| name)
+        .collect();
+    unread.sort();
+    unread
+}
+
+/// `(input, default)` of every input `action.yml` declares (`""` when it has none).
+fn action_defaults() -> Vec<(String, String)> {
+    use yaml_rust2::{Yaml, YamlLoader};
+    let Ok(docs) = YamlLoader::load_from_str(ACTION_YML) else { return Vec::new() };
+    let Some(Yaml::Hash(inputs)) = docs.first().map(|d| &d["inputs"]) else { return Vec::new() };
+    inputs
+        .iter()
+        .filter_map(|(name, spec)| {
+            let default = match &spec["default"] {
+                Yaml::String(s) | Yaml::Real(s) => s.clone(),
+                Yaml::Integer(i) => i.to_string(),
+                Yaml::Boolean(b) => b.to_string(),
+                _ => String::new(),
+            };
+            Some((name.as_str()?.to_owned(), default))
+        })
+        .collect()
+}
+
 /// For an input with a closed set of values: the value, trimmed, when it is one of them, or
 /// an error naming the input, the value and the choices (clap lists the same choices on the
 /// CLI). `None` for an input that takes any value.
@@ -341,5 +396,23 @@ mod tests {
             let Command::Dispatch(d) = cli.command else { panic!("dispatch") };
             assert_eq!(d.target.wait, want, "{raw:?}");
         }
+    }
+
+    /// An input the command does not read is named; one at its default, a dynamic
+    /// `<service>_image_tag` input and inputs the command reads are not.
+    #[test]
+    fn inputs_the_command_does_not_read_are_named() {
+        let env = EnvMap::from_pairs([
+            ("GITHUB_ACTIONS", "true"),
+            ("INPUT_COMMAND", "publish"),
+            ("INPUT_SSH-HOST", "vm.example"),
+            ("INPUT_TIMEOUT", "1800"),
+            ("INPUT_BUILDER", "files"),
+            ("INPUT_API_IMAGE_TAG", "v1"),
+            ("INPUT_HEALTH-URL", ""),
+            ("INPUT_TOKEN", "ghs_x"),
+        ]);
+        assert_eq!(unread_inputs(&env), ["ssh-host"]);
+        assert!(action_defaults().iter().any(|(n, d)| n == "command" && d == "tags"));
     }
 }

@@ -69,6 +69,12 @@ pub async fn run(args: Vec<OsString>, env: &EnvMap, runner: &Runner) -> anyhow::
     }
     cli::mask_secret_args(&args, runner);
     cli::mask_credential_pairs(&args, env, runner);
+    if args.len() <= 1 && env.in_runner() {
+        for input in cli::unread_inputs(env) {
+            let command = env.input("command").unwrap_or("tags").trim();
+            runner.warning(&format!("input `{input}` is not read by command `{command}`: it is ignored"));
+        }
+    }
     let cli = match cli::parse(args, env) {
         Ok(cli) => cli,
         Err(CliError::Clap(e)) if !e.use_stderr() => {
