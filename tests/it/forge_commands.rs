@@ -129,7 +129,7 @@ async fn dispatch_fails_when_the_run_fails() {
     ]))
     .await;
     assert_eq!(out.code, 1, "{}", out.log());
-    assert!(out.stderr.contains("ended Failure"), "{}", out.stderr);
+    assert!(out.stderr.contains("ended failure"), "{}", out.stderr);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
