@@ -105,7 +105,8 @@ pub(crate) fn edit_env(
 }
 
 /// The deployment this run queued: the one whose description holds `marker`, else the
-/// newest one that was not there before the deploy (a Dokploy that drops descriptions).
+/// newest one that was not there before the deploy (Dokploy before v0.25.0 ignores the
+/// deploy's `title` and `description`: commit 90d98803).
 pub(crate) fn find_ours<'a>(
     list: &'a [Deployment],
     before: &HashSet<String>,
