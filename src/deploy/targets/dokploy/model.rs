@@ -7,6 +7,10 @@
 //! and `schema/deployment.ts` (`deploymentId`, `title`, `description`, `status`
 //! `running`|`done`|`error`|`cancelled` (`cancelled` since v0.25.4), `logPath`, `createdAt`,
 //! `startedAt`, `finishedAt`, `errorMessage`); `deployment.allByCompose` lists them newest first.
+//! What runs: `routers/docker.ts` `getContainersByAppNameMatch` (permission service:read; `docker
+//! ps -a --filter label=com.docker.compose.project=<appName>` → `{containerId, name, state,
+//! status}`) and `getConfig` (docker:read; `docker inspect`, `undefined` on failure), in
+//! `packages/server/src/services/docker.ts`. Neither reports a registry digest.
 
 use crate::deploy::targets::ServiceChange;
 use crate::envfile::{Change, EnvFile};
