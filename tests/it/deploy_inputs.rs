@@ -61,6 +61,7 @@ const BAD: &[(&str, &str, bool)] = &[
     ("compose-env-file", ".env`id`", false),
     ("compose-env-file", "-x.env", false),
     ("dokploy-url", "gopher://127.0.0.1/x", false),
+    ("dokploy-timeout", "0", false),
     ("health-url", "file:///etc/passwd", true),
     ("health-url", "gopher://127.0.0.1:70/x", true),
     ("health-url", "ftp://127.0.0.1/x", true),

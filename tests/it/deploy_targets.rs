@@ -1,9 +1,7 @@
 //! Deploy targets through the real binary's `deploy` command: compose over SSH against a real
-//! sshd and the real engine with Debian's docker-compose; Dokploy against a loopback fake;
-//! the command target.
+//! sshd and the real engine with Debian's docker-compose; the command target (Dokploy: `dokploy.rs`).
 
 use crate::support::docker::{Dockerd, require};
-use crate::support::http::{Canned, ScriptedServer};
 use crate::support::registry::{Auth, TestRegistry};
 use crate::support::skip;
 use crate::support::sshd::{Sshd, free_port};
@@ -267,79 +265,6 @@ fn a_secret_flag_value_is_hidden_even_in_a_usage_error() {
     let out = ActionRun::cli(["deploy", "--environment", "x", "--ssh-key", key]).run();
     assert_eq!(out.code, 2, "{}", out.log());
     assert!(!out.log().contains("b3BlbnNzaC1rZXktdjEAAAAA"), "{}", out.log());
-}
-
-fn dokploy(url: &str, ids: &str, key: &str) -> Outcome {
-    ActionRun::cli([
-        "deploy",
-        "--environment",
-        "production",
-        "--versions",
-        "api=1.0",
-        "--target",
-        "dokploy",
-        "--dokploy-url",
-        url,
-        "--api-key",
-        key,
-        "--dokploy-compose-ids",
-        ids,
-    ])
-    .env("PATH", &path())
-    .run()
-}
-
-#[test]
-fn dokploy_deploys_each_id_in_order_with_its_health_check_and_retries_a_503() {
-    const KEY: &str = "dok_test_key_5f2c9a";
-    let server = ScriptedServer::start(vec![
-        Canned::new(503, "{\"message\":\"busy\"}"),
-        Canned::new(200, "true"),
-        Canned::new(200, "api 1.0 ok"),
-        Canned::new(200, "true"),
-    ]);
-    let out = dokploy(&format!("{}/", server.url), &format!("c-api={}/health\nc-web", server.url), KEY);
-    assert_eq!(out.code, 0, "{}", out.log());
-    let reqs = server.requests.lock().unwrap().clone();
-    let lines: Vec<&str> = reqs.iter().map(|r| r.line.as_str()).collect();
-    assert_eq!(
-        lines,
-        [
-            "POST /api/compose.deploy HTTP/1.1",
-            "POST /api/compose.deploy HTTP/1.1",
-            "GET /health HTTP/1.1",
-            "POST /api/compose.deploy HTTP/1.1"
-        ]
-    );
-    for (r, id) in [(&reqs[0], "c-api"), (&reqs[1], "c-api"), (&reqs[3], "c-web")] {
-        assert_eq!(r.header("x-api-key"), Some(KEY));
-        assert_eq!(r.header("content-type"), Some("application/json"));
-        assert_eq!(
-            serde_json::from_str::<serde_json::Value>(&r.body).unwrap(),
-            serde_json::json!({"composeId": id})
-        );
-    }
-    assert!(out.stderr.contains("answered 503 for composeId c-api: busy; retry in"), "{}", out.stderr);
-    assert!(!out.log().contains(KEY), "{}", out.log());
-}
-
-#[test]
-fn dokploy_401_names_url_status_and_message_never_the_key() {
-    const KEY: &str = "dok_wrong_key_77ab31";
-    let server = ScriptedServer::start(vec![Canned::new(
-        401,
-        &format!("{{\"message\":\"Unauthorized: bad key {KEY}\",\"code\":\"UNAUTHORIZED\"}}"),
-    )]);
-    let out = dokploy(&server.url, "c-api", KEY);
-    assert_eq!(out.code, 1, "{}", out.log());
-    let expected = format!(
-        "{}/api/compose.deploy answered 401 for composeId c-api: Unauthorized: bad key ***",
-        server.url
-    );
-    assert!(out.stderr.contains(&expected), "{}", out.stderr);
-    assert!(out.stderr.contains("Check the `api-key` input"), "{}", out.stderr);
-    assert!(!out.log().contains(KEY), "{}", out.log());
-    assert_eq!(server.hits(), 1, "a 401 is not retried");
 }
 
 fn command_run(command: &str) -> (Outcome, tempfile::TempDir) {

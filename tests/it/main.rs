@@ -9,6 +9,7 @@ mod deploy_cancel;
 mod deploy_inputs;
 mod deploy_targets;
 mod docs;
+mod dokploy;
 mod e2e;
 mod e2e_approval;
 mod e2e_examples;

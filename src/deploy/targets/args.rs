@@ -59,6 +59,9 @@ pub struct TargetArgs {
     /// dokploy: compose ids in deploy order, `id` or `id=healthURL` per line.
     #[arg(long, value_name = "ID[=URL]")]
     pub dokploy_compose_ids: Vec<String>,
+    /// dokploy: longest wait, in seconds, for each compose's deployment to end.
+    #[arg(long, value_name = "SECONDS", default_value_t = 600)]
+    pub dokploy_timeout: u64,
     /// command: the shell command to run in the workspace.
     #[arg(long, value_name = "COMMAND")]
     pub deploy_command: Option<String>,
@@ -203,6 +206,10 @@ impl TargetArgs {
         if let Some(u) = given(&self.dokploy_url) {
             inputs::http_url("dokploy-url", u)?;
         }
+        if !(1..=86_400).contains(&self.dokploy_timeout) {
+            let value = self.dokploy_timeout.to_string();
+            return Err(InputError::new("dokploy-timeout", value, "must be 1 to 86400 seconds"));
+        }
         Ok(())
     }
 
@@ -225,9 +232,10 @@ impl TargetArgs {
                 let key = needed(&self.api_key, "api-key", name, "a Dokploy API key")?;
                 mask_once(runner, key);
                 let composes = compose_ids(&self.dokploy_compose_ids)?;
-                let d = Dokploy::new(url, Secret::new(key), composes).map_err(|e| {
+                let mut d = Dokploy::new(url, Secret::new(key), composes).map_err(|e| {
                     InputError::new("dokploy-url", url, format!("cannot make an HTTP client: {e}"))
                 })?;
+                d.timeout = std::time::Duration::from_secs(self.dokploy_timeout);
                 Ok(AnyTarget::Dokploy(d))
             }
             TargetKind::Command => {
@@ -360,6 +368,7 @@ mod tests {
             err(&TargetArgs { dokploy_url: Some("gopher://x".into()), ..none.clone() }).input,
             "dokploy-url"
         );
+        assert_eq!(err(&TargetArgs { dokploy_timeout: 0, ..none.clone() }).input, "dokploy-timeout");
         assert_eq!(
             err(&TargetArgs { compose_dir: Some("/srv/$(id)".into()), ..ssh_args() }).input,
             "compose-dir"

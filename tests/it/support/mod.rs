@@ -4,6 +4,7 @@
 
 pub mod act;
 pub mod docker;
+pub mod dokploy;
 pub mod e2e;
 pub mod e2e_events;
 pub mod fake_forge;
