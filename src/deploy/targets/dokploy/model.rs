@@ -224,6 +224,7 @@ mod tests {
             old: old.map(str::to_owned),
             new: new.into(),
             image: image.map(str::to_owned),
+            digest: None,
         }
     }
 
