@@ -1,5 +1,5 @@
 # The two commands a newcomer needs: `make demo` and `make test`.
-.PHONY: demo test setup lint lint-actions build release bench-tags image bench-image
+.PHONY: demo test setup lint lint-actions build release bench-tags image bench-image actions
 
 CARGO ?= cargo
 
@@ -42,3 +42,8 @@ image: build
 # Image size and layers, cold/warm action start in act against a JavaScript action (bench/image.sh).
 bench-image: build
 	./bench/image.sh
+
+# Regenerates the sub-actions (<command>/action.yml) from the CLI definition; `make test`
+# fails when one is stale (tests/it/sub_actions.rs).
+actions:
+	UPDATE_ACTIONS=1 $(CARGO) test --test it sub_actions::sub_actions_are_generated_from_the_cli

@@ -160,8 +160,46 @@ fn flag_values(args: &[OsString], name: &str) -> Vec<String> {
 
 /// Parses the process arguments; in a runner with no arguments, builds them from inputs.
 pub fn parse(args: Vec<OsString>, env: &EnvMap) -> Result<Cli, CliError> {
-    let args = if args.len() <= 1 && env.in_runner() { args_from_inputs(env)? } else { args };
+    if args.len() <= 1 && env.in_runner() {
+        return Cli::try_parse_from(args_from_inputs(env)?).map_err(in_runner_form);
+    }
     Ok(Cli::try_parse_from(args)?)
+}
+
+/// A usage error about arguments built from inputs, said by input name (`environment`, not
+/// `--environment <ENV>`): the step's `with:` is what the user wrote.
+fn in_runner_form(e: clap::Error) -> CliError {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    let names = || match e.get(ContextKind::InvalidArg) {
+        Some(ContextValue::Strings(args)) => args.clone(),
+        Some(ContextValue::String(arg)) => vec![arg.clone()],
+        _ => Vec::new(),
+    };
+    let input = |flag: &str| {
+        let flag = flag.trim_start_matches("--");
+        let name = flag.split([' ', '=']).next().unwrap_or(flag);
+        name.trim_matches(['<', '>']).to_ascii_lowercase().replace('_', "-")
+    };
+    match e.kind() {
+        ErrorKind::MissingRequiredArgument => {
+            let inputs: Vec<String> = names().iter().map(|n| input(n)).collect();
+            CliError::Input(InputError::new(
+                inputs.join(", "),
+                "",
+                "is required: set it in the step's `with:`",
+            ))
+        }
+        ErrorKind::ArgumentConflict => {
+            let mut inputs: Vec<String> = names().iter().map(|n| input(n)).collect();
+            if let Some(ContextValue::Strings(others)) = e.get(ContextKind::PriorArg) {
+                inputs.extend(others.iter().map(|n| input(n)));
+            } else if let Some(ContextValue::String(other)) = e.get(ContextKind::PriorArg) {
+                inputs.push(input(other));
+            }
+            CliError::Input(InputError::new(inputs.join(", "), "", "cannot be set together: set one"))
+        }
+        _ => CliError::Clap(e),
+    }
 }
 
 /// The commands an action's `command` input may name, mapped to CLI subcommand words.
@@ -414,5 +452,29 @@ mod tests {
         ]);
         assert_eq!(unread_inputs(&env), ["ssh-host"]);
         assert!(action_defaults().iter().any(|(n, d)| n == "command" && d == "tags"));
+    }
+
+    /// In runner form a missing required input or two conflicting ones are named as inputs,
+    /// not as CLI flags.
+    #[test]
+    fn usage_errors_name_inputs_in_runner_form() {
+        let env = EnvMap::from_pairs([("GITHUB_ACTIONS", "true"), ("INPUT_COMMAND", "release")]);
+        let Err(CliError::Input(e)) = parse(vec!["deploy-action".into()], &env) else {
+            panic!("input error")
+        };
+        assert_eq!(
+            (e.input.as_str(), e.rule.as_str()),
+            ("environment", "is required: set it in the step's `with:`")
+        );
+        let env = EnvMap::from_pairs([
+            ("GITHUB_ACTIONS", "true"),
+            ("INPUT_COMMAND", "dispatch"),
+            ("INPUT_WORKFLOW", "deploy.yml"),
+            ("INPUT_EVENT-TYPE", "deploy"),
+        ]);
+        let Err(CliError::Input(e)) = parse(vec!["deploy-action".into()], &env) else {
+            panic!("input error")
+        };
+        assert!(e.input.contains("workflow") && e.input.contains("event-type"), "{e}");
     }
 }

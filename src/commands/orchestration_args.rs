@@ -228,6 +228,7 @@ impl OrchestrationArgs {
             },
             health,
             environment_url,
+            server_url: ctx.server_url.clone(),
         };
         // `auto` may find the forge's own protection: its key is checked by the gate, before
         // the issue would be opened (still before any write).

@@ -2,11 +2,11 @@
 //! check health and report; roll back automatically on failure. [`execute`] is shared by
 //! `rollback`, `promote` and `approve`.
 
-use crate::context::RunContext;
+use crate::context::{ForgeKind, RunContext};
 use crate::deploy::release::{self, Applied, Checked, Gated, Kind, Settings};
 use crate::deploy::targets::Target;
 use crate::env::EnvMap;
-use crate::forge::{AnyForge, Issue};
+use crate::forge::{AnyForge, Forge, Issue};
 use crate::registry::Registries;
 use crate::runner::{Report, Runner};
 
@@ -94,7 +94,59 @@ pub async fn execute<T: Target>(
     runner.group(&format!("Deploy to {} ({})", s.environment, target.name()));
     let applied = release::apply(forge, target, s, &checked, protection, &progress).await;
     runner.end_group();
-    Ok(applied_report(s, &applied?))
+    match applied {
+        Ok(a) => Ok(applied_report(s, forge.kind(), &a)),
+        Err(e) => {
+            failure_summary(s, forge.kind(), &checked, &e, runner);
+            Err(e.into())
+        }
+    }
+}
+
+/// The job summary and annotation of a release that failed after its checks: what was to
+/// change, what failed, what was restored, and where to look.
+fn failure_summary(
+    s: &Settings,
+    kind: ForgeKind,
+    checked: &Checked,
+    e: &release::ReleaseError,
+    runner: &Runner,
+) {
+    let rolled_back = matches!(e, release::ReleaseError::RolledBack { .. });
+    if rolled_back {
+        runner.warning(&format!("{} to {} rolled back: {e}", s.kind.name(), s.environment));
+    }
+    let title = if rolled_back { "rolled back" } else { "failed" };
+    let mut md = format!(
+        "### {} to {} {title}\n\n{}\n",
+        capitalized(s.kind.name()),
+        s.environment,
+        table(&checked.changes)
+    );
+    md.push_str(&format!("\n**{}**\n", e.to_string().replace('\n', " ")));
+    md.push_str(&links(s, kind, None));
+    if let Err(err) = runner.append_summary(&md) {
+        runner.warning(&format!("could not write the job summary: {err}"));
+    }
+}
+
+/// Links for a summary: the versions file's history (and the commit, when there is one) and
+/// this run.
+fn links(s: &Settings, kind: ForgeKind, commit: Option<&str>) -> String {
+    let web = format!("{}/{}", s.server_url.trim_end_matches('/'), s.repo);
+    let history = match kind {
+        ForgeKind::Github => format!("{web}/commits/{}/{}", s.branch, s.env_file),
+        ForgeKind::Forgejo => format!("{web}/commits/branch/{}/{}", s.branch, s.env_file),
+    };
+    let mut md = format!("\nVersions file: [{}]({history})", s.env_file);
+    if let Some(sha) = commit.filter(|c| !c.is_empty()) {
+        md.push_str(&format!(" · commit [`{}`]({web}/commit/{sha})", &sha[..sha.len().min(12)]));
+    }
+    if !s.meta.run_url.is_empty() {
+        md.push_str(&format!(" · [this run]({})", s.meta.run_url));
+    }
+    md.push('\n');
+    md
 }
 
 fn awaiting_report(s: &Settings, checked: &Checked, issue: &Issue) -> Report {
@@ -130,7 +182,7 @@ fn table(changes: &[crate::deploy::targets::ServiceChange]) -> String {
     t
 }
 
-fn applied_report(s: &Settings, a: &Applied) -> Report {
+fn applied_report(s: &Settings, kind: ForgeKind, a: &Applied) -> Report {
     let mut r = Report::default();
     let previous: serde_json::Map<String, serde_json::Value> =
         a.changes.iter().map(|c| (c.service.clone(), c.old.clone().into())).collect();
@@ -154,9 +206,7 @@ fn applied_report(s: &Settings, a: &Applied) -> Report {
     let mut summary =
         format!("### {} to {}\n\n{}\n", capitalized(s.kind.name()), s.environment, table(&a.changes));
     summary.push_str(&format!("\nProtection: {}\n", a.protection));
-    if !a.commit_sha.is_empty() {
-        summary.push_str(&format!("\n`{}` commit: `{}`\n", s.env_file, a.commit_sha));
-    }
+    summary.push_str(&links(s, kind, Some(&a.commit_sha)));
     if let Some(url) = &s.environment_url {
         summary.push_str(&format!("\nEnvironment: {url}\n"));
     }

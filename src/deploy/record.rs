@@ -74,20 +74,31 @@ fn run_path(run_url: &str) -> Option<String> {
     (!id.is_empty() && id.chars().all(|c| c.is_ascii_digit())).then(|| path.to_owned())
 }
 
-/// After a success, marks the environment's earlier successful deployments `inactive`:
-/// GitHub's `auto_inactive` does it only for non-production environments, so production's
-/// old deployments would all stay "active". Failures only warn.
+/// After a success, marks the environment's earlier successful deployments `inactive`
+/// (GitHub's `auto_inactive` does it only for non-production environments, so production's
+/// old deployments would all stay "active"), or this one when a newer one already succeeded:
+/// one active deployment per environment, also after concurrent releases. Failures only warn.
 pub async fn retire_previous<F: Forge>(forge: &F, s: &Settings, current: u64, progress: Progress<'_>) {
     let Ok(recent) = forge.list_deployments(&s.repo, &s.environment, 10).await else { return };
-    for d in recent.iter().filter(|d| d.id != current && d.state == Some(DeployState::Success)) {
+    let successful = |d: &&crate::forge::DeploymentInfo| d.state == Some(DeployState::Success);
+    // Deployment ids grow: a newer successful deployment (a release that ran at the same
+    // time and finished first) supersedes this one, so this one steps back instead.
+    let newer = recent.iter().filter(successful).filter(|d| d.id > current).map(|d| d.id).max();
+    let retire: Vec<(u64, u64)> = match newer {
+        Some(newer) => vec![(current, newer)],
+        None => {
+            recent.iter().filter(successful).filter(|d| d.id < current).map(|d| (d.id, current)).collect()
+        }
+    };
+    for (id, by) in retire {
         let status = DeploymentStatus {
             state: DeployState::Inactive,
-            description: format!("superseded by deployment {current}"),
+            description: format!("superseded by deployment {by}"),
             environment_url: None,
             log_url: None,
         };
-        if let Err(e) = forge.create_deployment_status(&s.repo, d.id, &status).await {
-            progress(&format!("warning: could not mark deployment {} inactive: {e}", d.id));
+        if let Err(e) = forge.create_deployment_status(&s.repo, id, &status).await {
+            progress(&format!("warning: could not mark deployment {id} inactive: {e}"));
         }
     }
 }

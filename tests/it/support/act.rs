@@ -263,20 +263,32 @@ fn copy_checkout(image: &str) -> tempfile::TempDir {
         std::fs::create_dir_all(dst.parent().unwrap()).unwrap();
         std::fs::copy(&src, &dst).unwrap_or_else(|e| panic!("copy {rel}: {e}"));
     }
-    let action = dir.path().join("action.yml");
-    let out = Command::new(root.join("scripts/release/set-action-image.sh"))
-        .arg(&action)
-        .arg(format!("docker://{image}"))
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "set-action-image.sh: {}", String::from_utf8_lossy(&out.stderr));
-    let (before, after) = (
-        std::fs::read_to_string(root.join("action.yml")).unwrap(),
-        std::fs::read_to_string(&action).unwrap(),
-    );
-    let changed: Vec<(&str, &str)> = before.lines().zip(after.lines()).filter(|(a, b)| a != b).collect();
-    assert_eq!(before.lines().count(), after.lines().count(), "the rewrite changed the line count");
-    assert_eq!(changed.len(), 1, "the rewrite changed more than the image line: {changed:?}");
-    assert_eq!(changed[0].1.trim(), format!("image: docker://{image}"));
+    // The root action and every sub-action: the image line is the only rewrite.
+    let mut actions = vec![std::path::PathBuf::from("action.yml")];
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let sub = std::path::PathBuf::from(entry.unwrap().file_name()).join("action.yml");
+        if dir.path().join(&sub).is_file() {
+            actions.push(sub);
+        }
+    }
+    for rel in actions {
+        let action = dir.path().join(&rel);
+        let out = Command::new(root.join("scripts/release/set-action-image.sh"))
+            .arg(&action)
+            .arg(format!("docker://{image}"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "set-action-image.sh {rel:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let (before, after) =
+            (std::fs::read_to_string(root.join(&rel)).unwrap(), std::fs::read_to_string(&action).unwrap());
+        let changed: Vec<(&str, &str)> = before.lines().zip(after.lines()).filter(|(a, b)| a != b).collect();
+        assert_eq!(before.lines().count(), after.lines().count(), "the rewrite changed the line count");
+        assert_eq!(changed.len(), 1, "the rewrite changed more than the image line of {rel:?}: {changed:?}");
+        assert_eq!(changed[0].1.trim(), format!("image: docker://{image}"));
+    }
     dir
 }

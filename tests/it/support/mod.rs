@@ -156,13 +156,36 @@ impl ActionRun {
         let out = self.base_command().output().unwrap();
         let read = |name: &str| std::fs::read_to_string(self.dir.path().join(name)).unwrap_or_default();
         let output_file = read("output");
+        let outputs: BTreeMap<String, String> = parse_output_file(&output_file).into_iter().collect();
+        self.check_declared_outputs(&outputs);
         Outcome {
             code: out.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-            outputs: parse_output_file(&output_file).into_iter().collect(),
+            outputs,
             summary: read("summary"),
             output_file,
+        }
+    }
+}
+
+impl ActionRun {
+    /// In runner form, each output the command wrote is declared by its sub-action
+    /// (`<command>/action.yml`), so `steps.<id>.outputs.<name>` works there too. `publish`'s
+    /// per-service `<service>-digest`/`<service>-tag` are dynamic and not declarable.
+    fn check_declared_outputs(&self, outputs: &BTreeMap<String, String>) {
+        if !self.args.is_empty() {
+            return;
+        }
+        let Some(command) = self.env.get("INPUT_COMMAND") else { return };
+        let Some(declared) = crate::sub_actions::declared_outputs(command.trim()) else { return };
+        for name in outputs.keys() {
+            let dynamic = command == "publish" && (name.ends_with("-digest") || name.ends_with("-tag"));
+            assert!(
+                dynamic || declared.contains(name),
+                "command {command} wrote output `{name}`, which its sub-action does not declare ({declared:?}): \
+                 add it to SUB_ACTIONS in tests/it/sub_actions.rs and run `make actions`"
+            );
         }
     }
 }
