@@ -10,6 +10,7 @@ pub mod deploy;
 pub mod env;
 pub mod envfile;
 pub mod forge;
+pub mod oci;
 pub mod publish;
 pub mod registry;
 pub mod retry;

@@ -2,8 +2,9 @@
 //! (uncompressed tars) are spooled to disk, gzipped in parallel, checked against the config's
 //! `diff_ids`; the config is kept byte for byte (its digest stays the image id).
 
-use super::layout::{self, Layer, Layout};
+use super::layout::{Layer, Layout};
 use super::{BuildError, BuiltImage, LayoutTarget, Platform, parallel_map};
+use crate::oci::{self, ImageManifest};
 use crate::runner::Runner;
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -141,16 +142,11 @@ pub fn to_layout(
         arch: config["architecture"].as_str().unwrap_or("amd64").to_owned(),
         variant: config["variant"].as_str().map(str::to_owned),
     };
-    let config_desc = layout.write_blob(layout::CONFIG, &config_bytes)?;
+    let config_desc = layout.write_blob(oci::OCI_CONFIG, &config_bytes)?;
     let size = config_desc.size + layers.iter().map(|l| l.descriptor.size).sum::<u64>();
-    let manifest = layout::Manifest {
-        schema_version: 2,
-        media_type: layout::MANIFEST.to_owned(),
-        config: config_desc,
-        layers: layers.iter().map(|l| l.descriptor.clone()).collect(),
-        annotations: None,
-    };
-    let mut desc = layout.write_json(layout::MANIFEST, &manifest)?;
+    let manifest =
+        ImageManifest::new(config_desc, layers.iter().map(|l| l.descriptor.clone()).collect(), None);
+    let mut desc = layout.write_json(oci::OCI_MANIFEST, &manifest)?;
     desc.platform = Some((&platform).into());
     layout.set_index(desc.clone(), target.tag.as_deref())?;
     Ok(BuiltImage {
@@ -192,7 +188,7 @@ mod tests {
         layer.append_data(&mut h, "hi", &b"hi"[..]).unwrap();
         let layer = layer.into_inner().unwrap();
         let config = serde_json::to_vec(&serde_json::json!({
-            "architecture": "arm64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": [layout::sha256(&layer)]}
+            "architecture": "arm64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": [oci::sha256_digest(&layer)]}
         }))
         .unwrap();
         let manifest = br#"[{"Config":"c.json","RepoTags":null,"Layers":["l1/layer.tar"]}]"#;
@@ -209,11 +205,11 @@ mod tests {
         let target = LayoutTarget { dir: d.path().join("out"), tag: Some("t".into()) };
         let built = to_layout(&a.into_inner().unwrap()[..], &target, &Runner::cli()).unwrap();
         assert_eq!(built.platforms[0].to_string(), "linux/arm64");
-        let m: layout::Manifest = serde_json::from_slice(
+        let m: ImageManifest = serde_json::from_slice(
             &std::fs::read(target.dir.join("blobs/sha256").join(&built.digest[7..])).unwrap(),
         )
         .unwrap();
-        assert_eq!(m.config.digest, layout::sha256(&config));
+        assert_eq!(m.config.digest, oci::sha256_digest(&config));
         assert_eq!(std::fs::read_dir(&target.dir).unwrap().count(), 3, "no spool left behind");
     }
 }

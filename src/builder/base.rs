@@ -2,8 +2,9 @@
 //! (`--base oci:DIR[:TAG]`, e.g. made by `skopeo copy` or a previous build) or pulled from a
 //! registry into the output layout ([`super::pull`]).
 
-use super::layout::{self, Descriptor, Index, Layer, Manifest};
+use super::layout::Layer;
 use super::{BuildError, Platform};
+use crate::oci::{self, Descriptor, ImageIndex, ImageManifest};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -40,17 +41,10 @@ impl BaseSource {
 
     /// The OCI annotations naming the base.
     pub fn annotations(&self) -> std::collections::BTreeMap<String, String> {
-        [(BASE_NAME.to_owned(), self.name.clone()), (BASE_DIGEST.to_owned(), self.digest.clone())].into()
+        [(oci::BASE_NAME.to_owned(), self.name.clone()), (oci::BASE_DIGEST.to_owned(), self.digest.clone())]
+            .into()
     }
 }
-
-/// OCI annotation: the reference of the image this one is based on.
-pub const BASE_NAME: &str = "org.opencontainers.image.base.name";
-/// OCI annotation: the digest of that image.
-pub const BASE_DIGEST: &str = "org.opencontainers.image.base.digest";
-
-/// Docker's gzip layer type names the same bytes as OCI's.
-const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
 
 /// One platform's image from its config and layer descriptors; `blob` says where a digest's
 /// file is. An error message when the config does not match the layers.
@@ -72,8 +66,8 @@ pub fn image_from(
         .zip(diff_ids)
         .map(|(mut descriptor, diff_id)| {
             let path = blob(&descriptor.digest);
-            if descriptor.media_type == DOCKER_LAYER_GZIP {
-                descriptor.media_type = layout::LAYER_GZIP.to_owned();
+            if descriptor.media_type == oci::DOCKER_LAYER_GZIP {
+                descriptor.media_type = oci::OCI_LAYER_GZIP.to_owned();
             }
             (Layer { descriptor, diff_id }, path)
         })
@@ -103,10 +97,9 @@ impl BaseImage {
     /// platform of an image index, or the one image of a manifest.
     pub fn from_layout(dir: &Path, tag: Option<&str>) -> Result<Vec<BaseImage>, BuildError> {
         let blob = |d: &str| dir.join("blobs/sha256").join(d.trim_start_matches("sha256:"));
-        let index: Index = read_json(dir, &dir.join("index.json"))?;
-        let name = |d: &Descriptor| d.annotations.as_ref().and_then(|a| a.get(layout::REF_NAME)).cloned();
+        let index: ImageIndex = read_json(dir, &dir.join("index.json"))?;
         let chosen: Vec<&Descriptor> = match tag {
-            Some(t) => index.manifests.iter().filter(|d| name(d).as_deref() == Some(t)).collect(),
+            Some(t) => index.manifests.iter().filter(|d| d.annotation(oci::REF_NAME) == Some(t)).collect(),
             None => index.manifests.iter().collect(),
         };
         let [top] = chosen.as_slice() else {
@@ -118,13 +111,13 @@ impl BaseImage {
         };
         let manifests: Vec<Descriptor> =
             if top.media_type.contains("index") || top.media_type.contains("manifest.list") {
-                read_json::<Index>(dir, &blob(&top.digest))?.manifests
+                read_json::<ImageIndex>(dir, &blob(&top.digest))?.manifests
             } else {
                 vec![(*top).clone()]
             };
         let mut out = Vec::new();
         for m in manifests {
-            let manifest: Manifest = read_json(dir, &blob(&m.digest))?;
+            let manifest: ImageManifest = read_json(dir, &blob(&m.digest))?;
             let config: Value = read_json(dir, &blob(&manifest.config.digest))?;
             out.push(image_from(None, config, manifest.layers, blob).map_err(|e| malformed(dir, e))?);
         }

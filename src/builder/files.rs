@@ -1,9 +1,10 @@
 //! The daemonless builder (like ko or jib): a base (scratch, or layers + config already on
 //! disk) plus one gzip layer per added path, compressed in parallel, written as an OCI layout.
 
-use super::layout::{self, Descriptor, Layer, Layout};
+use super::layout::{self, Layer, Layout};
 use super::tarball::{Mtime, TarWriter, Walk};
 use super::{BuildError, BuildSpec, Builder, BuiltImage, ImageSettings, Platform, Recipe};
+use crate::oci::{self, Descriptor, ImageIndex};
 use crate::runner::Runner;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Value, json};
@@ -138,7 +139,7 @@ pub fn top_descriptor(layout: &Layout, mut manifests: Vec<Descriptor>) -> Result
     if manifests.len() == 1 {
         return Ok(manifests.remove(0));
     }
-    layout.write_json(layout::INDEX, &layout::Index::new(manifests))
+    layout.write_json(oci::OCI_INDEX, &ImageIndex::new(manifests))
 }
 
 /// The base image for `platform`, its blobs copied into `layout`.
@@ -239,13 +240,7 @@ mod tests {
         let base = json!({"config": {"Env": ["PATH=/bin", "A=1"], "Cmd": ["sh"], "Labels": {"x": "1"}},
                           "history": [{"created_by": "base"}]});
         let l = |d: &str| Layer {
-            descriptor: Descriptor {
-                media_type: layout::LAYER_GZIP.into(),
-                digest: d.into(),
-                size: 1,
-                platform: None,
-                annotations: None,
-            },
+            descriptor: Descriptor::new(oci::OCI_LAYER_GZIP, d.into(), 1),
             diff_id: format!("diff-{d}"),
         };
         let settings = ImageSettings {

@@ -2,96 +2,13 @@
 //! Blobs are streamed to a temporary file while hashed, then renamed to their digest.
 
 use super::{BuildError, Platform};
-use serde::{Deserialize, Serialize};
+use crate::oci::{self, Annotations, Descriptor, ImageIndex, ImageManifest};
+use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-
-/// OCI image manifest media type.
-pub const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-/// OCI image index media type.
-pub const INDEX: &str = "application/vnd.oci.image.index.v1+json";
-/// OCI image config media type.
-pub const CONFIG: &str = "application/vnd.oci.image.config.v1+json";
-/// Gzip-compressed OCI layer media type.
-pub const LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
-/// The annotation naming an image inside a layout.
-pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
-
-/// A content descriptor (`mediaType`, `digest`, `size`, optional platform and annotations).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Descriptor {
-    /// Media type of the referenced content.
-    pub media_type: String,
-    /// `sha256:<hex>`.
-    pub digest: String,
-    /// Size in bytes.
-    pub size: u64,
-    /// Platform of a manifest in an index.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub platform: Option<PlatformJson>,
-    /// Annotations.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub annotations: Option<BTreeMap<String, String>>,
-}
-
-/// A platform as the OCI JSON spells it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PlatformJson {
-    /// CPU architecture.
-    pub architecture: String,
-    /// Operating system.
-    pub os: String,
-    /// Variant.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub variant: Option<String>,
-}
-
-impl From<&Platform> for PlatformJson {
-    fn from(p: &Platform) -> Self {
-        PlatformJson { architecture: p.arch.clone(), os: p.os.clone(), variant: p.variant.clone() }
-    }
-}
-
-/// An image manifest.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Manifest {
-    /// Always 2.
-    pub schema_version: u32,
-    /// [`MANIFEST`].
-    pub media_type: String,
-    /// The image config.
-    pub config: Descriptor,
-    /// Layers, base first.
-    pub layers: Vec<Descriptor>,
-    /// Annotations (`org.opencontainers.image.base.name`, …).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub annotations: Option<BTreeMap<String, String>>,
-}
-
-/// An image index (`index.json`, or a multi-platform image).
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Index {
-    /// Always 2.
-    pub schema_version: u32,
-    /// [`INDEX`].
-    #[serde(default)]
-    pub media_type: String,
-    /// The manifests (or indexes) it references.
-    pub manifests: Vec<Descriptor>,
-}
-
-impl Index {
-    /// An index of `manifests`.
-    pub fn new(manifests: Vec<Descriptor>) -> Index {
-        Index { schema_version: 2, media_type: INDEX.to_owned(), manifests }
-    }
-}
 
 /// A layer written into a layout: its blob and the digest of its uncompressed tar.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -100,11 +17,6 @@ pub struct Layer {
     pub descriptor: Descriptor,
     /// `sha256:` of the uncompressed tar (the config's `rootfs.diff_ids`).
     pub diff_id: String,
-}
-
-/// `sha256:<hex>` of `bytes`.
-pub fn sha256(bytes: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
 }
 
 /// An OCI layout directory being written.
@@ -144,16 +56,10 @@ impl Layout {
 
     /// Writes `bytes` as a blob.
     pub fn write_blob(&self, media_type: &str, bytes: &[u8]) -> Result<Descriptor, BuildError> {
-        let digest = sha256(bytes);
+        let digest = oci::sha256_digest(bytes);
         let path = self.blob_path(&digest);
         fs::write(&path, bytes).map_err(BuildError::io("writing", &path))?;
-        Ok(Descriptor {
-            media_type: media_type.to_owned(),
-            digest,
-            size: bytes.len() as u64,
-            platform: None,
-            annotations: None,
-        })
+        Ok(Descriptor::new(media_type, digest, bytes.len() as u64))
     }
 
     /// Serializes `value` and writes it as a blob.
@@ -193,15 +99,14 @@ impl Layout {
     pub fn set_index(&self, mut desc: Descriptor, tag: Option<&str>) -> Result<(), BuildError> {
         let path = self.dir.join("index.json");
         let mut index = match fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice::<Index>(&bytes)
+            Ok(bytes) => serde_json::from_slice::<ImageIndex>(&bytes)
                 .map_err(|e| BuildError::Malformed { what: "index.json", detail: e.to_string() })?,
-            Err(_) => Index::new(Vec::new()),
+            Err(_) => ImageIndex::new(Vec::new()),
         };
-        let name_of = |d: &Descriptor| d.annotations.as_ref().and_then(|a| a.get(REF_NAME)).cloned();
-        index.manifests.retain(|d| name_of(d).as_deref() != tag);
-        desc.annotations = tag.map(|t| BTreeMap::from([(REF_NAME.to_owned(), t.to_owned())]));
+        index.manifests.retain(|d| d.annotation(oci::REF_NAME) != tag);
+        desc.annotations = tag.map(|t| BTreeMap::from([(oci::REF_NAME.to_owned(), t.to_owned())]));
         index.manifests.push(desc);
-        index.media_type = INDEX.to_owned();
+        index.media_type = oci::OCI_INDEX.to_owned();
         let tmp = self.dir.join(".index.json.tmp");
         fs::write(&tmp, serde_json::to_vec_pretty(&index).expect("index serializes"))
             .map_err(BuildError::io("writing", &tmp))?;
@@ -356,13 +261,7 @@ impl LayerSink {
         let path = self.blobs.join(digest.trim_start_matches("sha256:"));
         fs::rename(&self.tmp, &path).map_err(BuildError::io("writing", &path))?;
         Ok(Layer {
-            descriptor: Descriptor {
-                media_type: LAYER_GZIP.to_owned(),
-                digest,
-                size,
-                platform: None,
-                annotations: None,
-            },
+            descriptor: Descriptor::new(oci::OCI_LAYER_GZIP, digest, size),
             diff_id: format!("sha256:{}", hex::encode(self.uncompressed.finalize())),
         })
     }
@@ -375,17 +274,12 @@ pub fn write_image(
     config: &serde_json::Value,
     layers: &[Layer],
     platform: &Platform,
-    annotations: Option<BTreeMap<String, String>>,
+    annotations: Option<Annotations>,
 ) -> Result<(Descriptor, Descriptor), BuildError> {
-    let config_desc = layout.write_json(CONFIG, config)?;
-    let manifest = Manifest {
-        schema_version: 2,
-        media_type: MANIFEST.to_owned(),
-        config: config_desc.clone(),
-        layers: layers.iter().map(|l| l.descriptor.clone()).collect(),
-        annotations,
-    };
-    let mut desc = layout.write_json(MANIFEST, &manifest)?;
+    let config_desc = layout.write_json(oci::OCI_CONFIG, config)?;
+    let layers = layers.iter().map(|l| l.descriptor.clone()).collect();
+    let manifest = ImageManifest::new(config_desc.clone(), layers, annotations);
+    let mut desc = layout.write_json(oci::OCI_MANIFEST, &manifest)?;
     desc.platform = Some(platform.into());
     Ok((desc, config_desc))
 }
@@ -393,6 +287,7 @@ pub fn write_image(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::oci::sha256_digest as sha256;
 
     #[test]
     fn layers_are_gzip_with_fixed_header_and_both_digests() {
@@ -450,16 +345,61 @@ mod tests {
     fn index_entries_are_replaced_by_tag() {
         let d = tempfile::tempdir().unwrap();
         let layout = Layout::create(d.path()).unwrap();
-        let desc = |n: &[u8]| layout.write_blob(MANIFEST, n).unwrap();
+        let desc = |n: &[u8]| layout.write_blob(oci::OCI_MANIFEST, n).unwrap();
         layout.set_index(desc(b"1"), Some("v1")).unwrap();
         layout.set_index(desc(b"2"), Some("v2")).unwrap();
         layout.set_index(desc(b"3"), Some("v1")).unwrap();
-        let index: Index = serde_json::from_slice(&fs::read(d.path().join("index.json")).unwrap()).unwrap();
+        let index: ImageIndex =
+            serde_json::from_slice(&fs::read(d.path().join("index.json")).unwrap()).unwrap();
         let digests: Vec<_> = index.manifests.iter().map(|m| m.digest.clone()).collect();
         assert_eq!(digests, [sha256(b"2"), sha256(b"3")]);
         fs::write(d.path().join("other"), "x").unwrap();
         let not_layout = tempfile::tempdir().unwrap();
         fs::write(not_layout.path().join("x"), "x").unwrap();
         assert!(Layout::create(not_layout.path()).is_err());
+    }
+
+    #[test]
+    fn index_json_keeps_what_other_tools_wrote() {
+        let d = tempfile::tempdir().unwrap();
+        let layout = Layout::create(d.path()).unwrap();
+        let other = r#"{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:aa","size":1,"annotations":{"org.opencontainers.image.ref.name":"keep","io.x":"y"},"artifactType":"application/x"}],"annotations":{"io.z":"w"}}"#;
+        fs::write(d.path().join("index.json"), other).unwrap();
+        layout.set_index(layout.write_blob(oci::OCI_MANIFEST, b"1").unwrap(), Some("new")).unwrap();
+        let index: serde_json::Value =
+            serde_json::from_slice(&fs::read(d.path().join("index.json")).unwrap()).unwrap();
+        assert_eq!(index["annotations"]["io.z"], "w");
+        assert_eq!(index["manifests"][0]["artifactType"], "application/x");
+        assert_eq!(index["manifests"][0]["annotations"]["io.x"], "y");
+        assert_eq!(index["manifests"][1]["annotations"][oci::REF_NAME], "new");
+    }
+
+    /// The bytes of what a build writes, pinned: a change of a type or its field order would
+    /// change every image's digest (these were written before the OCI types were shared).
+    #[test]
+    fn written_images_keep_their_digests() {
+        let d = tempfile::tempdir().unwrap();
+        let layout = Layout::create(d.path()).unwrap();
+        let mut sink = layout.layer_sink_with(1).unwrap();
+        sink.write_all(b"layer").unwrap();
+        let layer = sink.finish().unwrap();
+        let config = serde_json::json!({"architecture": "amd64", "os": "linux",
+            "rootfs": {"type": "layers", "diff_ids": [layer.diff_id.clone()]}});
+        let ann: Annotations =
+            [(oci::BASE_NAME.to_owned(), "r/b:1".to_owned()), (oci::BASE_DIGEST.to_owned(), sha256(b"x"))]
+                .into();
+        let amd = Platform::parse("linux/amd64").unwrap();
+        let arm = Platform::parse("linux/arm/v7").unwrap();
+        let (a, _) = write_image(&layout, &config, std::slice::from_ref(&layer), &amd, Some(ann)).unwrap();
+        let (b, _) = write_image(&layout, &config, std::slice::from_ref(&layer), &arm, None).unwrap();
+        let top = layout.write_json(oci::OCI_INDEX, &ImageIndex::new(vec![a.clone(), b.clone()])).unwrap();
+        layout.set_index(top.clone(), Some("t")).unwrap();
+        assert_eq!(a.digest, "sha256:f6cd041b26360164c23fdb5a68e219213e7b8837c4e0bd776925b3da46085274");
+        assert_eq!(b.digest, "sha256:d07db9ad8acbdc766c8f3564e993dde0240cc2d66a2ebe3ae4efee3ce7d5570d");
+        assert_eq!(top.digest, "sha256:de16b4eb21156a20759bd1e7e5a0143a6265666386eb08c3af3719675a7215bb");
+        assert_eq!(
+            sha256(&fs::read(d.path().join("index.json")).unwrap()),
+            "sha256:89a829e6b56f539eee19160fd4c0ea4774bb357dee015c661888818d958367c8"
+        );
     }
 }

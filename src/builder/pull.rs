@@ -4,10 +4,10 @@
 //! holds are reused, so rebuilding into the same layout downloads nothing.
 
 use super::base::{BaseImage, BaseSource, image_from};
-use super::layout::{Descriptor, Index, Layout, PlatformJson};
+use super::layout::Layout;
 use super::{BuildError, Platform};
-use crate::registry::manifest::sha256_digest;
-use crate::registry::{Manifest as RawManifest, Reference};
+use crate::oci::{self, Descriptor, ImageIndex, ImageManifest, sha256_digest};
+use crate::registry::{RawManifest, Reference};
 use crate::registry::{RegistryClient, RegistryError};
 use crate::runner::Runner;
 use futures::{StreamExt, TryStreamExt};
@@ -22,7 +22,7 @@ const CONCURRENCY: usize = 4;
 
 /// True when the index entry `p` serves `want`: same OS and architecture, and the same
 /// variant (no variant asked: none, or the architecture's default, `v8` for arm64).
-pub fn platform_matches(p: &PlatformJson, want: &Platform) -> bool {
+pub fn platform_matches(p: &oci::Platform, want: &Platform) -> bool {
     if p.os != want.os || p.architecture != want.arch {
         return false;
     }
@@ -75,7 +75,7 @@ pub async fn pull_base(
         BaseSource { name: reference.to_string(), repository: reference.name(), digest: root.digest.clone() };
     let mut chosen: Vec<(Platform, RawManifest)> = Vec::new();
     if root.is_index() {
-        let index: Index = serde_json::from_slice(&root.bytes)
+        let index: ImageIndex = serde_json::from_slice(&root.bytes)
             .map_err(|e| malformed(reference, format!("index {}: {e}", root.digest)))?;
         for p in platforms {
             let Some(entry) = index
@@ -103,13 +103,7 @@ pub async fn pull_base(
     let mut images = Vec::new();
     let mut layers: BTreeMap<String, Descriptor> = BTreeMap::new();
     for (p, m) in chosen {
-        #[derive(serde::Deserialize)]
-        struct Image {
-            config: Descriptor,
-            #[serde(default)]
-            layers: Vec<Descriptor>,
-        }
-        let image: Image = serde_json::from_slice(&m.bytes)
+        let image: ImageManifest = serde_json::from_slice(&m.bytes)
             .map_err(|e| malformed(reference, format!("manifest {}: {e}", m.digest)))?;
         if image.config.size > MAX_CONFIG {
             return Err(malformed(reference, format!("config of {} bytes", image.config.size)));
@@ -246,10 +240,11 @@ mod tests {
 
     #[test]
     fn platforms_match_with_default_variants() {
-        let pj = |os: &str, arch: &str, v: Option<&str>| PlatformJson {
+        let pj = |os: &str, arch: &str, v: Option<&str>| oci::Platform {
             os: os.into(),
             architecture: arch.into(),
             variant: v.map(Into::into),
+            extra: Default::default(),
         };
         let p = |s: &str| Platform::parse(s).unwrap();
         assert!(platform_matches(&pj("linux", "amd64", None), &p("linux/amd64")));
@@ -259,13 +254,9 @@ mod tests {
         assert!(platform_matches(&pj("linux", "arm", Some("v7")), &p("linux/arm")));
         assert!(!platform_matches(&pj("linux", "arm64", None), &p("linux/amd64")));
         assert!(!platform_matches(&pj("unknown", "unknown", None), &p("linux/amd64")));
-        let entries = vec![Descriptor {
-            media_type: String::new(),
-            digest: String::new(),
-            size: 0,
-            platform: Some(pj("linux", "arm", Some("v7"))),
-            annotations: None,
-        }];
+        let mut entry = Descriptor::new("", String::new(), 0);
+        entry.platform = Some(pj("linux", "arm", Some("v7")));
+        let entries = vec![entry];
         assert_eq!(offered(&entries), "linux/arm/v7");
     }
 }

@@ -5,7 +5,6 @@ use super::release::{Progress, Settings};
 use crate::forge::{
     CommitStatus, DeployState, DeploymentRequest, DeploymentStatus, Forge, ForgeError, RetryPolicy,
 };
-use std::time::Instant;
 
 /// Where the deployment's state is reported: a GitHub deployment, or a commit status.
 pub enum Record {
@@ -24,11 +23,8 @@ pub async fn open_deployment<F: Forge>(
     request: &DeploymentRequest,
     progress: Progress<'_>,
 ) -> Result<u64, ForgeError> {
-    let policy = RetryPolicy::for_records();
-    let start = Instant::now();
-    let mut attempt = 0u32;
+    let mut backoff = RetryPolicy::for_records().backoff();
     loop {
-        attempt += 1;
         let e = match forge.create_deployment(&s.repo, request).await {
             Ok(d) => return Ok(d.id),
             Err(e @ (ForgeError::Transport { .. } | ForgeError::Server { .. })) if e.is_retryable_write() => {
@@ -40,10 +36,7 @@ pub async fn open_deployment<F: Forge>(
             progress(&format!("deployment {id} was created though its answer was lost ({e}); using it"));
             return Ok(id);
         }
-        let wait = policy.delay(attempt, None);
-        if !policy.allows(attempt, start, wait) {
-            return Err(e);
-        }
+        let Some(wait) = backoff.next_wait(None) else { return Err(e) };
         progress(&format!("warning: creating the deployment failed ({e}); retrying"));
         tokio::time::sleep(wait).await;
     }
@@ -126,17 +119,14 @@ pub async fn report<F: Forge>(
     // A status POST is safe to repeat (the same state twice changes nothing that matters),
     // and an unreported final state leaves the deployment looking in progress: retry the
     // transient failures a few times, bounded.
-    let policy = RetryPolicy::for_records();
-    let start = Instant::now();
-    let mut attempt = 0u32;
+    let mut backoff = RetryPolicy::for_records().backoff();
     let result = loop {
-        attempt += 1;
         let result = send_report(forge, s, record, state, &description).await;
-        let wait = policy.delay(attempt, None);
         match &result {
-            Err(e) if e.is_retryable_write() && policy.allows(attempt, start, wait) => {
-                tokio::time::sleep(wait).await;
-            }
+            Err(e) if e.is_retryable_write() => match backoff.next_wait(None) {
+                Some(wait) => tokio::time::sleep(wait).await,
+                None => break result,
+            },
             _ => break result,
         }
     };

@@ -8,12 +8,12 @@
 //! Forgejo).
 
 use super::model::RepoId;
-use crate::retry::{RetryPolicy, parse_retry_after};
+use crate::retry::{RetryPolicy, is_retryable_status, parse_retry_after};
 use crate::secret::Secret;
 use crate::settings::InputError;
 use std::collections::BTreeMap;
 use std::fmt;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// What a command does on the forge: it picks the permissions its App token asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -299,11 +299,9 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, octocrab::Error>>,
 {
-    let start = Instant::now();
-    let mut attempts = 0;
+    let mut backoff = policy.backoff();
     loop {
         let outcome = call().await;
-        attempts += 1;
         let server_wait = match &outcome {
             Ok(_) => return outcome,
             Err(e) => match transient(e) {
@@ -311,10 +309,7 @@ where
                 None => return outcome,
             },
         };
-        let delay = policy.delay(attempts, server_wait);
-        if !policy.allows(attempts, start, delay) {
-            return outcome;
-        }
+        let Some(delay) = backoff.next_wait(server_wait) else { return outcome };
         tokio::time::sleep(delay).await;
     }
 }
@@ -333,7 +328,7 @@ fn transient(e: &octocrab::Error) -> Option<Option<Duration>> {
             let limited = status == 429
                 || (status == 403
                     && (retry_after.is_some() || source.message.to_ascii_lowercase().contains("rate limit")));
-            (limited || matches!(status, 500 | 502 | 503 | 504)).then_some(retry_after)
+            (limited || is_retryable_status(status)).then_some(retry_after)
         }
         octocrab::Error::Reqwest { .. } | octocrab::Error::Hyper { .. } | octocrab::Error::Service { .. } => {
             Some(None)

@@ -3,9 +3,10 @@
 
 use super::error::{ForgeError, Op, classify};
 use crate::context::ForgeKind;
+use crate::retry::{SECONDARY_RETRIES, is_retryable_status, parse_retry_after};
 use crate::secret::Secret;
 use reqwest::header::{HeaderMap, HeaderValue};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub use crate::retry::RetryPolicy;
 
@@ -71,10 +72,6 @@ pub struct Http {
     /// for at least a minute); later waits are multiples of it. Shortened only by tests.
     pub secondary_wait: Duration,
 }
-
-/// Retries after a secondary rate limit: waits of 1, 2 and 3 × the secondary wait (60, 120
-/// and 180 s, 6 minutes in all), then the error.
-pub const SECONDARY_RETRIES: u32 = 3;
 
 impl Http {
     /// A client for the API at `base` (`https://api.github.com`, `https://host/api/v1`).
@@ -147,9 +144,9 @@ impl Http {
         body: Option<&serde_json::Value>,
         retry: Retry,
     ) -> Result<Answer, ForgeError> {
-        let started = Instant::now();
-        let mut attempt = 0u32;
-        let mut secondary = 0u32;
+        let mut backoff = self.retry.backoff();
+        // Waits of 1, 2 and 3 × the secondary wait (60, 120 and 180 s), then the error.
+        let mut secondary = RetryPolicy::for_secondary_limits(self.secondary_wait).backoff();
         loop {
             let mut req = self.client.request(method.clone(), url.clone());
             if let Some(t) = &self.token {
@@ -178,12 +175,11 @@ impl Http {
                 }
                 Err(e) => Err(transport(self.forge, target, &e)),
             };
-            attempt += 1;
             // `Some(wait)`: retry, after the server's wait if it named one.
             let server_wait: Option<Duration> = match &outcome {
                 Ok(a) => match rate_limit_wait(a) {
                     Some(w) => w,
-                    None if retry == Retry::Idempotent && matches!(a.status, 500 | 502 | 503 | 504) => None,
+                    None if retry == Retry::Idempotent && is_retryable_status(a.status) => None,
                     None => return outcome,
                 },
                 Err(_) if retry == Retry::Idempotent => None,
@@ -196,8 +192,8 @@ impl Http {
                 && outcome.as_ref().is_ok_and(|a| rate_limit_wait(a).is_some());
             if is_secondary {
                 let Ok(a) = outcome else { unreachable!() };
-                secondary += 1;
-                if secondary > SECONDARY_RETRIES {
+                let n = secondary.failures() + 1;
+                let Some(wait) = secondary.next_wait(Some(self.secondary_wait * n)) else {
                     return Err(ForgeError::RateLimited {
                         forge: self.forge,
                         status: a.status,
@@ -205,22 +201,17 @@ impl Http {
                         retry_after: None,
                         server: super::error::server_message(&a.body, a.status),
                     });
-                }
-                let wait = self.secondary_wait * secondary;
+                };
                 eprintln!(
-                    "secondary rate limit: waiting {} s (attempt {secondary} of {SECONDARY_RETRIES}) while {target}",
+                    "secondary rate limit: waiting {} s (attempt {n} of {SECONDARY_RETRIES}) while {target}",
                     wait.as_secs()
                 );
                 tokio::time::sleep(wait).await;
                 continue;
             }
-            // A server's wait is honoured as asked (not capped): when it does not fit the
-            // budget, the error says how long to wait.
-            let delay = match server_wait {
-                Some(w) => w,
-                None => self.retry.delay(attempt, None),
-            };
-            if attempt >= self.retry.max_attempts || started.elapsed() + delay > self.retry.max_total {
+            // A server's wait is honoured as asked; when it does not fit the budget, the error
+            // says how long to wait.
+            let Some(delay) = backoff.next_wait(server_wait) else {
                 return match outcome {
                     Ok(a) => match rate_limit_wait(&a) {
                         Some(w) => Err(ForgeError::RateLimited {
@@ -234,7 +225,7 @@ impl Http {
                     },
                     Err(e) => Err(e),
                 };
-            }
+            };
             tokio::time::sleep(delay).await;
         }
     }
@@ -258,7 +249,7 @@ impl Http {
 /// `x-ratelimit-remaining: 0` or a message naming a rate limit; 503 with `retry-after`. The inner value is the server's wait, if it named one.
 fn rate_limit_wait(a: &Answer) -> Option<Option<Duration>> {
     let header = |n: &str| a.headers.get(n).and_then(|v| v.to_str().ok()).map(str::trim);
-    let retry_after = header("retry-after").and_then(|v| v.parse::<u64>().ok()).map(Duration::from_secs);
+    let retry_after = header("retry-after").and_then(parse_retry_after);
     let exhausted = header("x-ratelimit-remaining") == Some("0");
     // GitHub's secondary limits may come as a bare 403 whose message names the limit.
     let named = a.status == 403 && a.body.to_ascii_lowercase().contains("rate limit");
@@ -293,4 +284,31 @@ fn transport(forge: ForgeKind, target: &str, e: &reqwest::Error) -> ForgeError {
         source = s.source();
     }
     ForgeError::Transport { forge, target: target.to_owned(), reason: crate::secret::redact(&reason) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(status: u16, headers: &[(&'static str, String)], body: &str) -> Answer {
+        let mut h = HeaderMap::new();
+        for (k, v) in headers {
+            h.insert(*k, HeaderValue::from_str(v).unwrap());
+        }
+        Answer { status, headers: h, body: body.to_owned() }
+    }
+
+    #[test]
+    fn rate_limits_read_retry_after_as_seconds_or_an_http_date() {
+        let secs = |a: &Answer| rate_limit_wait(a).map(|w| w.map(|d| d.as_secs()));
+        assert_eq!(secs(&answer(429, &[("retry-after", "7".into())], "")), Some(Some(7)));
+        let in_30s = chrono::Utc::now() + chrono::Duration::seconds(30);
+        let date = in_30s.format("%a, %d %b %Y %H:%M:%S GMT").to_string();
+        let got = secs(&answer(403, &[("retry-after", date)], "")).flatten().unwrap();
+        assert!((28..=30).contains(&got), "{got}");
+        // GitHub's secondary limit: a 403 naming the limit, no wait given.
+        assert_eq!(secs(&answer(403, &[], "You have exceeded a secondary rate limit")), Some(None));
+        assert_eq!(secs(&answer(403, &[("retry-after", "soon".into())], "forbidden")), None);
+        assert_eq!(secs(&answer(503, &[], "")), None, "a 503 without a wait is a server error");
+    }
 }

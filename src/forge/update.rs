@@ -7,7 +7,6 @@ use super::http::RetryPolicy;
 use super::model::*;
 use crate::envfile::{Change, EnvFile};
 use crate::settings::InputError;
-use std::time::Instant;
 
 /// What an update did.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -82,7 +81,7 @@ pub async fn update_env_file_if<F: Forge>(
 ) -> Result<EnvUpdate, UpdateError> {
     // Validate once before any request.
     EnvFile::parse("").apply(edits)?;
-    let started = Instant::now();
+    let mut backoff = policy.backoff();
     let mut attempt = 0u32;
     // Writes whose answer was lost (they may have landed): message and changes.
     let mut unanswered: Vec<(String, Vec<Change>)> = Vec::new();
@@ -128,15 +127,14 @@ pub async fn update_env_file_if<F: Forge>(
         if !matches!(err, ForgeError::Conflict { .. }) {
             unanswered.push((write.message.clone(), changes));
         }
-        let delay = policy.delay(attempt, None);
-        if attempt >= policy.max_attempts || started.elapsed() + delay > policy.max_total {
+        let Some(delay) = backoff.next_wait(None) else {
             return Err(UpdateError::GaveUp {
                 path: path.to_owned(),
                 attempts: attempt,
-                secs: started.elapsed().as_secs(),
+                secs: backoff.elapsed().as_secs(),
                 last: err,
             });
-        }
+        };
         tokio::time::sleep(delay).await;
     }
 }

@@ -8,7 +8,6 @@ use bytes::Bytes;
 use futures::{Stream, TryStreamExt};
 use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, RANGE};
 use std::path::PathBuf;
-use std::time::Instant;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 /// Where a blob's bytes are on disk: a file, or a region of a tar file.
@@ -157,10 +156,8 @@ impl RegistryClient {
         src: &BlobSource,
     ) -> Result<(), RegistryError> {
         let op = format!("upload blob {digest}");
-        let start = Instant::now();
-        let mut attempts = 0;
+        let mut backoff = self.retry.backoff();
         loop {
-            attempts += 1;
             let mut url = self.start_upload(repository, digest).await?;
             url.query_pairs_mut().append_pair("digest", digest);
             let once = RetryPolicy::once();
@@ -177,20 +174,11 @@ impl RegistryClient {
                 Ok(resp) => self.fail(repository, &op, resp).await,
                 Err(e) => e,
             };
-            if !self.worth_retrying(&err, attempts, start) {
-                return Err(err);
+            match backoff.next_wait(None) {
+                Some(wait) if transient(&err) => tokio::time::sleep(wait).await,
+                _ => return Err(err),
             }
-            tokio::time::sleep(self.retry.delay(attempts, None)).await;
         }
-    }
-
-    fn worth_retrying(&self, err: &RegistryError, attempts: u32, start: Instant) -> bool {
-        let transient = match err {
-            RegistryError::Status { status, .. } => crate::retry::is_retryable_status(*status),
-            RegistryError::RetriesExhausted { .. } | RegistryError::Transport { .. } => true,
-            _ => false,
-        };
-        transient && self.retry.allows(attempts, start, std::time::Duration::ZERO)
     }
 
     /// The offset a session has received (`Range: 0-<last>`), and its current URL.
@@ -226,8 +214,7 @@ impl RegistryClient {
         let op = format!("upload blob {digest}");
         let scopes = [push_scope(repository)];
         let once = RetryPolicy::once();
-        let start = Instant::now();
-        let mut failures = 0u32;
+        let mut backoff = self.retry.backoff();
         let mut url = self.start_upload(repository, digest).await?;
         let mut offset = 0u64;
         while offset < src.len {
@@ -250,14 +237,12 @@ impl RegistryClient {
                 Ok(resp) => self.fail(repository, &op, resp).await,
                 Err(e) => e,
             };
-            failures += 1;
+            // A 416 (the session lost our range) is retried on a new session.
             let range_lost = matches!(err, RegistryError::Status { status: 416, .. });
-            if !range_lost && !self.worth_retrying(&err, failures, start)
-                || failures >= self.retry.max_attempts
-            {
-                return Err(err);
+            match backoff.next_wait(None) {
+                Some(wait) if range_lost || transient(&err) => tokio::time::sleep(wait).await,
+                _ => return Err(err),
             }
-            tokio::time::sleep(self.retry.delay(failures, None)).await;
             // Resume where the registry says it is, not where we think we were.
             match self.upload_offset(repository, &url).await {
                 Ok((next, got)) if !range_lost && got <= src.len => (url, offset) = (next, got),
@@ -298,10 +283,8 @@ impl RegistryClient {
         digest: &str,
     ) -> Result<(), RegistryError> {
         let op = format!("copy blob {digest} from {}", from.registry());
-        let start = Instant::now();
-        let mut attempts = 0;
+        let mut backoff = self.retry.backoff();
         loop {
-            attempts += 1;
             let (len, stream) = from.get_blob(from_repo, digest).await?;
             let mut url = self.start_upload(repository, digest).await?;
             url.query_pairs_mut().append_pair("digest", digest);
@@ -327,10 +310,19 @@ impl RegistryClient {
                 Ok(resp) => self.fail(repository, &op, resp).await,
                 Err(e) => e,
             };
-            if !self.worth_retrying(&err, attempts, start) {
-                return Err(err);
+            match backoff.next_wait(None) {
+                Some(wait) if transient(&err) => tokio::time::sleep(wait).await,
+                _ => return Err(err),
             }
-            tokio::time::sleep(self.retry.delay(attempts, None)).await;
         }
+    }
+}
+
+/// True for a failure a new attempt at the whole upload may get past.
+fn transient(err: &RegistryError) -> bool {
+    match err {
+        RegistryError::Status { status, .. } => crate::retry::is_retryable_status(*status),
+        RegistryError::RetriesExhausted { .. } | RegistryError::Transport { .. } => true,
+        _ => false,
     }
 }

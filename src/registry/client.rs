@@ -10,7 +10,7 @@ use reqwest::header::{AUTHORIZATION, RETRY_AFTER, WWW_AUTHENTICATE};
 use reqwest::{RequestBuilder, Response};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Settings shared by every registry client of a run.
 #[derive(Clone, Debug)]
@@ -254,12 +254,10 @@ impl RegistryClient {
     where
         F: Fn(&reqwest::Client) -> RequestBuilder,
     {
-        let start = Instant::now();
-        let mut attempts = 0u32;
+        let mut backoff = policy.backoff();
         // One 401 to learn the scheme, one more to replace a refused token.
         let (mut discovered, mut refreshed) = (false, false);
         loop {
-            attempts += 1;
             let (http, req) = build(self.http.get(self.base.scheme() == "https")).build_split();
             let mut req = req.map_err(|e| RegistryError::Transport {
                 registry: self.registry.clone(),
@@ -286,7 +284,6 @@ impl RegistryClient {
                     } else {
                         discovered = true;
                     }
-                    attempts -= 1;
                     continue;
                 }
                 Ok(resp) if is_retryable_status(resp.status().as_u16()) => {
@@ -297,7 +294,9 @@ impl RegistryClient {
                         .and_then(parse_retry_after);
                     let status = resp.status().as_u16();
                     let body = resp.bytes().await.map(|b| summarize_body(&b)).unwrap_or_default();
-                    (format!("HTTP {status} {body}"), ra)
+                    let asked =
+                        ra.map(|d| format!(" (asked to retry after {} s)", d.as_secs())).unwrap_or_default();
+                    (format!("HTTP {status} {body}{asked}"), ra)
                 }
                 Ok(resp) => return Ok(resp),
                 Err(e) if e.is_builder() => {
@@ -309,16 +308,15 @@ impl RegistryClient {
                 }
                 Err(e) => (error_chain(&e), None),
             };
-            let wait = policy.delay(attempts, retry_after);
-            if !policy.allows(attempts, start, wait) {
+            let Some(wait) = backoff.next_wait(retry_after) else {
                 return Err(RegistryError::RetriesExhausted {
                     registry: self.registry.clone(),
                     operation: format!("{op} ({repository})"),
-                    attempts,
-                    elapsed: start.elapsed(),
+                    attempts: backoff.failures(),
+                    elapsed: backoff.elapsed(),
                     last: crate::secret::redact(&last),
                 });
-            }
+            };
             tokio::time::sleep(wait).await;
         }
     }

@@ -59,7 +59,7 @@ impl RegistryClient {
                 operation: format!("download config {}", config.digest),
                 source: e,
             })?;
-        if super::manifest::sha256_digest(&bytes) != config.digest {
+        if crate::oci::sha256_digest(&bytes) != config.digest {
             return Err(malformed(format!("config {} does not match its digest", config.digest)));
         }
         serde_json::from_slice(&bytes).map(Some).map_err(|e| malformed(format!("config: {e}")))

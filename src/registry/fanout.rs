@@ -5,7 +5,7 @@
 use super::blob::{BlobSource, file_stream};
 use super::client::{Registries, RegistryClient, push_scope};
 use super::error::RegistryError;
-use super::manifest::Descriptor;
+use crate::oci::Descriptor;
 use crate::retry::RetryPolicy;
 use bytes::Bytes;
 use futures::channel::mpsc;

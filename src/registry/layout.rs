@@ -3,13 +3,12 @@
 
 use super::blob::BlobSource;
 use super::error::RegistryError;
-use super::manifest::{Descriptor, Manifest};
+use super::manifest::RawManifest;
+use crate::oci::{Descriptor, ImageIndex, REF_NAME};
 use std::collections::HashMap;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
-/// Annotation naming an image in `index.json`.
-pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
 /// Manifests are read into memory; anything larger is refused.
 const MAX_MANIFEST: u64 = 4 << 20;
 
@@ -19,7 +18,7 @@ pub struct OciLayout {
     /// Directory or tar file.
     pub path: PathBuf,
     /// The selected image's manifest or index.
-    pub root: Manifest,
+    pub root: RawManifest,
     /// Tar entries by path (`blobs/sha256/<hex>`); empty for a directory.
     tar_entries: Option<HashMap<String, (u64, u64)>>,
 }
@@ -39,7 +38,7 @@ impl OciLayout {
             }
         };
         let tar_entries = if path.is_dir() { None } else { Some(index_tar(&path)?) };
-        let mut layout = OciLayout { path, root: Manifest::new(Default::default(), None), tar_entries };
+        let mut layout = OciLayout { path, root: RawManifest::new(Default::default(), None), tar_entries };
         let index = layout.read_small("index.json")?;
         let root = layout.select(&index, tag.as_deref())?;
         layout.root = layout.read_manifest(&root)?;
@@ -51,30 +50,15 @@ impl OciLayout {
     }
 
     fn select(&self, index: &[u8], tag: Option<&str>) -> Result<Descriptor, RegistryError> {
-        #[derive(serde::Deserialize)]
-        struct Entry {
-            #[serde(flatten)]
-            desc: Descriptor,
-            #[serde(default)]
-            annotations: HashMap<String, String>,
-        }
-        #[derive(serde::Deserialize)]
-        struct Index {
-            #[serde(default)]
-            manifests: Vec<Entry>,
-        }
-        let index: Index =
+        let index: ImageIndex =
             serde_json::from_slice(index).map_err(|e| self.bad(format!("index.json is malformed: {e}")))?;
         let mut entries = index.manifests;
         match tag {
             Some(t) => entries
                 .into_iter()
-                .find(|e| {
-                    e.annotations.get(REF_NAME).is_some_and(|n| n == t || n.ends_with(&format!(":{t}")))
-                })
-                .map(|e| e.desc)
+                .find(|e| e.annotation(REF_NAME).is_some_and(|n| n == t || n.ends_with(&format!(":{t}"))))
                 .ok_or_else(|| self.bad(format!("has no image named {t:?} in index.json"))),
-            None if entries.len() == 1 => Ok(entries.remove(0).desc),
+            None if entries.len() == 1 => Ok(entries.remove(0)),
             None if entries.is_empty() => Err(self.bad("index.json lists no image")),
             None => {
                 Err(self.bad(format!("index.json lists {} images: name one as oci:PATH:NAME", entries.len())))
@@ -106,13 +90,13 @@ impl OciLayout {
     }
 
     /// Reads a manifest blob, checking its digest and size against the descriptor.
-    pub fn read_manifest(&self, desc: &Descriptor) -> Result<Manifest, RegistryError> {
+    pub fn read_manifest(&self, desc: &Descriptor) -> Result<RawManifest, RegistryError> {
         let src = self.blob(&desc.digest)?;
         if src.len > MAX_MANIFEST {
             return Err(self.bad(format!("manifest {} is larger than 4 MiB", desc.digest)));
         }
         let bytes = read_region(&src)?;
-        let m = Manifest::new(bytes.into(), Some(&desc.media_type));
+        let m = RawManifest::new(bytes.into(), Some(&desc.media_type));
         if m.digest != desc.digest {
             return Err(self.bad(format!("manifest {} hashes to {}", desc.digest, m.digest)));
         }
@@ -173,7 +157,7 @@ fn index_tar(path: &Path) -> Result<HashMap<String, (u64, u64)>, RegistryError> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::manifest::sha256_digest;
+    use crate::oci::sha256_digest;
 
     fn put(dir: &Path, bytes: &[u8]) -> String {
         let d = sha256_digest(bytes);

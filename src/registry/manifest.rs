@@ -3,41 +3,16 @@
 
 use super::client::{RegistryClient, pull_scope, push_scope};
 use super::error::RegistryError;
+use crate::oci::{Descriptor, OCI_INDEX, OCI_MANIFEST, is_index_type, sha256_digest};
 use bytes::Bytes;
 use reqwest::header::{ACCEPT, CONTENT_TYPE};
-use sha2::{Digest as _, Sha256};
 
-/// OCI image manifest media type.
-pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-/// OCI image index media type.
-pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
-/// Docker image manifest v2 schema 2.
-pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
-/// Docker manifest list.
-pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
 const ACCEPT_ALL: &str = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json";
 
-/// `sha256:<hex>` of `bytes`.
-pub fn sha256_digest(bytes: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
-}
-
-/// A content descriptor (media type, digest, size).
-#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
-pub struct Descriptor {
-    /// Media type.
-    #[serde(rename = "mediaType", default)]
-    pub media_type: String,
-    /// Content digest.
-    pub digest: String,
-    /// Size in bytes.
-    #[serde(default)]
-    pub size: u64,
-}
-
-/// A manifest or index: its exact bytes, media type and digest.
+/// A manifest or index as stored: its exact bytes (what a push sends, so its digest never
+/// changes), media type and digest. [`crate::oci`] has the parsed types.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Manifest {
+pub struct RawManifest {
     /// Media type (Content-Type when putting it).
     pub media_type: String,
     /// `sha256:` of `bytes`.
@@ -55,7 +30,7 @@ pub struct Children {
     pub blobs: Vec<Descriptor>,
 }
 
-impl Manifest {
+impl RawManifest {
     /// Wraps bytes; the media type comes from `hint`, else the JSON's `mediaType`, else its shape.
     pub fn new(bytes: Bytes, hint: Option<&str>) -> Self {
         let digest = sha256_digest(&bytes);
@@ -68,12 +43,12 @@ impl Manifest {
                     if v.get("manifests").is_some() { OCI_INDEX.to_owned() } else { OCI_MANIFEST.to_owned() }
                 })
             });
-        Manifest { media_type, digest, bytes }
+        RawManifest { media_type, digest, bytes }
     }
 
     /// True for an index or manifest list.
     pub fn is_index(&self) -> bool {
-        self.media_type == OCI_INDEX || self.media_type == DOCKER_LIST
+        is_index_type(&self.media_type)
     }
 
     /// The descriptors it references; an error message when the JSON is malformed.
@@ -95,7 +70,11 @@ impl Manifest {
 
 impl RegistryClient {
     /// Fetches a manifest by tag or digest, verifying its bytes against the digest.
-    pub async fn get_manifest(&self, repository: &str, reference: &str) -> Result<Manifest, RegistryError> {
+    pub async fn get_manifest(
+        &self,
+        repository: &str,
+        reference: &str,
+    ) -> Result<RawManifest, RegistryError> {
         let url = self.url(&format!("{repository}/manifests/{reference}"));
         let op = format!("get manifest {reference}");
         let resp = self
@@ -120,7 +99,7 @@ impl RegistryClient {
             operation: op.clone(),
             source: e,
         })?;
-        let m = Manifest::new(bytes, ct.as_deref());
+        let m = RawManifest::new(bytes, ct.as_deref());
         let expected = if reference.contains(':') {
             Some(reference.to_owned())
         } else {
@@ -170,7 +149,7 @@ impl RegistryClient {
         &self,
         repository: &str,
         reference: &str,
-        m: &Manifest,
+        m: &RawManifest,
     ) -> Result<(), RegistryError> {
         let url = self.url(&format!("{repository}/manifests/{reference}"));
         let op = format!("put manifest {reference}");
@@ -262,7 +241,7 @@ mod tests {
             next_link(r#"</v2/a/tags/list?last=b&n=2>; rel="next""#).as_deref(),
             Some("/v2/a/tags/list?last=b&n=2")
         );
-        let m = Manifest::new(Bytes::from_static(br#"{"schemaVersion":2,"manifests":[]}"#), None);
+        let m = RawManifest::new(Bytes::from_static(br#"{"schemaVersion":2,"manifests":[]}"#), None);
         assert!(m.is_index());
         assert_eq!(m.digest, sha256_digest(br#"{"schemaVersion":2,"manifests":[]}"#));
     }

@@ -20,5 +20,5 @@ pub use auth::{Credential, Credentials};
 pub use client::{ClientOptions, Registries, RegistryClient};
 pub use error::RegistryError;
 pub use layout::OciLayout;
-pub use manifest::Manifest;
+pub use manifest::RawManifest;
 pub use reference::Reference;

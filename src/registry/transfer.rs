@@ -6,8 +6,9 @@ use super::blob::BlobOutcome;
 use super::client::{Registries, RegistryClient};
 use super::error::RegistryError;
 use super::layout::OciLayout;
-use super::manifest::{Descriptor, Manifest};
+use super::manifest::RawManifest;
 use super::reference::Reference;
+use crate::oci::{self, Descriptor};
 use futures::{StreamExt, TryStreamExt};
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -25,14 +26,14 @@ pub enum Source<'a> {
 #[derive(Clone, Debug)]
 pub struct Graph {
     /// Child manifests of an index, then the root.
-    pub manifests: Vec<Manifest>,
+    pub manifests: Vec<RawManifest>,
     /// Config and layer blobs, each once.
     pub blobs: Vec<Descriptor>,
 }
 
 impl Graph {
     /// The root manifest (image or index).
-    pub fn root(&self) -> &Manifest {
+    pub fn root(&self) -> &RawManifest {
         self.manifests.last().expect("a graph has a root")
     }
 }
@@ -54,7 +55,7 @@ pub struct DestinationReport {
     pub bytes_uploaded: u64,
 }
 
-async fn manifest_of(source: Source<'_>, desc: &Descriptor) -> Result<Manifest, RegistryError> {
+async fn manifest_of(source: Source<'_>, desc: &Descriptor) -> Result<RawManifest, RegistryError> {
     match source {
         Source::Layout(l) => l.read_manifest(desc),
         Source::Registry(c, repo) => c.get_manifest(repo, &desc.digest).await,
@@ -62,8 +63,8 @@ async fn manifest_of(source: Source<'_>, desc: &Descriptor) -> Result<Manifest, 
 }
 
 /// Collects the graph under `root`: an index's children (one level) and every blob.
-pub async fn graph(source: Source<'_>, root: Manifest) -> Result<Graph, RegistryError> {
-    let malformed = |m: &Manifest, reason: String| match source {
+pub async fn graph(source: Source<'_>, root: RawManifest) -> Result<Graph, RegistryError> {
+    let malformed = |m: &RawManifest, reason: String| match source {
         Source::Layout(l) => {
             RegistryError::Layout { path: l.path.clone(), reason: format!("manifest {}: {reason}", m.digest) }
         }
@@ -100,7 +101,7 @@ pub fn base_repositories(graph: &Graph) -> BTreeMap<String, String> {
         .manifests
         .iter()
         .filter_map(|m| serde_json::from_slice::<Annotated>(&m.bytes).ok())
-        .filter_map(|a| a.annotations.get("org.opencontainers.image.base.name").cloned())
+        .filter_map(|a| a.annotations.get(oci::BASE_NAME).cloned())
         .filter_map(|name| Reference::parse(&name).ok())
         .map(|r| (r.registry, r.repository))
         .collect()
@@ -273,7 +274,7 @@ mod tests {
 
     #[test]
     fn base_annotations_name_the_repositories_to_mount_from() {
-        let m = |json: &str| Manifest::new(bytes::Bytes::from(json.to_owned()), None);
+        let m = |json: &str| RawManifest::new(bytes::Bytes::from(json.to_owned()), None);
         let graph = Graph {
             manifests: vec![
                 m(

@@ -141,11 +141,10 @@ fn expression(
                     }
                     let tz = unquote(value)
                         .ok_or_else(|| InputError::new(input, src, "must quote the tz attribute"))?;
+                    // metadata-action (moment-timezone) warns and keeps UTC for an unknown zone.
                     match tz::offset_at(tz, *at) {
-                        Some(o) => offset = o.local_minus_utc(),
-                        None => warnings.push(format!(
-                            "time zone {tz:?} in {src:?} is not known (use UTC, ±HH:MM, Etc/GMT±N or a common IANA zone); using UTC"
-                        )),
+                        Ok(o) => offset = o.local_minus_utc(),
+                        Err(why) => warnings.push(format!("tz={why} in {src:?}; using UTC")),
                     }
                 }
                 _ => match unquote(arg) {
@@ -245,8 +244,29 @@ mod tests {
         assert_eq!(out, "ab");
         assert_eq!(w.len(), 1);
         assert!(w[0].contains("{{nope}}"), "{w:?}");
-        let (_, w) = r("{{date 'YYYY' tz='Mars/Olympus'}}");
-        assert!(w[0].contains("Mars/Olympus"));
+    }
+
+    #[test]
+    fn an_unknown_zone_warns_naming_it_and_renders_utc() {
+        let (out, w) = r("{{date 'YYYYMMDD-HHmm' tz='Mars/Olympus'}}");
+        assert_eq!(out, "20200110-0030");
+        assert_eq!(
+            w,
+            [
+                "tz=\"Mars/Olympus\" is not a time zone of the tz database (IANA names such as Europe/Paris, UTC, Etc/GMT-9) nor an offset ±HH:MM in \"{{date 'YYYYMMDD-HHmm' tz='Mars/Olympus'}}\"; using UTC"
+            ]
+        );
+    }
+
+    #[test]
+    fn dates_use_the_offset_the_zone_had_then() {
+        // A 2012 commit in Moscow: +04 then (permanent summer time), +03 today.
+        let then = DateTime::parse_from_rfc3339("2012-07-01T12:00:00Z").unwrap().with_timezone(&Utc);
+        let scope = Scope::default().date("commit_date", then);
+        let mut w = Vec::new();
+        let out = render("{{commit_date 'YYYY-MM-DDTHH:mmZ' tz='Europe/Moscow'}}", &scope, "tags", &mut w);
+        assert_eq!(out.unwrap(), "2012-07-01T16:00+04:00");
+        assert!(w.is_empty(), "{w:?}");
     }
 
     #[test]

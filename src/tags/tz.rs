@@ -1,129 +1,46 @@
-//! `tz=` values for `{{date}}`: UTC, `±HH:MM`, `Etc/GMT±N`, and the IANA zones teams use most,
-//! with the EU and US daylight-saving rules. Anything else is unknown (the caller warns).
+//! `tz=` values for `{{date}}`: any IANA zone (`Asia/Tokyo`, `Etc/GMT-9`, `UTC`), with its
+//! offset at that instant as history had it, from the tz database bundled into the binary
+//! (jiff's `tzdb-bundle-always`: the same answer in a scratch image without
+//! `/usr/share/zoneinfo` as on any runner); and the fixed forms `Z`, `±HH:MM`, `±HHMM`.
 
-use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, TimeZone, Utc, Weekday};
+use chrono::{DateTime, FixedOffset, Utc};
 
-/// Daylight-saving rule of a zone.
-#[derive(Clone, Copy)]
-enum Dst {
-    /// No daylight saving time.
-    Never,
-    /// EU: +1h from the last Sunday of March to the last Sunday of October, 01:00 UTC.
-    Eu,
-    /// US/Canada: +1h from the second Sunday of March to the first Sunday of November, 02:00 local.
-    Us,
+/// The UTC offset of `tz` at instant `at`, or why `tz` is not a zone.
+pub fn offset_at(tz: &str, at: DateTime<Utc>) -> Result<FixedOffset, String> {
+    if let Some(fixed) = fixed_offset(tz) {
+        return fixed.ok_or_else(|| format!("{tz:?} is not an offset from -14:00 to +14:00"));
+    }
+    let zone = jiff::tz::TimeZone::get(tz).map_err(|_| {
+        format!("{tz:?} is not a time zone of the tz database (IANA names such as Europe/Paris, UTC, Etc/GMT-9) nor an offset ±HH:MM")
+    })?;
+    let instant = jiff::Timestamp::new(at.timestamp(), 0).map_err(|e| format!("{at}: {e}"))?;
+    let seconds = zone.to_offset(instant).seconds();
+    FixedOffset::east_opt(seconds).ok_or_else(|| format!("{tz:?} has offset {seconds}s at {at}"))
 }
 
-/// Zones by IANA name: standard offset in minutes east of UTC, and DST rule.
-const ZONES: &[(&str, i32, Dst)] = &[
-    ("UTC", 0, Dst::Never),
-    ("Etc/UTC", 0, Dst::Never),
-    ("GMT", 0, Dst::Never),
-    ("Etc/GMT", 0, Dst::Never),
-    ("Z", 0, Dst::Never),
-    ("Asia/Tokyo", 540, Dst::Never),
-    ("Asia/Seoul", 540, Dst::Never),
-    ("Asia/Shanghai", 480, Dst::Never),
-    ("Asia/Hong_Kong", 480, Dst::Never),
-    ("Asia/Singapore", 480, Dst::Never),
-    ("Asia/Taipei", 480, Dst::Never),
-    ("Asia/Manila", 480, Dst::Never),
-    ("Australia/Perth", 480, Dst::Never),
-    ("Australia/Brisbane", 600, Dst::Never),
-    ("Asia/Kolkata", 330, Dst::Never),
-    ("Asia/Calcutta", 330, Dst::Never),
-    ("Asia/Dubai", 240, Dst::Never),
-    ("Asia/Bangkok", 420, Dst::Never),
-    ("Asia/Jakarta", 420, Dst::Never),
-    ("Asia/Ho_Chi_Minh", 420, Dst::Never),
-    ("Europe/Moscow", 180, Dst::Never),
-    ("Europe/Istanbul", 180, Dst::Never),
-    ("Africa/Nairobi", 180, Dst::Never),
-    ("Africa/Lagos", 60, Dst::Never),
-    ("America/Sao_Paulo", -180, Dst::Never),
-    ("America/Argentina/Buenos_Aires", -180, Dst::Never),
-    ("America/Bogota", -300, Dst::Never),
-    ("America/Lima", -300, Dst::Never),
-    ("America/Phoenix", -420, Dst::Never),
-    ("Pacific/Honolulu", -600, Dst::Never),
-    ("Europe/London", 0, Dst::Eu),
-    ("Europe/Dublin", 0, Dst::Eu),
-    ("Europe/Lisbon", 0, Dst::Eu),
-    ("Europe/Paris", 60, Dst::Eu),
-    ("Europe/Berlin", 60, Dst::Eu),
-    ("Europe/Amsterdam", 60, Dst::Eu),
-    ("Europe/Brussels", 60, Dst::Eu),
-    ("Europe/Madrid", 60, Dst::Eu),
-    ("Europe/Rome", 60, Dst::Eu),
-    ("Europe/Vienna", 60, Dst::Eu),
-    ("Europe/Zurich", 60, Dst::Eu),
-    ("Europe/Stockholm", 60, Dst::Eu),
-    ("Europe/Oslo", 60, Dst::Eu),
-    ("Europe/Copenhagen", 60, Dst::Eu),
-    ("Europe/Warsaw", 60, Dst::Eu),
-    ("Europe/Prague", 60, Dst::Eu),
-    ("Europe/Helsinki", 120, Dst::Eu),
-    ("Europe/Athens", 120, Dst::Eu),
-    ("Europe/Bucharest", 120, Dst::Eu),
-    ("Europe/Kyiv", 120, Dst::Eu),
-    ("Europe/Kiev", 120, Dst::Eu),
-    ("America/New_York", -300, Dst::Us),
-    ("America/Toronto", -300, Dst::Us),
-    ("America/Chicago", -360, Dst::Us),
-    ("America/Denver", -420, Dst::Us),
-    ("America/Los_Angeles", -480, Dst::Us),
-    ("America/Vancouver", -480, Dst::Us),
-];
-
-/// The UTC offset of `tz` at instant `at`; `None` when `tz` is not known.
-pub fn offset_at(tz: &str, at: DateTime<Utc>) -> Option<FixedOffset> {
-    let minutes = if let Some((_, std, dst)) = ZONES.iter().find(|(name, _, _)| *name == tz) {
-        std + if in_dst(*dst, *std, at) { 60 } else { 0 }
-    } else if let Some(rest) = tz.strip_prefix("Etc/GMT") {
-        // POSIX style: Etc/GMT-9 is nine hours *east* of UTC.
-        -rest.parse::<i32>().ok().filter(|h| (-14..=12).contains(h))? * 60
-    } else {
-        let (sign, rest) = match tz.as_bytes().first()? {
-            b'+' => (1, &tz[1..]),
-            b'-' => (-1, &tz[1..]),
-            _ => return None,
-        };
-        let digits: String = rest.chars().filter(|c| *c != ':').collect();
-        if digits.len() != 4 || !digits.chars().all(|c| c.is_ascii_digit()) {
-            return None;
-        }
-        let (h, m) = (digits[..2].parse::<i32>().ok()?, digits[2..].parse::<i32>().ok()?);
-        if h > 14 || m > 59 {
-            return None;
-        }
-        sign * (h * 60 + m)
+/// `Z`, `±HH:MM` or `±HHMM`: `Some(None)` when it has that shape but is out of range,
+/// `None` when it is not of that shape.
+fn fixed_offset(tz: &str) -> Option<Option<FixedOffset>> {
+    if tz == "Z" {
+        return Some(FixedOffset::east_opt(0));
+    }
+    let (sign, rest) = match tz.as_bytes().first()? {
+        b'+' => (1, &tz[1..]),
+        b'-' => (-1, &tz[1..]),
+        _ => return None,
     };
-    FixedOffset::east_opt(minutes * 60)
-}
-
-fn in_dst(rule: Dst, std_minutes: i32, at: DateTime<Utc>) -> bool {
-    let year = at.year();
-    let utc = |date: Option<NaiveDate>, hour_utc_minutes: i32| {
-        date.and_then(|d| d.and_hms_opt(0, 0, 0))
-            .map(|d| Utc.from_utc_datetime(&d) + chrono::Duration::minutes(hour_utc_minutes as i64))
+    let digits = match rest.as_bytes() {
+        [_, _, b':', _, _] => format!("{}{}", &rest[..2], &rest[3..]),
+        _ => rest.to_owned(),
     };
-    let (start, end) = match rule {
-        Dst::Never => return false,
-        Dst::Eu => (utc(last_sunday(year, 3), 60), utc(last_sunday(year, 10), 60)),
-        // 02:00 local standard time, and 02:00 local daylight time.
-        Dst::Us => {
-            (utc(nth_sunday(year, 3, 2), 120 - std_minutes), utc(nth_sunday(year, 11, 1), 60 - std_minutes))
-        }
-    };
-    matches!((start, end), (Some(s), Some(e)) if s <= at && at < e)
-}
-
-fn nth_sunday(year: i32, month: u32, n: u32) -> Option<NaiveDate> {
-    NaiveDate::from_weekday_of_month_opt(year, month, Weekday::Sun, n as u8)
-}
-
-fn last_sunday(year: i32, month: u32) -> Option<NaiveDate> {
-    nth_sunday(year, month, 5).or_else(|| nth_sunday(year, month, 4))
+    if digits.len() != 4 || !digits.bytes().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    let (h, m) = (digits[..2].parse::<i32>().ok()?, digits[2..].parse::<i32>().ok()?);
+    if h > 14 || m > 59 || (h == 14 && m > 0) {
+        return Some(None);
+    }
+    Some(FixedOffset::east_opt(sign * (h * 3600 + m * 60)))
 }
 
 #[cfg(test)]
@@ -135,17 +52,32 @@ mod tests {
     }
 
     fn hours(tz: &str, s: &str) -> Option<f32> {
-        offset_at(tz, at(s)).map(|o| o.local_minus_utc() as f32 / 3600.0)
+        offset_at(tz, at(s)).ok().map(|o| o.local_minus_utc() as f32 / 3600.0)
     }
 
     #[test]
     fn fixed_zones_and_offsets() {
         assert_eq!(hours("Asia/Tokyo", "2020-01-10T00:30:00Z"), Some(9.0));
-        assert_eq!(hours("Etc/GMT-9", "2020-01-10T00:30:00Z"), Some(9.0));
+        assert_eq!(hours("asia/tokyo", "2020-01-10T00:30:00Z"), Some(9.0), "names ignore case");
+        assert_eq!(hours("Etc/GMT-9", "2020-01-10T00:30:00Z"), Some(9.0), "POSIX sign: east");
+        assert_eq!(hours("Etc/GMT+5", "2020-01-10T00:30:00Z"), Some(-5.0));
+        assert_eq!(hours("UTC", "2020-01-10T00:30:00Z"), Some(0.0));
+        assert_eq!(hours("Z", "2020-01-10T00:30:00Z"), Some(0.0));
         assert_eq!(hours("-05:30", "2020-01-10T00:30:00Z"), Some(-5.5));
         assert_eq!(hours("+0200", "2020-01-10T00:30:00Z"), Some(2.0));
-        assert_eq!(hours("Mars/Olympus", "2020-01-10T00:30:00Z"), None);
-        assert_eq!(hours("+25:00", "2020-01-10T00:30:00Z"), None);
+        assert_eq!(hours("Asia/Kathmandu", "2020-01-10T00:30:00Z"), Some(5.75));
+    }
+
+    #[test]
+    fn unknown_zones_say_what_is_accepted() {
+        let err = offset_at("Mars/Olympus", at("2020-01-10T00:30:00Z")).unwrap_err();
+        assert!(err.contains("\"Mars/Olympus\" is not a time zone of the tz database"), "{err}");
+        assert!(err.contains("Europe/Paris") && err.contains("±HH:MM"), "{err}");
+        let err = offset_at("+25:00", at("2020-01-10T00:30:00Z")).unwrap_err();
+        assert_eq!(err, "\"+25:00\" is not an offset from -14:00 to +14:00");
+        assert!(offset_at("+0:530", at("2020-01-10T00:30:00Z")).is_err());
+        assert!(offset_at("Etc/GMT-15", at("2020-01-10T00:30:00Z")).is_err());
+        assert!(offset_at("", at("2020-01-10T00:30:00Z")).is_err());
     }
 
     #[test]
@@ -167,5 +99,21 @@ mod tests {
         assert_eq!(hours("America/New_York", "2024-11-03T05:59:59Z"), Some(-4.0));
         assert_eq!(hours("America/New_York", "2024-11-03T06:00:00Z"), Some(-5.0));
         assert_eq!(hours("America/Los_Angeles", "2024-07-01T00:00:00Z"), Some(-7.0));
+    }
+
+    /// Offsets as they were then, which a table of today's rules gets wrong.
+    #[test]
+    fn historical_offsets() {
+        // Moscow kept summer time all year from March 2011 to October 2014: +04, not today's +03.
+        assert_eq!(hours("Europe/Moscow", "2012-07-01T12:00:00Z"), Some(4.0));
+        assert_eq!(hours("Europe/Moscow", "2012-01-01T12:00:00Z"), Some(4.0));
+        assert_eq!(hours("Europe/Moscow", "2015-01-01T12:00:00Z"), Some(3.0));
+        // Before 2007 US daylight saving began on the first Sunday of April: 20 March 2006 was EST.
+        assert_eq!(hours("America/New_York", "2006-03-20T12:00:00Z"), Some(-5.0));
+        // Istanbul was +02/+03 until September 2016.
+        assert_eq!(hours("Europe/Istanbul", "2015-01-15T12:00:00Z"), Some(2.0));
+        // Southern-hemisphere daylight saving (no rule of its own in the old table).
+        assert_eq!(hours("Australia/Sydney", "2024-01-15T12:00:00Z"), Some(11.0));
+        assert_eq!(hours("Australia/Sydney", "2024-07-15T12:00:00Z"), Some(10.0));
     }
 }

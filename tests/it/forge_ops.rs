@@ -401,6 +401,25 @@ async fn transient_faults_are_retried_and_rate_limits_reported() {
     }
 }
 
+/// A limit whose `Retry-After` ends past the policy's total time (20 s in tests, 180 s for
+/// real): no early retry (it would only be limited again), and the error says how long to wait.
+#[tokio::test]
+async fn a_rate_limit_longer_than_the_budget_fails_at_once_naming_the_wait() {
+    for flavor in both() {
+        let (fake, forge, repo) = setup(flavor).await;
+        fake.put_file(OPS, FILE, "A=1\n");
+        fake.inject(Some("GET"), "/contents/", 1, FaultKind::RateLimit { status: 429, retry_after: 30 });
+        let started = std::time::Instant::now();
+        let e = forge.get_file(&repo, FILE, None).await.unwrap_err();
+        assert!(matches!(e, ForgeError::RateLimited { status: 429, .. }), "{flavor:?}: {e}");
+        assert!(e.to_string().contains("retry after 30s"), "{flavor:?}: {e}");
+        assert!(started.elapsed() < Duration::from_millis(1500), "{flavor:?}: it did not wait");
+        let gets =
+            fake.requests().iter().filter(|r| r.method == "GET" && r.target.contains("/contents/")).count();
+        assert_eq!(gets, 1, "{flavor:?}: one request, no retry");
+    }
+}
+
 #[tokio::test]
 async fn deployments_on_github_commit_statuses_on_both() {
     for flavor in both() {

@@ -122,6 +122,34 @@ fn copy_across_registries_keeps_the_digest() {
     assert_eq!(pull_and_verify(&b.host, "dst/app", "prod", None), img.digest);
 }
 
+/// Docker media types, unknown fields, annotation order and whitespace survive a push and a
+/// copy between registries: every manifest is served byte for byte as it was written.
+#[test]
+fn docker_manifest_lists_are_pushed_and_copied_byte_for_byte() {
+    let a = TestRegistry::start(Auth::None);
+    let b = TestRegistry::start(Auth::None);
+    let tmp = tempfile::tempdir().unwrap();
+    let (img, raw) = TestLayout::docker_list(tmp.path());
+    let out = ActionRun::cli(["push", &img.spec(), &format!("{}/src/app:v1", a.host)]).run();
+    assert_eq!((out.code, last_line(&out.stdout)), (0, img.digest.as_str()), "{}", out.log());
+    let out =
+        ActionRun::cli(["copy", &format!("{}/src/app:v1", a.host), &format!("{}/dst/app:prod", b.host)])
+            .run();
+    assert_eq!((out.code, last_line(&out.stdout)), (0, img.digest.as_str()), "{}", out.log());
+    for (host, repo) in [(&a.host, "src/app"), (&b.host, "dst/app")] {
+        for (digest, bytes) in &raw {
+            let (media_type, served) = TestLayout::served_manifest(host, repo, digest);
+            assert!(
+                served == *bytes,
+                "{host}/{repo}@{digest} changed:\n{}",
+                String::from_utf8_lossy(&served)
+            );
+            assert!(media_type.starts_with("application/vnd.docker.distribution.manifest."), "{media_type}");
+        }
+    }
+    assert_eq!(pull_and_verify(&b.host, "dst/app", "prod", None), img.digest);
+}
+
 #[test]
 fn basic_auth_from_inputs_and_docker_config_never_leaks() {
     let (user, password) = ("ci-user", "Basic-Pa55-Secret");

@@ -3,7 +3,7 @@
 
 use crate::support::ActionRun;
 use crate::support::registry::{Auth, TestLayout, TestRegistry, layer, pull_and_verify};
-use deploy_action::registry::manifest::sha256_digest;
+use deploy_action::oci::sha256_digest;
 use std::process::Command;
 
 fn skopeo(dir: &std::path::Path, args: &[&str]) -> std::process::Output {

@@ -3,7 +3,7 @@
 //! Processes are killed on drop. Also: test images written as OCI layouts, and pull-back checks.
 
 use base64::Engine as _;
-use deploy_action::registry::manifest::sha256_digest;
+use deploy_action::oci::sha256_digest;
 use deploy_action::registry::{ClientOptions, Credentials, Registries};
 use futures::StreamExt;
 use sha2::{Digest as _, Sha256};
@@ -217,6 +217,54 @@ impl TestLayout {
             &serde_json::json!({"mediaType": "application/vnd.oci.image.index.v1+json", "digest": d, "size": s}),
         );
         TestLayout { dir: dir.to_owned(), digest: d, blobs }
+    }
+
+    /// A Docker manifest list of two Docker v2 manifests, written by hand the way other tools
+    /// do: unknown fields, annotations, `os.features`, odd whitespace. A client that parsed and
+    /// re-serialized any of it would change its digest. Returns the layout and each
+    /// manifest's bytes by digest.
+    pub fn docker_list(dir: &Path) -> (TestLayout, Vec<(String, Vec<u8>)>) {
+        let mut blobs = Vec::new();
+        let mut raw = Vec::new();
+        let mut entries = Vec::new();
+        for arch in ["amd64", "arm64"] {
+            let (ld, ls) = write_blob(dir, &layer(1000, false));
+            let config = format!(
+                r#"{{"architecture":"{arch}","os":"linux","rootfs":{{"type":"layers","diff_ids":[]}}}}"#
+            );
+            let (cd, cs) = write_blob(dir, config.as_bytes());
+            blobs.extend([ld.clone(), cd.clone()]);
+            let manifest = format!(
+                "{{\n  \"schemaVersion\": 2,\n  \"mediaType\": \"application/vnd.docker.distribution.manifest.v2+json\",\n  \"config\": {{\"mediaType\": \"application/vnd.docker.container.image.v1+json\", \"size\": {cs}, \"digest\": \"{cd}\"}},\n  \"layers\": [{{\"mediaType\": \"application/vnd.docker.image.rootfs.diff.tar.gzip\", \"size\": {ls}, \"digest\": \"{ld}\", \"x-vendor-layer\": true}}],\n  \"x-vendor\": {{\"z\": 1, \"a\": 2}}\n}}"
+            );
+            let (md, ms) = write_blob(dir, manifest.as_bytes());
+            blobs.push(md.clone());
+            raw.push((md.clone(), manifest.into_bytes()));
+            entries.push(format!(
+                r#"{{"digest":"{md}","mediaType":"application/vnd.docker.distribution.manifest.v2+json","size":{ms},"platform":{{"os":"linux","architecture":"{arch}","os.features":["x"]}}}}"#
+            ));
+        }
+        let list = format!(
+            r#"{{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.list.v2+json","manifests":[{}],"annotations":{{"z.last":"1","a.first":"2"}},"x-unknown":[1, 2.50]}}"#,
+            entries.join(", ")
+        );
+        let (d, s) = write_blob(dir, list.as_bytes());
+        raw.push((d.clone(), list.into_bytes()));
+        finish_layout(
+            dir,
+            &serde_json::json!({"mediaType": "application/vnd.docker.distribution.manifest.list.v2+json", "digest": d, "size": s}),
+        );
+        (TestLayout { dir: dir.to_owned(), digest: d, blobs }, raw)
+    }
+
+    /// The exact bytes `host` serves for manifest `digest` of `repo`.
+    pub fn served_manifest(host: &str, repo: &str, digest: &str) -> (String, Vec<u8>) {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async {
+            let regs = Registries::new(ClientOptions::default());
+            let m = regs.client(host).unwrap().get_manifest(repo, digest).await.unwrap();
+            (m.media_type, m.bytes.to_vec())
+        })
     }
 
     /// `oci:DIR`.
