@@ -3,8 +3,8 @@
 //! progress streamed into a log group, then the image exported and converted to an OCI layout.
 //! BuildKit through the API needs a session (gRPC over the hijacked connection): not done.
 
-use super::http::{self, Response};
-use super::{BuildError, BuildSpec, Builder, BuiltImage, Platform, Recipe, archive, context};
+use super::engine_http::{self, Response};
+use super::{BuildError, BuildSpec, Builder, BuiltImage, Platform, Recipe, archive, build_context};
 use crate::env::{EnvMap, vars};
 use crate::runner::Runner;
 use std::io::{BufRead, Seek};
@@ -83,19 +83,20 @@ impl Engine {
         &self,
         method: &str,
         path: &str,
-        body: http::Body,
+        body: engine_http::Body,
         timeout: Duration,
     ) -> Result<Response, EngineError> {
         let request = format!("{method} {}", path.split('?').next().unwrap_or(path));
         let full = format!("/v{API_VERSION}{path}");
-        let resp = http::request(&self.socket, method, &full, body, timeout).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound
-            | std::io::ErrorKind::ConnectionRefused
-            | std::io::ErrorKind::PermissionDenied => {
-                EngineError::Unreachable { host: self.host.clone(), reason: e.to_string() }
-            }
-            _ => EngineError::Io { request: request.clone(), source: e },
-        })?;
+        let resp =
+            engine_http::request(&self.socket, method, &full, body, timeout).map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound
+                | std::io::ErrorKind::ConnectionRefused
+                | std::io::ErrorKind::PermissionDenied => {
+                    EngineError::Unreachable { host: self.host.clone(), reason: e.to_string() }
+                }
+                _ => EngineError::Io { request: request.clone(), source: e },
+            })?;
         if resp.status >= 400 {
             let status = resp.status;
             let text = resp.text();
@@ -215,8 +216,9 @@ impl DockerBuilder {
             .create_new(true)
             .open(&tmp.0)
             .map_err(BuildError::io("creating", &tmp.0))?;
-        let inside = context::relative_inside(&recipe.dockerfile, &recipe.context);
-        let skip = context::relative_inside(&spec.output.dir, &recipe.context).filter(|s| !s.is_empty());
+        let inside = build_context::relative_inside(&recipe.dockerfile, &recipe.context);
+        let skip =
+            build_context::relative_inside(&spec.output.dir, &recipe.context).filter(|s| !s.is_empty());
         let (name, extra) = match &inside {
             Some(rel) => (rel.clone(), None),
             None => (
@@ -224,7 +226,7 @@ impl DockerBuilder {
                 Some((".deploy-action.Dockerfile", recipe.dockerfile.as_path())),
             ),
         };
-        let mut file = context::write_context(
+        let mut file = build_context::write_context(
             &recipe.context,
             inside.as_deref(),
             extra,

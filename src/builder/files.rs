@@ -40,7 +40,7 @@ impl LayerJob {
         let io = BuildError::io("archiving", &self.src);
         tar.parents(&self.name).map_err(io)?;
         // Our own output never goes into a layer, even when it lies inside an added directory.
-        let own = super::context::relative_inside(layout.dir(), &self.src);
+        let own = super::build_context::relative_inside(layout.dir(), &self.src);
         let filter =
             |rel: &str, _: bool| if Some(rel) == own.as_deref() { Walk::Skip } else { Walk::Include };
         tar.path(&self.src, &self.name, true, &filter)?;

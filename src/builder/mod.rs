@@ -4,10 +4,10 @@
 
 pub mod archive;
 pub mod base;
-pub mod context;
+pub mod build_context;
 pub mod docker;
+pub mod engine_http;
 pub mod files;
-pub mod http;
 pub mod layout;
 pub mod pull;
 pub mod tarball;

@@ -4,7 +4,7 @@
 use super::targets::ServiceChange;
 use crate::envfile::EnvFile;
 use crate::settings::InputError;
-use crate::tags::environments::glob_match;
+use crate::tags::environment_rules::glob_match;
 use crate::versions::TagEdit;
 use chrono::{DateTime, Utc};
 

@@ -1,7 +1,7 @@
 //! The `flavor` input (`latest=auto`, `prefix=v,onlatest=true`, `suffix=-alpine`) and the
 //! `images` input (`ghcr.io/org/api` or `name=…,enable=false`).
 
-use super::reference::check_image_name;
+use super::grammar::check_image_name;
 use super::rule::csv_fields;
 use crate::settings::InputError;
 

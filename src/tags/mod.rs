@@ -25,11 +25,11 @@
 //! ```
 
 mod date;
-pub mod environments;
+pub mod environment_rules;
 pub mod flavor;
+pub mod grammar;
 pub mod labels;
 pub mod pep440;
-pub mod reference;
 pub mod rule;
 pub mod semver;
 pub mod template;
@@ -101,7 +101,7 @@ pub fn compute(input: &TagsInput, ctx: &RunContext, opts: &TagsOptions) -> Resul
     let images = flavor::parse_images(&input_lines(&input.images))?;
     let rules = rule::parse_rules(&input_lines(&input.tags))?;
     let flavor = flavor::parse_flavor(&input_lines(&input.flavor))?;
-    let env_rules = environments::parse(&input_lines(&input.environments))?;
+    let env_rules = environment_rules::parse(&input_lines(&input.environments))?;
 
     let payload = &ctx.event;
     let git_ref = effective_ref(ctx);
@@ -139,7 +139,7 @@ pub fn compute(input: &TagsInput, ctx: &RunContext, opts: &TagsOptions) -> Resul
         tags,
         labels,
         annotations,
-        environment: environments::select(&env_rules, &git_ref),
+        environment: environment_rules::select(&env_rules, &git_ref),
         warnings,
         json,
     })
@@ -195,7 +195,7 @@ fn full_tags(
     let latest = if v.latest {
         let prefix = if flavor.prefix_latest { flavor.prefix.as_str() } else { "" };
         let suffix = if flavor.suffix_latest { flavor.suffix.as_str() } else { "" };
-        Some(reference::sanitize_tag(&format!("{prefix}latest{suffix}")))
+        Some(grammar::sanitize_tag(&format!("{prefix}latest{suffix}")))
     } else {
         None
     };
@@ -205,7 +205,7 @@ fn full_tags(
         tags.push(l);
     }
     for tag in &tags {
-        if !reference::is_valid_tag(tag) {
+        if !grammar::is_valid_tag(tag) {
             return Err(InputError::new(
                 "tags",
                 *tag,

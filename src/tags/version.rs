@@ -2,8 +2,8 @@
 //! following metadata-action's `getVersion`.
 
 use super::flavor::{Flavor, Latest};
+use super::grammar::sanitize_tag;
 use super::pep440::Pep440;
-use super::reference::sanitize_tag;
 use super::rule::{Kind, RefEvent, TagRule};
 use super::semver::SemVer;
 use super::template::{Scope, is_raw_statement, render};
