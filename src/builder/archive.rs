@@ -2,7 +2,7 @@
 //! (uncompressed tars) are spooled to disk, gzipped in parallel, checked against the config's
 //! `diff_ids`; the config is kept byte for byte (its digest stays the image id).
 
-use super::layout::{Layer, Layout};
+use super::layout_writer::{Layer, Layout};
 use super::{BuildError, BuiltImage, LayoutTarget, Platform, parallel_map};
 use crate::oci::{self, ImageManifest};
 use crate::runner::Runner;

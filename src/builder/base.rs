@@ -2,7 +2,7 @@
 //! (`--base oci:DIR[:TAG]`, e.g. made by `skopeo copy` or a previous build) or pulled from a
 //! registry into the output layout ([`super::pull`]).
 
-use super::layout::Layer;
+use super::layout_writer::Layer;
 use super::{BuildError, Platform};
 use crate::oci::{self, Descriptor, ImageIndex, ImageManifest};
 use serde_json::Value;

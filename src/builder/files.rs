@@ -1,7 +1,7 @@
 //! The daemonless builder (like ko or jib): a base (scratch, or layers + config already on
 //! disk) plus one gzip layer per added path, compressed in parallel, written as an OCI layout.
 
-use super::layout::{self, Layer, Layout};
+use super::layout_writer::{self, Layer, Layout};
 use super::tarball::{Mtime, TarWriter, Walk};
 use super::{BuildError, BuildSpec, Builder, BuiltImage, ImageSettings, Platform, Recipe};
 use crate::oci::{self, Descriptor, ImageIndex};
@@ -113,7 +113,7 @@ impl Builder for FilesBuilder {
             let config = image_config(config, &base_layers, &ours, &spec.image, p, &created);
             let all: Vec<Layer> = base_layers.into_iter().chain(ours.into_iter().map(|(l, _)| l)).collect();
             let annotations = source.map(super::base::BaseSource::annotations);
-            let (desc, config_desc) = layout::write_image(&layout, &config, &all, p, annotations)?;
+            let (desc, config_desc) = layout_writer::write_image(&layout, &config, &all, p, annotations)?;
             blobs.extend(all.iter().map(|l| (l.descriptor.digest.clone(), l.descriptor.size)));
             blobs.insert(config_desc.digest, config_desc.size);
             manifests.push(desc);

@@ -8,7 +8,7 @@ pub mod build_context;
 pub mod docker;
 pub mod engine_http;
 pub mod files;
-pub mod layout;
+pub mod layout_writer;
 pub mod pull;
 pub mod tarball;
 

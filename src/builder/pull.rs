@@ -4,7 +4,7 @@
 //! holds are reused, so rebuilding into the same layout downloads nothing.
 
 use super::base::{BaseImage, BaseSource, image_from};
-use super::layout::Layout;
+use super::layout_writer::Layout;
 use super::{BuildError, Platform};
 use crate::oci::{self, Descriptor, ImageIndex, ImageManifest, sha256_digest};
 use crate::registry::{RawManifest, Reference};

@@ -9,7 +9,7 @@ pub use recipe::{BuildSettings, BuilderKind, RecipeArgs, output, pairs};
 use super::push::RegistryArgs;
 use crate::builder::docker::{DockerBuilder, Engine, Ping};
 use crate::builder::files::FilesBuilder;
-use crate::builder::layout::Layout;
+use crate::builder::layout_writer::Layout;
 use crate::builder::{Base, BuildSpec, Builder, BuiltImage, FilesRecipe, Recipe};
 use crate::env::EnvMap;
 use crate::registry::{Reference, Registries};

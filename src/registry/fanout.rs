@@ -97,7 +97,7 @@ pub async fn upload_to_all(
 /// bytes uploaded per registry; failures are left to the ordinary upload.
 pub async fn prime_registries(
     regs: &Registries,
-    layout: &super::layout::OciLayout,
+    layout: &super::layout_source::OciLayout,
     blobs: &[Descriptor],
     first_repos: &[(String, String)],
 ) -> Result<HashMap<String, (usize, u64)>, RegistryError> {

@@ -5,7 +5,7 @@
 use super::blob::BlobOutcome;
 use super::client::{Registries, RegistryClient};
 use super::error::RegistryError;
-use super::layout::OciLayout;
+use super::layout_source::OciLayout;
 use super::manifest::RawManifest;
 use super::reference::Reference;
 use crate::oci::{self, Descriptor};
