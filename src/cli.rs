@@ -46,7 +46,7 @@ pub enum Command {
     /// OCI image layout; prints the digest.
     Build(crate::commands::build::BuildArgs),
     /// Edit a dotenv file (`.env.versions`) safely: validated values, every other byte kept.
-    Env(crate::commands::env::EnvArgs),
+    Env(crate::commands::env_file::EnvArgs),
     /// Record new image tags in the orchestration repository's `.env.versions` via the forge API.
     Record(crate::commands::record::RecordArgs),
     /// Dispatch a workflow (`on: workflow_dispatch`) with inputs; optionally wait for the run.

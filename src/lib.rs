@@ -91,7 +91,7 @@ pub async fn run(args: Vec<OsString>, env: &EnvMap, runner: &Runner) -> anyhow::
     let report = match &cli.command {
         Command::Tags(args) => commands::tags::run(args, env, runner).await?,
         Command::Build(args) => commands::build::run(args, env, runner).await?,
-        Command::Env(args) => commands::env::run(args, env, runner).await?,
+        Command::Env(args) => commands::env_file::run(args, env, runner).await?,
         Command::Record(args) => commands::record::run(args, env, runner).await?,
         Command::Dispatch(args) => commands::dispatch::run(args, env, runner).await?,
         Command::Push(args) => commands::push::run(args, env, runner).await?,

@@ -6,7 +6,7 @@ mod build_inputs;
 pub mod copy;
 pub mod deploy;
 pub mod dispatch;
-pub mod env;
+pub mod env_file;
 pub mod environment;
 pub mod forge_args;
 pub mod inspect;
