@@ -227,6 +227,17 @@ fn subcommand_words(command: &str) -> Option<Vec<&'static str>> {
     })
 }
 
+/// The action input an argument reads in runner form: its long name (`ssh-port`), or its id
+/// for a positional one. `None` for what is never an input: run-context flags, global and
+/// hidden flags, `help` and `version`.
+pub fn input_name(arg: &clap::Arg) -> Option<String> {
+    if arg.get_help_heading() == Some(CONTEXT_HEADING) || arg.is_global_set() || arg.is_hide_set() {
+        return None;
+    }
+    let name = arg.get_long().map(str::to_owned).unwrap_or_else(|| arg.get_id().as_str().replace('_', "-"));
+    (name != "help" && name != "version").then_some(name)
+}
+
 /// Builds CLI arguments from `INPUT_*`: `command` picks the subcommand; every other argument
 /// of that subcommand reads the input of the same name. Empty inputs keep the defaults.
 pub fn args_from_inputs(env: &EnvMap) -> Result<Vec<OsString>, InputError> {
@@ -245,12 +256,7 @@ pub fn args_from_inputs(env: &EnvMap) -> Result<Vec<OsString>, InputError> {
         cmd = cmd.find_subcommand(w).expect("subcommand exists").clone();
     }
     for arg in cmd.get_arguments() {
-        // Context flags, global flags and hidden tuning flags are never action inputs.
-        if arg.get_help_heading() == Some(CONTEXT_HEADING) || arg.is_global_set() || arg.is_hide_set() {
-            continue;
-        }
-        let name =
-            arg.get_long().map(str::to_owned).unwrap_or_else(|| arg.get_id().as_str().replace('_', "-"));
+        let Some(name) = input_name(arg) else { continue };
         let Some(raw) = env.input(&name) else { continue };
         // An empty input keeps the default; whitespace is a value (`sep-tags: " "`).
         if raw.is_empty() {
@@ -288,10 +294,7 @@ pub fn unread_inputs(env: &EnvMap) -> Vec<String> {
     for w in &words {
         cmd = cmd.find_subcommand(w).expect("subcommand exists").clone();
     }
-    let read: Vec<String> = cmd
-        .get_arguments()
-        .map(|a| a.get_long().map(str::to_owned).unwrap_or_else(|| a.get_id().as_str().replace('_', "-")))
-        .collect();
+    let read: Vec<String> = cmd.get_arguments().filter_map(input_name).collect();
     let defaults = action_defaults();
     let mut unread: Vec<String> = env
         .inputs()

@@ -2,7 +2,7 @@
 //! input and output is documented in the README.
 
 use clap::CommandFactory;
-use deploy_action::cli::{CONTEXT_HEADING, Cli};
+use deploy_action::cli::{Cli, input_name};
 use std::collections::BTreeSet;
 
 /// Keys directly under a top-level section of action.yml (two-space indentation).
@@ -40,15 +40,7 @@ fn every_cli_argument_is_an_action_input() {
         all.push(sub);
     }
     for sub in &all {
-        for arg in sub.get_arguments() {
-            if arg.get_help_heading() == Some(CONTEXT_HEADING) || arg.is_global_set() || arg.is_hide_set() {
-                continue;
-            }
-            let name =
-                arg.get_long().map(str::to_owned).unwrap_or_else(|| arg.get_id().as_str().replace('_', "-"));
-            if name == "help" || name == "version" {
-                continue;
-            }
+        for name in sub.get_arguments().filter_map(input_name) {
             if !inputs.contains(&name) {
                 missing.push(format!("{} --{name}", sub.get_name()));
             }

@@ -6,7 +6,7 @@
 //! writes is declared in its sub-action ([`declared_outputs`]).
 
 use clap::CommandFactory;
-use deploy_action::cli::{CONTEXT_HEADING, Cli};
+use deploy_action::cli::{Cli, input_name};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -132,14 +132,7 @@ fn render(command: &str, outputs: &[&str]) -> String {
     y.push_str(&format!("description: {}\n", quoted(&about)));
     y.push_str("author: deploy-action\nbranding:\n  icon: upload-cloud\n  color: blue\n\ninputs:\n");
     for arg in sub.get_arguments() {
-        if arg.get_help_heading() == Some(CONTEXT_HEADING) || arg.is_global_set() || arg.is_hide_set() {
-            continue;
-        }
-        let name =
-            arg.get_long().map(str::to_owned).unwrap_or_else(|| arg.get_id().as_str().replace('_', "-"));
-        if name == "help" || name == "version" {
-            continue;
-        }
+        let Some(name) = input_name(arg) else { continue };
         let help = arg.get_long_help().or(arg.get_help()).map(|h| h.to_string()).unwrap_or_default();
         let help = help.split_whitespace().collect::<Vec<_>>().join(" ");
         y.push_str(&format!("  {name}:\n    description: {}\n", quoted(&help)));
