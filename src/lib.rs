@@ -1,7 +1,7 @@
 //! deploy-action: one containerized GitHub/Forgejo Action and CLI that takes a service from
 //! `git push` to a verified deployment. `run` is the whole program; `main` only maps errors.
 
-pub mod builder;
+pub(crate) mod builder;
 pub mod cleanup;
 pub mod cli;
 pub mod commands;
@@ -11,14 +11,14 @@ pub mod env;
 pub mod envfile;
 pub mod forge;
 pub mod oci;
-pub mod publish;
+pub(crate) mod publish;
 pub mod registry;
-pub mod retry;
+pub(crate) mod retry;
 pub mod runner;
 pub mod secret;
-pub mod settings;
+pub(crate) mod settings;
 pub mod tags;
-pub mod versions;
+pub(crate) mod versions;
 
 use cli::{CliError, Command};
 use env::EnvMap;

@@ -109,11 +109,6 @@ impl Engine {
         Ok(resp)
     }
 
-    /// Checks that the engine answers (3 s at most); returns its API version.
-    pub fn ping(&self) -> Result<String, EngineError> {
-        self.ping_info().map(|p| p.api)
-    }
-
     /// Checks that the engine answers (3 s at most); returns what `/_ping`'s headers say.
     pub fn ping_info(&self) -> Result<Ping, EngineError> {
         let resp = self.request("GET", "/_ping", None, Duration::from_secs(3))?;
@@ -315,11 +310,6 @@ impl Builder for DockerBuilder {
         built.image_id = Some(id);
         Ok(built)
     }
-}
-
-/// True when the engine at `env`'s address answers.
-pub fn available(env: &EnvMap) -> bool {
-    Engine::from_env(env).and_then(|e| e.ping()).is_ok()
 }
 
 #[cfg(test)]

@@ -4,11 +4,11 @@
 
 pub mod approval;
 mod auto_rollback;
-pub mod gate;
+pub(crate) mod gate;
 pub mod health;
-pub mod plan;
-pub mod promote;
-pub mod record;
-pub mod release;
-pub mod status;
-pub mod targets;
+pub(crate) mod plan;
+pub(crate) mod promote;
+pub(crate) mod record;
+pub(crate) mod release;
+pub(crate) mod status;
+pub(crate) mod targets;
