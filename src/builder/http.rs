@@ -1,11 +1,41 @@
-//! Minimal HTTP/1.1 over a unix socket, enough for the Docker Engine API: one request per
+//! Minimal HTTP/1.1 over a unix socket or TCP, enough for the Docker Engine API: one request per
 //! connection (`Connection: close`), bodies streamed from a file, responses read as a stream
 //! (`Content-Length`, `chunked`, or until the engine closes).
 
 use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
 use std::os::unix::net::UnixStream;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+/// Where the engine listens.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Dial {
+    /// A unix socket (`unix:///var/run/docker.sock`).
+    Unix(PathBuf),
+    /// `host:port` over plain TCP (`tcp://10.0.0.5:2375`).
+    Tcp(String),
+}
+
+trait Conn: Read + Write + Send {}
+impl<T: Read + Write + Send> Conn for T {}
+
+fn connect(dial: &Dial, timeout: Duration) -> io::Result<Box<dyn Conn>> {
+    match dial {
+        Dial::Unix(p) => {
+            let s = UnixStream::connect(p)?;
+            s.set_read_timeout(Some(timeout))?;
+            s.set_write_timeout(Some(timeout))?;
+            Ok(Box::new(s))
+        }
+        Dial::Tcp(addr) => {
+            let s = TcpStream::connect(addr)?;
+            s.set_read_timeout(Some(timeout))?;
+            s.set_write_timeout(Some(timeout))?;
+            Ok(Box::new(s))
+        }
+    }
+}
 
 /// A response whose body is read as a stream.
 pub struct Response {
@@ -34,7 +64,7 @@ impl Response {
 /// A request body: a reader and its length.
 pub type Body<'a> = Option<(&'a mut dyn Read, u64, &'a str)>;
 
-/// Sends `method path` to the socket; `timeout` bounds every read and write.
+/// Sends `method path` to the unix socket; `timeout` bounds every read and write.
 pub fn request(
     socket: &Path,
     method: &str,
@@ -42,9 +72,18 @@ pub fn request(
     body: Body,
     timeout: Duration,
 ) -> io::Result<Response> {
-    let stream = UnixStream::connect(socket)?;
-    stream.set_read_timeout(Some(timeout))?;
-    stream.set_write_timeout(Some(timeout))?;
+    request_to(&Dial::Unix(socket.to_owned()), method, path, body, timeout)
+}
+
+/// Sends `method path` to `dial`; `timeout` bounds every read and write.
+pub fn request_to(
+    dial: &Dial,
+    method: &str,
+    path: &str,
+    body: Body,
+    timeout: Duration,
+) -> io::Result<Response> {
+    let mut stream = connect(dial, timeout)?;
     let mut head = format!(
         "{method} {path} HTTP/1.1\r\nHost: docker\r\nUser-Agent: deploy-action\r\nConnection: close\r\n"
     );
@@ -56,7 +95,7 @@ pub fn request(
         None => {}
     }
     head.push_str("\r\n");
-    let mut w = io::BufWriter::with_capacity(1 << 16, &stream);
+    let mut w = io::BufWriter::with_capacity(1 << 16, &mut stream);
     w.write_all(head.as_bytes())?;
     if let Some((reader, _, _)) = body {
         io::copy(reader, &mut w)?;

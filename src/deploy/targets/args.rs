@@ -6,7 +6,9 @@ use super::compose_ssh::ComposeSsh;
 use super::dokploy::{Dokploy, DokployCompose};
 use super::inputs;
 use super::none::NoTarget;
+use super::swarm::Swarm;
 use super::{AnyTarget, TargetKind};
+use crate::builder::docker::Engine;
 use crate::env::EnvMap;
 use crate::runner::Runner;
 use crate::secret::Secret;
@@ -17,7 +19,7 @@ use std::path::PathBuf;
 /// Where a rollout goes, and how to reach it.
 #[derive(Debug, Clone, clap::Args)]
 pub struct TargetArgs {
-    /// `compose-ssh`, `dokploy`, `command` or `none` (record only).
+    /// `compose-ssh`, `swarm`, `dokploy`, `command` or `none` (record only).
     #[arg(long = "target", value_name = "TARGET", value_enum)]
     pub target: Option<TargetKind>,
     /// compose-ssh: the host to SSH to.
@@ -50,6 +52,18 @@ pub struct TargetArgs {
     /// compose-ssh: `service=composeService` lines where the compose service is named differently.
     #[arg(long, value_name = "SERVICE=NAME")]
     pub compose_services: Vec<String>,
+    /// swarm: the manager's Engine API, `unix:///path` or `tcp://host:port`.
+    #[arg(long, value_name = "HOST", default_value = "unix:///var/run/docker.sock")]
+    pub swarm_host: String,
+    /// swarm: stack name; services are `<stack>_<service>` unless named in `swarm-services`.
+    #[arg(long, value_name = "STACK")]
+    pub swarm_stack: Option<String>,
+    /// swarm: `service=swarmService` lines where the swarm service is named differently.
+    #[arg(long, value_name = "SERVICE=NAME")]
+    pub swarm_services: Vec<String>,
+    /// swarm: seconds each service may take to update and run its new tasks.
+    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    pub swarm_timeout: u64,
     /// dokploy: base URL of the Dokploy instance.
     #[arg(long, value_name = "URL")]
     pub dokploy_url: Option<String>,
@@ -128,11 +142,11 @@ fn private_key(raw: &str) -> Result<String, InputError> {
     }
 }
 
-fn name_map(input: &str, items: &[String]) -> Result<BTreeMap<String, String>, InputError> {
+fn name_map(input: &str, items: &[String], what: &str) -> Result<BTreeMap<String, String>, InputError> {
     let mut map = BTreeMap::new();
     for item in items.iter().flat_map(|i| split_list(i, false)) {
         let Some((service, name)) = item.split_once('=') else {
-            return Err(InputError::new(input, item, "must be service=composeService"));
+            return Err(InputError::new(input, item, format!("must be service={what}Service")));
         };
         let name = name.trim();
         let ok = name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
@@ -141,12 +155,47 @@ fn name_map(input: &str, items: &[String]) -> Result<BTreeMap<String, String>, I
             return Err(InputError::new(
                 input,
                 item,
-                "names a compose service with characters other than `a-z0-9._-`",
+                format!("names a {what} service with characters other than `a-z0-9._-`"),
             ));
         }
         map.insert(service.trim().to_owned(), name.to_owned());
     }
     Ok(map)
+}
+
+/// The manager's Engine API named by `swarm-host`.
+fn swarm_engine(host: &str) -> Result<Engine, InputError> {
+    if host.starts_with("ssh://") {
+        return Err(InputError::new(
+            "swarm-host",
+            host,
+            "is not supported yet: ssh:// tunnelling of the socket is not implemented; use unix:///path on the \
+             manager (a self-hosted runner there) or tcp://host:port (an Engine API you expose, behind a \
+             firewall or TLS proxy)",
+        ));
+    }
+    Engine::at(host).ok_or_else(|| {
+        InputError::new(
+            "swarm-host",
+            host,
+            "must be unix:///absolute/path or tcp://host:port (DOCKER_HOST style)",
+        )
+    })
+}
+
+/// A stack name as `docker stack deploy` accepts it.
+fn swarm_stack(stack: &str) -> Result<(), InputError> {
+    let ok = stack.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && stack.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
+    if ok {
+        Ok(())
+    } else {
+        Err(InputError::new(
+            "swarm-stack",
+            stack,
+            "must be letters, digits and `._-`, starting with a letter or digit",
+        ))
+    }
 }
 
 fn compose_ids(items: &[String]) -> Result<Vec<DokployCompose>, InputError> {
@@ -203,6 +252,15 @@ impl TargetArgs {
         if let Some(u) = given(&self.dokploy_url) {
             inputs::http_url("dokploy-url", u)?;
         }
+        swarm_engine(self.swarm_host.trim())?;
+        if let Some(s) = given(&self.swarm_stack) {
+            swarm_stack(s)?;
+        }
+        name_map("swarm-services", &self.swarm_services, "swarm")?;
+        if !(1..=3600).contains(&self.swarm_timeout) {
+            let v = self.swarm_timeout.to_string();
+            return Err(InputError::new("swarm-timeout", &v, "must be 1 to 3600 seconds"));
+        }
         Ok(())
     }
 
@@ -214,12 +272,19 @@ impl TargetArgs {
             InputError::new(
                 "target",
                 "",
-                "is empty: choose compose-ssh, dokploy, command or none (record only)",
+                "is empty: choose compose-ssh, swarm, dokploy, command or none (record only)",
             )
         })?;
         let name = kind.name();
         match kind {
             TargetKind::ComposeSsh => self.compose_ssh(runner).map(AnyTarget::ComposeSsh),
+            TargetKind::Swarm => Ok(AnyTarget::Swarm(Swarm {
+                engine: swarm_engine(self.swarm_host.trim())?,
+                services: name_map("swarm-services", &self.swarm_services, "swarm")?,
+                stack: given(&self.swarm_stack).map(str::to_owned),
+                timeout: std::time::Duration::from_secs(self.swarm_timeout),
+                poll: std::time::Duration::from_secs(1),
+            })),
             TargetKind::Dokploy => {
                 let url = needed(&self.dokploy_url, "dokploy-url", name, "the Dokploy URL")?;
                 let key = needed(&self.api_key, "api-key", name, "a Dokploy API key")?;
@@ -278,7 +343,7 @@ impl TargetArgs {
             files: self.compose_file.iter().flat_map(|f| split_list(f, false)).collect(),
             env_file: env_file.to_owned(),
             prune: self.compose_prune,
-            services: name_map("compose-services", &self.compose_services)?,
+            services: name_map("compose-services", &self.compose_services, "compose")?,
             ssh_program: PathBuf::from("ssh"),
         })
     }
@@ -380,5 +445,27 @@ mod tests {
             panic!("not compose-ssh")
         };
         assert_eq!(t.destination(), "root@vm.example:22");
+    }
+
+    #[test]
+    fn swarm_inputs_are_checked_before_any_io() {
+        let swarm = TargetArgs { target: Some(TargetKind::Swarm), ..TargetArgs::default() };
+        let AnyTarget::Swarm(t) = swarm.target(&EnvMap::default(), &Runner::cli()).unwrap() else {
+            panic!("not swarm")
+        };
+        assert_eq!(t.engine.host(), "unix:///var/run/docker.sock");
+        let host = |h: &str| TargetArgs { swarm_host: h.into(), ..swarm.clone() };
+        assert!(host("tcp://10.0.0.5:2375").target(&EnvMap::default(), &Runner::cli()).is_ok());
+        for bad in ["tcp://10.0.0.5", "tcp://:2375", "unix://relative.sock", "http://x:1", "ssh://root@vm"] {
+            let e = err(&host(bad));
+            assert_eq!((e.input.as_str(), e.value.as_str()), ("swarm-host", bad), "{e}");
+        }
+        assert!(err(&host("ssh://root@vm")).rule.contains("not supported yet"));
+        let e = err(&TargetArgs { swarm_stack: Some("-x".into()), ..swarm.clone() });
+        assert_eq!(e.input, "swarm-stack");
+        let e = err(&TargetArgs { swarm_services: vec!["api=a b".into()], ..swarm.clone() });
+        assert_eq!(e.input, "swarm-services");
+        assert!(e.rule.contains("swarm service"), "{e}");
+        assert_eq!(err(&TargetArgs { swarm_timeout: 0, ..swarm.clone() }).input, "swarm-timeout");
     }
 }
