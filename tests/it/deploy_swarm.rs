@@ -1,0 +1,127 @@
+//! `target: swarm` against a real single-node swarm (Docker 20.10.24, API 1.41): a release of
+//! a healthy version is rolled out by swarm and verified by digest; a release of a version
+//! whose healthcheck fails is rolled back by swarm itself, the release fails, its automatic
+//! rollback records the old tag again, and the old version is what runs.
+
+use crate::forge_ops::{FILE, OPS, setup};
+use crate::release_faults::{release, run_within};
+use crate::support::fake_forge::Flavor;
+use crate::support::registry::{Auth, TestRegistry};
+use crate::support::swarm::SwarmEngine;
+use std::time::{Duration, Instant};
+
+const SERVICE: &str = "app_api";
+
+/// Pushes `<registry>/org/api:<tag>`, a busybox root whose `/broken` exists when `broken`
+/// (the service's healthcheck is `test ! -f /broken`); returns its digest.
+fn push_version(swarm: &SwarmEngine, registry: &str, tag: &str, broken: bool) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let r = dir.path();
+    for d in ["bin", "etc", "tmp"] {
+        std::fs::create_dir_all(r.join(d)).unwrap();
+    }
+    std::fs::copy("/bin/busybox", r.join("bin/busybox")).expect("busybox-static is installed");
+    for applet in ["sh", "sleep", "test"] {
+        std::os::unix::fs::symlink("busybox", r.join("bin").join(applet)).unwrap();
+    }
+    std::fs::write(r.join("etc/passwd"), "root:x:0:0:root:/:/bin/sh\n").unwrap();
+    std::fs::write(r.join("version"), tag).unwrap();
+    if broken {
+        std::fs::write(r.join("broken"), "yes").unwrap();
+    }
+    let reference = format!("{registry}/org/api:{tag}");
+    swarm.engine().import_dir(r, &reference, &[r#"CMD ["/bin/sleep", "86400"]"#]);
+    swarm.engine().run(&["push", &reference]);
+    let repo_digest = swarm.engine().run(&["inspect", "--format", "{{index .RepoDigests 0}}", &reference]);
+    repo_digest.trim().rsplit_once('@').unwrap().1.to_owned()
+}
+
+fn spec_image(swarm: &SwarmEngine) -> String {
+    let svc = swarm.api(&format!("/services/{SERVICE}"));
+    svc["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn swarm_releases_are_verified_by_digest_and_a_broken_one_is_rolled_back() {
+    if crate::support::docker::require().is_none() {
+        return;
+    }
+    let started = Instant::now();
+    let (swarm, reg, digests) = tokio::task::spawn_blocking(|| {
+        let swarm = SwarmEngine::start();
+        let reg = TestRegistry::start(Auth::None);
+        let digests: Vec<String> = [("v1", false), ("v2", false), ("v3", true)]
+            .iter()
+            .map(|(tag, broken)| push_version(&swarm, &reg.host, tag, *broken))
+            .collect();
+        let v1 = format!("{}/org/api:v1@{}", reg.host, digests[0]);
+        // Fast busybox tasks: init reaps, a 1 s grace period; no published port (no IPVS
+        // here), so start-first; swarm's own rollback on a failed update.
+        #[rustfmt::skip]
+        swarm.engine().run(&[
+            "service", "create", "--quiet", "--name", SERVICE, "--init", "--stop-grace-period", "1s",
+            "--health-cmd", "test ! -f /broken", "--health-interval", "1s", "--health-timeout", "1s",
+            "--health-retries", "2", "--update-order", "start-first", "--update-failure-action", "rollback",
+            "--update-monitor", "3s", "--rollback-monitor", "1s", &v1,
+        ]);
+        (swarm, reg, digests)
+    })
+    .await
+    .unwrap();
+    eprintln!("swarm, registry, 3 images and the v1 service in {:.1?}", started.elapsed());
+    let pinned = |i: usize, tag: &str| format!("{}/org/api:{tag}@{}", reg.host, digests[i]);
+
+    let (fake, _, _) = setup(Flavor::Github).await;
+    fake.put_file(OPS, FILE, "API_IMAGE_TAG=v1\n");
+    let swarm_release = |tag: &str| {
+        release(&fake, &format!("api={}/org/api", reg.host), Flavor::Github)
+            .input("target", "swarm")
+            .input("swarm-host", &swarm.engine().host)
+            .input("swarm-stack", "app")
+            .input("swarm-timeout", "60")
+            .input("api_image_tag", tag)
+    };
+
+    // v2: healthy; the spec gets tag and digest, and the task runs that digest.
+    let (out, took) = run_within(swarm_release("v2"), Duration::from_secs(90)).await;
+    assert_eq!(out.code, 0, "{}", out.log());
+    assert!(
+        out.stdout.contains(&format!("swarm: {SERVICE} runs v2 {} in 1 task(s)", digests[1])),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(spec_image(&swarm), pinned(1, "v2"));
+    let running = tokio::task::block_in_place(|| swarm.running_images(SERVICE, Duration::from_secs(10)));
+    assert_eq!(running, [pinned(1, "v2")]);
+    let file = fake.file(OPS, FILE).unwrap();
+    assert!(file.starts_with("API_IMAGE_TAG=v2\n"), "{file}");
+    eprintln!("release v2 (update + verify): {took:.1?}");
+
+    // v3: its healthcheck fails; swarm rolls back; the release fails and records v2 again.
+    let (out, took) = run_within(swarm_release("v3"), Duration::from_secs(120)).await;
+    assert_eq!(out.code, 1, "{}", out.log());
+    assert!(
+        out.stdout.contains(&format!("swarm: {SERVICE}: swarm reports rollback_completed")),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("rolled back to api v2"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains(&format!("swarm: {SERVICE} runs v2 {} in 1 task(s)", digests[1])),
+        "{}",
+        out.stdout
+    );
+    let file = fake.file(OPS, FILE).unwrap();
+    assert!(file.starts_with("API_IMAGE_TAG=v2\n"), "{file}");
+    let history = fake.history(OPS, FILE);
+    assert!(history[0].starts_with("rollback: api v3 → v2 (automatic"), "{history:?}");
+    assert_eq!(spec_image(&swarm), pinned(1, "v2"), "swarm restored the v2 spec");
+    let running = tokio::task::block_in_place(|| swarm.running_images(SERVICE, Duration::from_secs(10)));
+    assert_eq!(running, [pinned(1, "v2")], "what runs is v2");
+    eprintln!("release v3 (update, swarm rollback, automatic rollback): {took:.1?}");
+    for line in out.stdout.lines().filter(|l| l.contains("swarm") || l.contains("roll")) {
+        eprintln!("  {line}");
+    }
+    tokio::task::block_in_place(move || drop(swarm));
+    eprintln!("whole test: {:.1?}", started.elapsed());
+}
