@@ -7,6 +7,7 @@ use crate::forge_ops::{FILE, OPS, setup};
 use crate::release_faults::{release, run_within};
 use crate::support::fake_forge::Flavor;
 use crate::support::registry::{Auth, TestRegistry};
+use crate::support::sshd::Sshd;
 use crate::support::swarm::SwarmEngine;
 use std::time::{Duration, Instant};
 
@@ -82,8 +83,15 @@ async fn swarm_releases_are_verified_by_digest_and_a_broken_one_is_rolled_back()
             .input("api_image_tag", tag)
     };
 
-    // v2: healthy; the spec gets tag and digest, and the task runs that digest.
-    let (out, took) = run_within(swarm_release("v2"), Duration::from_secs(90)).await;
+    // v2, through an ssh:// tunnel to the manager's socket: healthy; the spec gets tag and
+    // digest, and the task runs that digest.
+    let sshd = tokio::task::spawn_blocking(Sshd::start).await.unwrap();
+    let socket = swarm.engine().host.trim_start_matches("unix://").to_owned();
+    let over_ssh = swarm_release("v2")
+        .input("swarm-host", &format!("ssh://root@127.0.0.1:{}{socket}", sshd.port))
+        .input("ssh-key", &sshd.client_key_text())
+        .input("ssh-known-hosts", &sshd.known_hosts_line);
+    let (out, took) = run_within(over_ssh, Duration::from_secs(90)).await;
     assert_eq!(out.code, 0, "{}", out.log());
     assert!(
         out.stdout.contains(&format!("swarm: {SERVICE} runs v2 {} in 1 task(s)", digests[1])),
@@ -95,9 +103,11 @@ async fn swarm_releases_are_verified_by_digest_and_a_broken_one_is_rolled_back()
     assert_eq!(running, [pinned(1, "v2")]);
     let file = fake.file(OPS, FILE).unwrap();
     assert!(file.starts_with("API_IMAGE_TAG=v2\n"), "{file}");
-    eprintln!("release v2 (update + verify): {took:.1?}");
+    eprintln!("release v2 over ssh (tunnel, update, verify): {took:.1?}");
 
-    // v3: its healthcheck fails; swarm rolls back; the release fails and records v2 again.
+    // v3 on the manager's own socket: its healthcheck fails; swarm rolls back; the release
+    // fails and records v2 again.
+
     let (out, took) = run_within(swarm_release("v3"), Duration::from_secs(120)).await;
     assert_eq!(out.code, 1, "{}", out.log());
     assert!(

@@ -7,6 +7,7 @@ use super::dokploy::{Dokploy, DokployCompose};
 use super::inputs;
 use super::none::NoTarget;
 use super::swarm::Swarm;
+use super::swarm_tunnel::SshTunnel;
 use super::{AnyTarget, TargetKind};
 use crate::builder::docker::Engine;
 use crate::env::EnvMap;
@@ -112,7 +113,7 @@ fn known_hosts(raw: Option<&str>) -> Result<String, InputError> {
         return Err(InputError::new(
             "ssh-known-hosts",
             "",
-            format!("is empty: compose-ssh pins the host key and never trusts on first use; {KEYSCAN_HINT}"),
+            format!("is empty: SSH targets pin the host key and never trust on first use; {KEYSCAN_HINT}"),
         ));
     };
     for line in raw.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
@@ -163,24 +164,40 @@ fn name_map(input: &str, items: &[String], what: &str) -> Result<BTreeMap<String
     Ok(map)
 }
 
-/// The manager's Engine API named by `swarm-host`.
-fn swarm_engine(host: &str) -> Result<Engine, InputError> {
-    if host.starts_with("ssh://") {
+/// What `swarm-host` names: an engine to dial, or one to reach through an SSH tunnel.
+enum SwarmHost {
+    Engine(Engine),
+    Ssh { user: String, host: String, port: u16, socket: String },
+}
+
+const SWARM_HOST_RULE: &str = "must be unix:///absolute/path, tcp://host:port or ssh://user@host[:port][/socket] \
+     (DOCKER_HOST style)";
+
+/// Parses `swarm-host`. Pure.
+fn swarm_host(host: &str) -> Result<SwarmHost, InputError> {
+    let bad = || InputError::new("swarm-host", host, SWARM_HOST_RULE);
+    if !host.starts_with("ssh://") {
+        return Engine::at(host).map(SwarmHost::Engine).ok_or_else(bad);
+    }
+    let url = url::Url::parse(host).map_err(|_| bad())?;
+    if url.password().is_some() || url.query().is_some() || url.fragment().is_some() {
         return Err(InputError::new(
             "swarm-host",
             host,
-            "is not supported yet: ssh:// tunnelling of the socket is not implemented; use unix:///path on the \
-             manager (a self-hosted runner there) or tcp://host:port (an Engine API you expose, behind a \
-             firewall or TLS proxy)",
+            "must not hold a password, query or fragment: the key is `ssh-key`",
         ));
     }
-    Engine::at(host).ok_or_else(|| {
-        InputError::new(
-            "swarm-host",
-            host,
-            "must be unix:///absolute/path or tcp://host:port (DOCKER_HOST style)",
-        )
-    })
+    let name = url.host_str().ok_or_else(bad)?;
+    let host_only = inputs::ssh_host("swarm-host", name)?;
+    let user = if url.username().is_empty() { "root" } else { url.username() };
+    let user = inputs::ssh_user("swarm-host", user)?;
+    let port = inputs::port("swarm-host", url.port().unwrap_or(22))?;
+    let socket = match url.path() {
+        "" | "/" => "/var/run/docker.sock".to_owned(),
+        p if p.starts_with('/') && !p.contains("..") => inputs::compose_dir("swarm-host", p)?,
+        _ => return Err(bad()),
+    };
+    Ok(SwarmHost::Ssh { user, host: host_only, port, socket })
 }
 
 /// A stack name as `docker stack deploy` accepts it.
@@ -252,7 +269,7 @@ impl TargetArgs {
         if let Some(u) = given(&self.dokploy_url) {
             inputs::http_url("dokploy-url", u)?;
         }
-        swarm_engine(self.swarm_host.trim())?;
+        swarm_host(self.swarm_host.trim())?;
         if let Some(s) = given(&self.swarm_stack) {
             swarm_stack(s)?;
         }
@@ -278,13 +295,7 @@ impl TargetArgs {
         let name = kind.name();
         match kind {
             TargetKind::ComposeSsh => self.compose_ssh(runner).map(AnyTarget::ComposeSsh),
-            TargetKind::Swarm => Ok(AnyTarget::Swarm(Swarm {
-                engine: swarm_engine(self.swarm_host.trim())?,
-                services: name_map("swarm-services", &self.swarm_services, "swarm")?,
-                stack: given(&self.swarm_stack).map(str::to_owned),
-                timeout: std::time::Duration::from_secs(self.swarm_timeout),
-                poll: std::time::Duration::from_secs(1),
-            })),
+            TargetKind::Swarm => self.swarm(runner).map(AnyTarget::Swarm),
             TargetKind::Dokploy => {
                 let url = needed(&self.dokploy_url, "dokploy-url", name, "the Dokploy URL")?;
                 let key = needed(&self.api_key, "api-key", name, "a Dokploy API key")?;
@@ -312,6 +323,38 @@ impl TargetArgs {
             }
             TargetKind::None => Ok(AnyTarget::None(NoTarget)),
         }
+    }
+
+    fn swarm(&self, runner: &Runner) -> Result<Swarm, InputError> {
+        let (engine, tunnel) = match swarm_host(self.swarm_host.trim())? {
+            SwarmHost::Engine(e) => (e, None),
+            SwarmHost::Ssh { user, host, port, socket } => {
+                let t = "swarm with an ssh:// swarm-host";
+                let raw_key = needed(&self.ssh_key, "ssh-key", t, "a private key (a masked secret)")?;
+                mask_once(runner, raw_key);
+                let key = private_key(raw_key)?;
+                mask_once(runner, &key);
+                let known_hosts = known_hosts(given(&self.ssh_known_hosts))?;
+                let tunnel = SshTunnel {
+                    host,
+                    port,
+                    user,
+                    key: Secret::new(key),
+                    known_hosts,
+                    socket,
+                    ssh_program: PathBuf::from("ssh"),
+                };
+                (Engine::default_socket(), Some(tunnel))
+            }
+        };
+        Ok(Swarm {
+            engine,
+            tunnel,
+            services: name_map("swarm-services", &self.swarm_services, "swarm")?,
+            stack: given(&self.swarm_stack).map(str::to_owned),
+            timeout: std::time::Duration::from_secs(self.swarm_timeout),
+            poll: std::time::Duration::from_secs(1),
+        })
     }
 
     fn compose_ssh(&self, runner: &Runner) -> Result<ComposeSsh, InputError> {
@@ -456,11 +499,30 @@ mod tests {
         assert_eq!(t.engine.host(), "unix:///var/run/docker.sock");
         let host = |h: &str| TargetArgs { swarm_host: h.into(), ..swarm.clone() };
         assert!(host("tcp://10.0.0.5:2375").target(&EnvMap::default(), &Runner::cli()).is_ok());
-        for bad in ["tcp://10.0.0.5", "tcp://:2375", "unix://relative.sock", "http://x:1", "ssh://root@vm"] {
+        for bad in [
+            "tcp://10.0.0.5",
+            "tcp://:2375",
+            "unix://relative.sock",
+            "http://x:1",
+            "ssh://-oProxyCommand=x@vm",
+            "ssh://root@vm/run/$(id).sock",
+            "ssh://root:pw@vm",
+        ] {
             let e = err(&host(bad));
-            assert_eq!((e.input.as_str(), e.value.as_str()), ("swarm-host", bad), "{e}");
+            assert_eq!(e.input.as_str(), "swarm-host", "{bad}: {e}");
         }
-        assert!(err(&host("ssh://root@vm")).rule.contains("not supported yet"));
+        // ssh:// needs the key and the pinned host key, as compose-ssh does.
+        assert_eq!(err(&host("ssh://deploy@vm.example:2222")).input, "ssh-key");
+        let ssh = TargetArgs { swarm_host: "ssh://deploy@vm.example:2222".into(), ..ssh_args() };
+        let ssh = TargetArgs { target: Some(TargetKind::Swarm), ..ssh };
+        let AnyTarget::Swarm(t) = ssh.target(&EnvMap::default(), &Runner::cli()).unwrap() else { panic!() };
+        let tunnel = t.tunnel.unwrap();
+        assert_eq!(
+            (tunnel.destination().as_str(), tunnel.socket.as_str()),
+            ("deploy@vm.example:2222", "/var/run/docker.sock")
+        );
+        let kh = err(&TargetArgs { ssh_known_hosts: None, ..ssh.clone() });
+        assert_eq!(kh.input, "ssh-known-hosts");
         let e = err(&TargetArgs { swarm_stack: Some("-x".into()), ..swarm.clone() });
         assert_eq!(e.input, "swarm-stack");
         let e = err(&TargetArgs { swarm_services: vec!["api=a b".into()], ..swarm.clone() });

@@ -11,6 +11,7 @@ pub mod none;
 pub mod process;
 pub mod swarm;
 pub mod swarm_spec;
+pub mod swarm_tunnel;
 
 use crate::envfile::EnvFile;
 use crate::settings::InputError;

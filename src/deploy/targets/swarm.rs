@@ -6,6 +6,7 @@
 //! Routes and answers as Docker Engine 20.10.24 (API 1.41) serves them.
 
 use super::swarm_spec::{self as spec, Task, Update};
+use super::swarm_tunnel::SshTunnel;
 use super::{Rollout, ServiceChange, Target, TargetError};
 use crate::builder::docker::{Engine, EngineError};
 use serde_json::Value;
@@ -21,8 +22,10 @@ const SEQUENCE_RETRIES: usize = 5;
 /// A swarm manager and how our services are named in it.
 #[derive(Clone, Debug)]
 pub struct Swarm {
-    /// The manager's Engine API.
+    /// The manager's Engine API (unused with `tunnel`).
     pub engine: Engine,
+    /// Reach the manager's socket through SSH instead.
+    pub tunnel: Option<SshTunnel>,
     /// Service → swarm service name, where given.
     pub services: BTreeMap<String, String>,
     /// Stack name: services are `<stack>_<service>` unless named in `services`.
@@ -244,10 +247,31 @@ impl Target for Swarm {
     ) -> Result<(), TargetError> {
         if rollout.changed.is_empty() {
             progress("swarm: no service changed: nothing updated");
+            return Ok(());
+        }
+        let Some(tunnel) = &self.tunnel else {
+            for change in &rollout.changed {
+                self.deploy_one(change, progress).await?;
+            }
+            return Ok(());
+        };
+        progress(&format!("swarm: ssh tunnel to {} on {}", tunnel.socket, tunnel.destination()));
+        let open = tunnel.open().await?;
+        let through = Swarm { engine: open.engine.clone(), tunnel: None, ..self.clone() };
+        let ping = through.call("GET", "/_ping".into(), None).await;
+        if let Err(e) = ping {
+            return Err(failed(format!(
+                "the ssh tunnel to {} is up, but {} there does not answer as an Engine API ({e}); is it the \
+                 socket of a running dockerd, and may {} use it?",
+                tunnel.destination(),
+                tunnel.socket,
+                tunnel.user
+            )));
         }
         for change in &rollout.changed {
-            self.deploy_one(change, progress).await?;
+            through.deploy_one(change, progress).await?;
         }
+        drop(open);
         Ok(())
     }
 }
