@@ -197,6 +197,7 @@ impl Swarm {
         };
         let image = spec::pinned(repo, &change.new, &digest);
         let mut failure = None;
+        let mut wait_until = deadline;
         if current == image {
             progress(&format!("swarm: {name} already has {image} in its spec; checking its tasks"));
         } else {
@@ -205,6 +206,10 @@ impl Swarm {
             self.update(&name, service, &image).await?;
             let done = self.follow(&name, before.as_deref(), deadline, progress).await?;
             if let Update::Failed { state, message } = spec::update_state(&done, None) {
+                // A paused update restores nothing: no use waiting for its tasks.
+                if state != "rollback_completed" {
+                    wait_until = Instant::now();
+                }
                 failure = Some(format!("{name}: swarm reports {state}: {message}"));
             }
         }
@@ -212,7 +217,7 @@ impl Swarm {
         let wanted = spec::wanted_tasks(&service);
         // After a rollback the restored task may still be starting: wait for it too.
         let expect = failure.is_none().then_some(digest.as_str());
-        let tasks = self.settle(&name, wanted, expect, deadline).await?;
+        let tasks = self.settle(&name, wanted, expect, wait_until).await?;
         for t in &tasks {
             progress(&format!("swarm: {name}: task {} {} {}", t.id, t.state, t.image));
         }
@@ -275,3 +280,7 @@ impl Target for Swarm {
         Ok(())
     }
 }
+
+#[cfg(test)]
+#[path = "swarm_tests.rs"]
+mod tests;
