@@ -187,14 +187,20 @@ fn swarm_host(host: &str) -> Result<SwarmHost, InputError> {
             "must not hold a password, query or fragment: the key is `ssh-key`",
         ));
     }
+    // The whole value in every error; the part's own rule after it.
+    let part = |what: &str, e: InputError| {
+        InputError::new("swarm-host", host, format!("has a {what} ({:?}) that {}", e.value, e.rule))
+    };
     let name = url.host_str().ok_or_else(bad)?;
-    let host_only = inputs::ssh_host("swarm-host", name)?;
+    let host_only = inputs::ssh_host("swarm-host", name).map_err(|e| part("host", e))?;
     let user = if url.username().is_empty() { "root" } else { url.username() };
-    let user = inputs::ssh_user("swarm-host", user)?;
-    let port = inputs::port("swarm-host", url.port().unwrap_or(22))?;
+    let user = inputs::ssh_user("swarm-host", user).map_err(|e| part("login", e))?;
+    let port = inputs::port("swarm-host", url.port().unwrap_or(22)).map_err(|e| part("port", e))?;
     let socket = match url.path() {
         "" | "/" => "/var/run/docker.sock".to_owned(),
-        p if p.starts_with('/') && !p.contains("..") => inputs::compose_dir("swarm-host", p)?,
+        p if p.starts_with('/') && !p.contains("..") => {
+            inputs::compose_dir("swarm-host", p).map_err(|e| part("socket path", e))?
+        }
         _ => return Err(bad()),
     };
     Ok(SwarmHost::Ssh { user, host: host_only, port, socket })
