@@ -7,6 +7,7 @@ use super::dokploy::{Dokploy, DokployCompose};
 use super::inputs;
 use super::none::NoTarget;
 use super::swarm::Swarm;
+use super::swarm_spec::{SwarmHost, swarm_host, swarm_stack};
 use super::swarm_tunnel::SshTunnel;
 use super::{AnyTarget, TargetKind};
 use crate::builder::docker::Engine;
@@ -162,63 +163,6 @@ fn name_map(input: &str, items: &[String], what: &str) -> Result<BTreeMap<String
         map.insert(service.trim().to_owned(), name.to_owned());
     }
     Ok(map)
-}
-
-/// What `swarm-host` names: an engine to dial, or one to reach through an SSH tunnel.
-enum SwarmHost {
-    Engine(Engine),
-    Ssh { user: String, host: String, port: u16, socket: String },
-}
-
-const SWARM_HOST_RULE: &str = "must be unix:///absolute/path, tcp://host:port or ssh://user@host[:port][/socket] \
-     (DOCKER_HOST style)";
-
-/// Parses `swarm-host`. Pure.
-fn swarm_host(host: &str) -> Result<SwarmHost, InputError> {
-    let bad = || InputError::new("swarm-host", host, SWARM_HOST_RULE);
-    if !host.starts_with("ssh://") {
-        return Engine::at(host).map(SwarmHost::Engine).ok_or_else(bad);
-    }
-    let url = url::Url::parse(host).map_err(|_| bad())?;
-    if url.password().is_some() || url.query().is_some() || url.fragment().is_some() {
-        return Err(InputError::new(
-            "swarm-host",
-            host,
-            "must not hold a password, query or fragment: the key is `ssh-key`",
-        ));
-    }
-    // The whole value in every error; the part's own rule after it.
-    let part = |what: &str, e: InputError| {
-        InputError::new("swarm-host", host, format!("has a {what} ({:?}) that {}", e.value, e.rule))
-    };
-    let name = url.host_str().ok_or_else(bad)?;
-    let host_only = inputs::ssh_host("swarm-host", name).map_err(|e| part("host", e))?;
-    let user = if url.username().is_empty() { "root" } else { url.username() };
-    let user = inputs::ssh_user("swarm-host", user).map_err(|e| part("login", e))?;
-    let port = inputs::port("swarm-host", url.port().unwrap_or(22)).map_err(|e| part("port", e))?;
-    let socket = match url.path() {
-        "" | "/" => "/var/run/docker.sock".to_owned(),
-        p if p.starts_with('/') && !p.contains("..") => {
-            inputs::compose_dir("swarm-host", p).map_err(|e| part("socket path", e))?
-        }
-        _ => return Err(bad()),
-    };
-    Ok(SwarmHost::Ssh { user, host: host_only, port, socket })
-}
-
-/// A stack name as `docker stack deploy` accepts it.
-fn swarm_stack(stack: &str) -> Result<(), InputError> {
-    let ok = stack.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && stack.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
-    if ok {
-        Ok(())
-    } else {
-        Err(InputError::new(
-            "swarm-stack",
-            stack,
-            "must be letters, digits and `._-`, starting with a letter or digit",
-        ))
-    }
 }
 
 fn compose_ids(items: &[String]) -> Result<Vec<DokployCompose>, InputError> {

@@ -1,7 +1,10 @@
-//! Pure parts of the `swarm` target: image references, which swarm service a service is, and
-//! what the Engine API's service and task objects say (`GET /services/{id}`, `GET /tasks`,
-//! Engine API 1.41, as Docker 20.10.24 answers them).
+//! Pure parts of the `swarm` target: the `swarm-host` and `swarm-stack` syntax, image
+//! references, which swarm service a service is, and what the Engine API's service and task
+//! objects say (`GET /services/{id}`, `GET /tasks`, API 1.41, as Docker 20.10.24 answers them).
 
+use super::inputs;
+use crate::builder::docker::Engine;
+use crate::settings::InputError;
 use std::collections::BTreeMap;
 
 /// `repo` of an image reference without its `:tag` and `@digest`
@@ -119,6 +122,74 @@ pub(crate) fn wrong_digest(tasks: &[Task], digest: &str) -> Option<String> {
 /// The `filters` query value selecting the running tasks of `service`.
 pub(crate) fn task_filter(service: &str) -> String {
     serde_json::json!({ "service": [service], "desired-state": ["running"] }).to_string()
+}
+
+/// What `swarm-host` names: an engine to dial, or one to reach through an SSH tunnel.
+pub(crate) enum SwarmHost {
+    /// `unix://` or `tcp://`.
+    Engine(Engine),
+    /// `ssh://`: the manager's `socket` through an SSH tunnel.
+    Ssh {
+        /// Login.
+        user: String,
+        /// Host, without brackets.
+        host: String,
+        /// SSH port.
+        port: u16,
+        /// The socket on the manager.
+        socket: String,
+    },
+}
+
+const SWARM_HOST_RULE: &str = "must be unix:///absolute/path, tcp://host:port or ssh://user@host[:port][/socket] \
+     (DOCKER_HOST style)";
+
+/// Parses `swarm-host`. Pure.
+pub(crate) fn swarm_host(host: &str) -> Result<SwarmHost, InputError> {
+    let bad = || InputError::new("swarm-host", host, SWARM_HOST_RULE);
+    if !host.starts_with("ssh://") {
+        return Engine::at(host).map(SwarmHost::Engine).ok_or_else(bad);
+    }
+    let url = url::Url::parse(host).map_err(|_| bad())?;
+    if url.password().is_some() || url.query().is_some() || url.fragment().is_some() {
+        return Err(InputError::new(
+            "swarm-host",
+            host,
+            "must not hold a password, query or fragment: the key is `ssh-key`",
+        ));
+    }
+    // The whole value in every error; the part's own rule after it.
+    let part = |what: &str, e: InputError| {
+        InputError::new("swarm-host", host, format!("has a {what} ({:?}) that {}", e.value, e.rule))
+    };
+    let name = url.host_str().ok_or_else(bad)?;
+    let host_only = inputs::ssh_host("swarm-host", name).map_err(|e| part("host", e))?;
+    let user = if url.username().is_empty() { "root" } else { url.username() };
+    let user = inputs::ssh_user("swarm-host", user).map_err(|e| part("login", e))?;
+    let port = inputs::port("swarm-host", url.port().unwrap_or(22)).map_err(|e| part("port", e))?;
+    let socket = match url.path() {
+        "" | "/" => "/var/run/docker.sock".to_owned(),
+        p if p.starts_with('/') && !p.contains("..") => {
+            inputs::compose_dir("swarm-host", p).map_err(|e| part("socket path", e))?
+        }
+        _ => return Err(bad()),
+    };
+    Ok(SwarmHost::Ssh { user, host: host_only, port, socket })
+}
+
+/// A stack name as `docker stack deploy` accepts it.
+pub(crate) fn swarm_stack(stack: &str) -> Result<(), InputError> {
+    let ok = stack.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && stack.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
+    if ok {
+        Ok(())
+    } else {
+        Err(InputError::new(
+            "swarm-stack",
+            stack,
+            "must be letters, digits and `._-`, starting with a letter or digit",
+        ))
+    }
 }
 
 #[cfg(test)]
