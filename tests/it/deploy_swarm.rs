@@ -57,12 +57,13 @@ async fn swarm_releases_are_verified_by_digest_and_a_broken_one_is_rolled_back()
             .collect();
         let v1 = format!("{}/org/api:v1@{}", reg.host, digests[0]);
         // Fast busybox tasks: init reaps, a 1 s grace period; no published port (no IPVS
-        // here), so start-first; swarm's own rollback on a failed update.
+        // here). stop-first, so swarm's own rollback on a failed update starts a new v2 task,
+        // and `rollback_completed` comes while it may still be starting.
         #[rustfmt::skip]
         swarm.engine().run(&[
             "service", "create", "--quiet", "--name", SERVICE, "--init", "--stop-grace-period", "1s",
             "--health-cmd", "test ! -f /broken", "--health-interval", "1s", "--health-timeout", "1s",
-            "--health-retries", "2", "--update-order", "start-first", "--update-failure-action", "rollback",
+            "--health-retries", "2", "--update-order", "stop-first", "--update-failure-action", "rollback",
             "--update-monitor", "3s", "--rollback-monitor", "1s", &v1,
         ]);
         (swarm, reg, digests)
@@ -116,6 +117,12 @@ async fn swarm_releases_are_verified_by_digest_and_a_broken_one_is_rolled_back()
         out.stdout
     );
     assert!(out.stdout.contains("rolled back to api v2"), "{}", out.stdout);
+    // The failure names the restored task once it runs (not while it starts).
+    let failed = out.stdout.lines().find(|l| l.contains("swarm reports rollback_completed")).unwrap();
+    assert!(failed.ends_with(&format!("its tasks run {}", pinned(1, "v2"))), "{failed}");
+    let task_lines: Vec<&str> =
+        out.stdout.lines().filter(|l| l.contains(&format!("swarm: {SERVICE}: task "))).collect();
+    assert!(task_lines[0].contains(&format!(" running {}", pinned(1, "v2"))), "{task_lines:?}");
     assert!(
         out.stdout.contains(&format!("swarm: {SERVICE} runs v2 {} in 1 task(s)", digests[1])),
         "{}",

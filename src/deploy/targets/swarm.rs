@@ -158,13 +158,21 @@ impl Swarm {
         wanted: u64,
         want: Option<&str>,
         deadline: Instant,
+        progress: &mut (dyn FnMut(&str) + Send),
     ) -> Result<Vec<Task>, TargetError> {
+        let mut said = String::new();
         loop {
             let tasks = self.running_tasks(name).await?;
             let done =
                 spec::settled(&tasks, wanted) && want.is_none_or(|d| spec::wrong_digest(&tasks, d).is_none());
             if done || Instant::now() >= deadline {
                 return Ok(tasks);
+            }
+            let states: Vec<&str> = tasks.iter().map(|t| t.state.as_str()).collect();
+            let now = format!("waiting for {wanted} running task(s), now: [{}]", states.join(", "));
+            if now != said {
+                progress(&format!("swarm: {name}: {now}"));
+                said = now;
             }
             tokio::time::sleep(self.poll).await;
         }
@@ -217,7 +225,7 @@ impl Swarm {
         let wanted = spec::wanted_tasks(&service);
         // After a rollback the restored task may still be starting: wait for it too.
         let expect = failure.is_none().then_some(digest.as_str());
-        let tasks = self.settle(&name, wanted, expect, wait_until).await?;
+        let tasks = self.settle(&name, wanted, expect, wait_until, progress).await?;
         for t in &tasks {
             progress(&format!("swarm: {name}: task {} {} {}", t.id, t.state, t.image));
         }
