@@ -1,12 +1,15 @@
 //! `target: swarm` against a real single-node swarm (Docker 20.10.24, API 1.41): a release of
-//! a healthy version is rolled out by swarm and verified by digest; a release of a version
-//! whose healthcheck fails is rolled back by swarm itself, the release fails, its automatic
-//! rollback records the old tag again, and the old version is what runs.
+//! a healthy version (through an `ssh://` tunnel to the manager's socket) is rolled out by
+//! swarm and verified by digest; a release of a version whose healthcheck fails is rolled back
+//! by swarm itself, the release fails, its automatic rollback records the old tag again, and
+//! the old version is what runs; a forge-free `deploy` (no verified digest, no `images`) pins
+//! the digest the manager resolves.
 
 use crate::forge_ops::{FILE, OPS, setup};
 use crate::release_faults::{release, run_within};
 use crate::support::fake_forge::Flavor;
 use crate::support::registry::{Auth, TestRegistry};
+use crate::support::skip;
 use crate::support::sshd::Sshd;
 use crate::support::swarm::SwarmEngine;
 use std::time::{Duration, Instant};
@@ -44,7 +47,9 @@ fn spec_image(swarm: &SwarmEngine) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn swarm_releases_are_verified_by_digest_and_a_broken_one_is_rolled_back() {
-    if crate::support::docker::require().is_none() {
+    // Its own engine, not the shared one: only the check that one can run here.
+    let why = crate::support::docker::unavailable_reason();
+    if !skip::unless(why.is_none(), &format!("Docker swarm: {}", why.unwrap_or_default())) {
         return;
     }
     let started = Instant::now();
@@ -139,6 +144,35 @@ async fn swarm_releases_are_verified_by_digest_and_a_broken_one_is_rolled_back()
     for line in out.stdout.lines().filter(|l| l.contains("swarm") || l.contains("roll")) {
         eprintln!("  {line}");
     }
+
+    // The forge-free `deploy` back to v1: no verified digest and no `images`, so the
+    // repository comes from the service's spec and the digest from the manager.
+    let deploy = crate::support::ActionRun::cli([
+        "deploy",
+        "--environment",
+        "staging",
+        "--versions",
+        "api=v1",
+        "--rollback",
+        "true",
+        "--target",
+        "swarm",
+        "--swarm-host",
+        &swarm.engine().host,
+        "--swarm-stack",
+        "app",
+    ]);
+    let (out, took) = run_within(deploy, Duration::from_secs(60)).await;
+    assert_eq!(out.code, 0, "{}", out.log());
+    assert!(
+        out.log().contains(&format!("swarm: {SERVICE} runs v1 {} in 1 task(s)", digests[0])),
+        "{}",
+        out.log()
+    );
+    assert_eq!(spec_image(&swarm), pinned(0, "v1"));
+    let running = tokio::task::block_in_place(|| swarm.running_images(SERVICE, Duration::from_secs(10)));
+    assert_eq!(running, [pinned(0, "v1")]);
+    eprintln!("deploy v1 (digest resolved by the manager): {took:.1?}");
     tokio::task::block_in_place(move || drop(swarm));
     eprintln!("whole test: {:.1?}", started.elapsed());
 }
