@@ -213,4 +213,20 @@ mod tests {
             "{req}"
         );
     }
+
+    #[test]
+    fn tcp_engines_are_dialled_too() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let server = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut buf = [0u8; 4096];
+            let n = s.read(&mut buf).unwrap();
+            s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nOK").unwrap();
+            String::from_utf8_lossy(&buf[..n]).into_owned()
+        });
+        let resp = request_to(&Dial::Tcp(addr), "GET", "/v1.41/_ping", None, Duration::from_secs(5)).unwrap();
+        assert_eq!((resp.status, resp.text()), (200, "OK".to_owned()));
+        assert!(server.join().unwrap().starts_with("GET /v1.41/_ping HTTP/1.1\r\n"));
+    }
 }
