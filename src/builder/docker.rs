@@ -94,6 +94,12 @@ impl Engine {
         Some(Engine { host: host.to_owned(), dial })
     }
 
+    /// The same engine, called `host` in messages (a tunnel's local socket is shown as what it
+    /// reaches).
+    pub fn named(self, host: String) -> Engine {
+        Engine { host, ..self }
+    }
+
     /// The address, as `unix://…`.
     pub fn host(&self) -> &str {
         &self.host

@@ -102,14 +102,18 @@ impl Swarm {
     }
 
     /// Posts the service's spec with `image`; on `update out of sequence` re-reads and retries.
-    async fn update(&self, name: &str, mut service: Value, image: &str) -> Result<(), TargetError> {
+    /// Returns the engine's `Warnings`.
+    async fn update(&self, name: &str, mut service: Value, image: &str) -> Result<Vec<String>, TargetError> {
         for attempt in 1..=SEQUENCE_RETRIES {
             let version = service.pointer("/Version/Index").and_then(|v| v.as_u64()).unwrap_or(0);
             let mut body = service["Spec"].clone();
             body["TaskTemplate"]["ContainerSpec"]["Image"] = Value::String(image.to_owned());
             let path = format!("/services/{name}/update?version={version}");
             match self.call("POST", path, Some(body)).await {
-                Ok(_) => return Ok(()),
+                Ok(answer) => {
+                    let warnings = answer["Warnings"].as_array().into_iter().flatten();
+                    return Ok(warnings.filter_map(|w| w.as_str().map(str::to_owned)).collect());
+                }
                 Err(EngineError::Refused { message, .. })
                     if message.contains("out of sequence") && attempt < SEQUENCE_RETRIES =>
                 {
@@ -211,7 +215,9 @@ impl Swarm {
         } else {
             progress(&format!("swarm: {name}: {current} → {image}"));
             let before = spec::update_started(&service);
-            self.update(&name, service, &image).await?;
+            for warning in self.update(&name, service, &image).await? {
+                progress(&format!("swarm: {name}: the engine warns: {warning}"));
+            }
             let done = self.follow(&name, before.as_deref(), deadline, progress).await?;
             if let Update::Failed { state, message } = spec::update_state(&done, None) {
                 // A paused update restores nothing: no use waiting for its tasks.

@@ -115,7 +115,9 @@ async fn a_stale_version_is_read_again_and_the_rest_of_the_spec_is_kept() {
                     (500, r#"{"message":"rpc error: code = Unknown desc = update out of sequence"}"#.into())
                 } else {
                     updated = true;
-                    (200, r#"{"Warnings":null}"#.into())
+                    // Like the warning of dockerd (daemon/cluster/services.go) when it cannot pin a digest.
+                    let w = "image r.example/org/api:v2 could not be accessed on a registry to record\nits digest";
+                    (200, json!({"Warnings": [w]}).to_string())
                 }
             }
             ("GET", p) if p.starts_with("/tasks?") => (200, task(if updated { V2 } else { V1 })),
@@ -134,6 +136,10 @@ async fn a_stale_version_is_read_again_and_the_rest_of_the_spec_is_kept() {
     assert_eq!(body["TaskTemplate"]["ContainerSpec"], json!({"Image": V2, "Init": true}));
     assert_eq!(body["Mode"], json!({"Replicated": {"Replicas": 1}}));
     assert!(log.iter().any(|l| l == "swarm: app_api runs v2 sha256:2222 in 1 task(s)"), "{log:#?}");
+    assert!(
+        log.iter().any(|l| l.starts_with("swarm: app_api: the engine warns: image r.example")),
+        "{log:#?}"
+    );
 }
 
 #[tokio::test]

@@ -87,7 +87,8 @@ impl SshTunnel {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let engine = Engine::at(&format!("unix://{}", local.display()))
-            .ok_or_else(|| TargetError::failed(NAME, format!("bad local socket path {}", local.display())))?;
+            .ok_or_else(|| TargetError::failed(NAME, format!("bad local socket path {}", local.display())))?
+            .named(format!("ssh://{}{}", self.destination(), self.socket));
         Ok(OpenTunnel { engine, _child: child, _dir: dir })
     }
 
