@@ -176,3 +176,43 @@ async fn swarm_releases_are_verified_by_digest_and_a_broken_one_is_rolled_back()
     tokio::task::block_in_place(move || drop(swarm));
     eprintln!("whole test: {:.1?}", started.elapsed());
 }
+
+/// The tunnel's failures, each named before any service is touched: a host key that is not
+/// the pinned one, and a socket path where no engine listens.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ssh_tunnel_refuses_a_wrong_host_key_and_names_a_dead_socket() {
+    if !skip::unless(crate::support::skip::is_root(), "sshd needs root") {
+        return;
+    }
+    let (sshd, other) = tokio::task::spawn_blocking(|| (Sshd::start(), Sshd::start())).await.unwrap();
+    let deploy = |known_hosts: &str, socket: &str| {
+        crate::support::ActionRun::cli([
+            "deploy",
+            "--environment",
+            "staging",
+            "--versions",
+            "api=v2",
+            "--target",
+            "swarm",
+            "--swarm-host",
+            &format!("ssh://root@127.0.0.1:{}{socket}", sshd.port),
+            "--ssh-key",
+            &sshd.client_key.display().to_string(),
+            "--ssh-known-hosts",
+            known_hosts,
+        ])
+    };
+    let forged = other.forged_line_for(&sshd);
+    let (out, _) = run_within(deploy(&forged, "/var/run/docker.sock"), Duration::from_secs(60)).await;
+    assert_eq!(out.code, 1, "{}", out.log());
+    assert!(out.log().contains("the host key does not match `ssh-known-hosts`"), "{}", out.log());
+    assert!(!out.log().contains("BEGIN OPENSSH PRIVATE KEY"), "{}", out.log());
+
+    let dead = "/tmp/deploy-action-no-engine-here.sock";
+    let (out, took) = run_within(deploy(&sshd.known_hosts_line, dead), Duration::from_secs(60)).await;
+    assert_eq!(out.code, 1, "{}", out.log());
+    let said =
+        format!("the ssh tunnel to root@127.0.0.1:{} is up, but {dead} there does not answer", sshd.port);
+    assert!(out.log().contains(&said), "{}", out.log());
+    eprintln!("dead socket reported in {took:.1?}");
+}
