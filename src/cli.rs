@@ -397,7 +397,7 @@ mod tests {
             ("release", "approval", "sometimes", "auto, environment, issue, none"),
             ("release", "approval-mode", "later", "wait, resume"),
             ("release", "rollback-on-failure", "yes", "true, false"),
-            ("release", "target", "k8s", "compose-ssh, dokploy, command, none"),
+            ("release", "target", "k8s", "compose-ssh, swarm, dokploy, command, none"),
             ("build", "builder", "buildx", "docker, files, auto"),
             ("dispatch", "wait", "1", "true, false"),
             ("deploy", "compose-prune", "no", "true, false"),

@@ -55,7 +55,7 @@ pub enum EngineError {
 #[derive(Clone, Debug)]
 pub struct Engine {
     host: String,
-    socket: PathBuf,
+    dial: engine_http::Dial,
 }
 
 impl Engine {
@@ -63,13 +63,41 @@ impl Engine {
     pub fn from_env(env: &EnvMap) -> Result<Engine, EngineError> {
         match env.non_empty(vars::DOCKER_HOST) {
             Some(h) => match h.strip_prefix("unix://") {
-                Some(p) => Ok(Engine { host: h.to_owned(), socket: PathBuf::from(p) }),
+                Some(p) => Ok(Engine { host: h.to_owned(), dial: engine_http::Dial::Unix(PathBuf::from(p)) }),
                 None => Err(EngineError::UnsupportedHost(h.to_owned())),
             },
-            None => {
-                Ok(Engine { host: format!("unix://{DEFAULT_SOCKET}"), socket: PathBuf::from(DEFAULT_SOCKET) })
-            }
+            None => Ok(Engine::default_socket()),
         }
+    }
+
+    /// The engine on `/var/run/docker.sock`.
+    pub fn default_socket() -> Engine {
+        Engine {
+            host: format!("unix://{DEFAULT_SOCKET}"),
+            dial: engine_http::Dial::Unix(PathBuf::from(DEFAULT_SOCKET)),
+        }
+    }
+
+    /// The engine at `host` as `DOCKER_HOST` spells it, `unix:///path` or `tcp://host:port`;
+    /// `None` for anything else. Pure.
+    pub fn at(host: &str) -> Option<Engine> {
+        let dial = if let Some(p) = host.strip_prefix("unix://").filter(|p| p.starts_with('/')) {
+            engine_http::Dial::Unix(PathBuf::from(p))
+        } else {
+            let addr = host.strip_prefix("tcp://")?.trim_end_matches('/');
+            let (name, port) = addr.rsplit_once(':')?;
+            if name.is_empty() || port.parse::<u16>().map_or(true, |p| p == 0) || addr.contains('/') {
+                return None;
+            }
+            engine_http::Dial::Tcp(addr.to_owned())
+        };
+        Some(Engine { host: host.to_owned(), dial })
+    }
+
+    /// The same engine, called `host` in messages (a tunnel's local socket is shown as what it
+    /// reaches).
+    pub fn named(self, host: String) -> Engine {
+        Engine { host, ..self }
     }
 
     /// The address, as `unix://…`.
@@ -88,15 +116,16 @@ impl Engine {
     ) -> Result<Response, EngineError> {
         let request = format!("{method} {}", path.split('?').next().unwrap_or(path));
         let full = format!("/v{API_VERSION}{path}");
-        let resp =
-            engine_http::request(&self.socket, method, &full, body, timeout).map_err(|e| match e.kind() {
-                std::io::ErrorKind::NotFound
-                | std::io::ErrorKind::ConnectionRefused
-                | std::io::ErrorKind::PermissionDenied => {
-                    EngineError::Unreachable { host: self.host.clone(), reason: e.to_string() }
-                }
-                _ => EngineError::Io { request: request.clone(), source: e },
-            })?;
+        let resp = engine_http::request_to(&self.dial, method, &full, body, timeout).map_err(|e| match e
+            .kind()
+        {
+            std::io::ErrorKind::NotFound
+            | std::io::ErrorKind::ConnectionRefused
+            | std::io::ErrorKind::PermissionDenied => {
+                EngineError::Unreachable { host: self.host.clone(), reason: e.to_string() }
+            }
+            _ => EngineError::Io { request: request.clone(), source: e },
+        })?;
         if resp.status >= 400 {
             let status = resp.status;
             let text = resp.text();

@@ -1,11 +1,41 @@
-//! Minimal HTTP/1.1 over a unix socket, enough for the Docker Engine API: one request per
+//! Minimal HTTP/1.1 over a unix socket or TCP, enough for the Docker Engine API: one request per
 //! connection (`Connection: close`), bodies streamed from a file, responses read as a stream
 //! (`Content-Length`, `chunked`, or until the engine closes).
 
 use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
 use std::os::unix::net::UnixStream;
-use std::path::Path;
+use std::path::PathBuf;
 use std::time::Duration;
+
+/// Where the engine listens.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Dial {
+    /// A unix socket (`unix:///var/run/docker.sock`).
+    Unix(PathBuf),
+    /// `host:port` over plain TCP (`tcp://10.0.0.5:2375`).
+    Tcp(String),
+}
+
+trait Conn: Read + Write + Send {}
+impl<T: Read + Write + Send> Conn for T {}
+
+fn connect(dial: &Dial, timeout: Duration) -> io::Result<Box<dyn Conn>> {
+    match dial {
+        Dial::Unix(p) => {
+            let s = UnixStream::connect(p)?;
+            s.set_read_timeout(Some(timeout))?;
+            s.set_write_timeout(Some(timeout))?;
+            Ok(Box::new(s))
+        }
+        Dial::Tcp(addr) => {
+            let s = TcpStream::connect(addr)?;
+            s.set_read_timeout(Some(timeout))?;
+            s.set_write_timeout(Some(timeout))?;
+            Ok(Box::new(s))
+        }
+    }
+}
 
 /// A response whose body is read as a stream.
 pub struct Response {
@@ -34,17 +64,15 @@ impl Response {
 /// A request body: a reader and its length.
 pub type Body<'a> = Option<(&'a mut dyn Read, u64, &'a str)>;
 
-/// Sends `method path` to the socket; `timeout` bounds every read and write.
-pub fn request(
-    socket: &Path,
+/// Sends `method path` to `dial`; `timeout` bounds every read and write.
+pub fn request_to(
+    dial: &Dial,
     method: &str,
     path: &str,
     body: Body,
     timeout: Duration,
 ) -> io::Result<Response> {
-    let stream = UnixStream::connect(socket)?;
-    stream.set_read_timeout(Some(timeout))?;
-    stream.set_write_timeout(Some(timeout))?;
+    let mut stream = connect(dial, timeout)?;
     let mut head = format!(
         "{method} {path} HTTP/1.1\r\nHost: docker\r\nUser-Agent: deploy-action\r\nConnection: close\r\n"
     );
@@ -56,7 +84,7 @@ pub fn request(
         None => {}
     }
     head.push_str("\r\n");
-    let mut w = io::BufWriter::with_capacity(1 << 16, &stream);
+    let mut w = io::BufWriter::with_capacity(1 << 16, &mut stream);
     w.write_all(head.as_bytes())?;
     if let Some((reader, _, _)) = body {
         io::copy(reader, &mut w)?;
@@ -158,8 +186,8 @@ mod tests {
             String::from_utf8(req).unwrap()
         });
         let mut body: &[u8] = b"body";
-        let resp = request(
-            &sock,
+        let resp = request_to(
+            &Dial::Unix(sock.clone()),
             "POST",
             "/build?x=1",
             Some((&mut body, 4, "application/x-tar")),
@@ -173,5 +201,21 @@ mod tests {
             req.starts_with("POST /build?x=1 HTTP/1.1\r\n") && req.contains("Content-Length: 4\r\n"),
             "{req}"
         );
+    }
+
+    #[test]
+    fn tcp_engines_are_dialled_too() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let server = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut buf = [0u8; 4096];
+            let n = s.read(&mut buf).unwrap();
+            s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nOK").unwrap();
+            String::from_utf8_lossy(&buf[..n]).into_owned()
+        });
+        let resp = request_to(&Dial::Tcp(addr), "GET", "/v1.41/_ping", None, Duration::from_secs(5)).unwrap();
+        assert_eq!((resp.status, resp.text()), (200, "OK".to_owned()));
+        assert!(server.join().unwrap().starts_with("GET /v1.41/_ping HTTP/1.1\r\n"));
     }
 }

@@ -6,7 +6,11 @@ use super::compose_ssh::ComposeSsh;
 use super::dokploy::{Dokploy, DokployCompose};
 use super::inputs;
 use super::none::NoTarget;
+use super::swarm::Swarm;
+use super::swarm_spec::{SwarmHost, swarm_host, swarm_stack};
+use super::swarm_tunnel::SshTunnel;
 use super::{AnyTarget, TargetKind};
+use crate::builder::docker::Engine;
 use crate::env::EnvMap;
 use crate::runner::Runner;
 use crate::secret::Secret;
@@ -17,7 +21,7 @@ use std::path::PathBuf;
 /// Where a rollout goes, and how to reach it.
 #[derive(Debug, Clone, clap::Args)]
 pub struct TargetArgs {
-    /// `compose-ssh`, `dokploy`, `command` or `none` (record only).
+    /// `compose-ssh`, `swarm`, `dokploy`, `command` or `none` (record only).
     #[arg(long = "target", value_name = "TARGET", value_enum)]
     pub target: Option<TargetKind>,
     /// compose-ssh: the host to SSH to.
@@ -50,6 +54,18 @@ pub struct TargetArgs {
     /// compose-ssh: `service=composeService` lines where the compose service is named differently.
     #[arg(long, value_name = "SERVICE=NAME")]
     pub compose_services: Vec<String>,
+    /// swarm: the manager's Engine API, `unix:///path` or `tcp://host:port`.
+    #[arg(long, value_name = "HOST", default_value = "unix:///var/run/docker.sock")]
+    pub swarm_host: String,
+    /// swarm: stack name; services are `<stack>_<service>` unless named in `swarm-services`.
+    #[arg(long, value_name = "STACK")]
+    pub swarm_stack: Option<String>,
+    /// swarm: `service=swarmService` lines where the swarm service is named differently.
+    #[arg(long, value_name = "SERVICE=NAME")]
+    pub swarm_services: Vec<String>,
+    /// swarm: seconds each service may take to update and run its new tasks.
+    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    pub swarm_timeout: u64,
     /// dokploy: base URL of the Dokploy instance.
     #[arg(long, value_name = "URL")]
     pub dokploy_url: Option<String>,
@@ -101,7 +117,7 @@ fn known_hosts(raw: Option<&str>) -> Result<String, InputError> {
         return Err(InputError::new(
             "ssh-known-hosts",
             "",
-            format!("is empty: compose-ssh pins the host key and never trusts on first use; {KEYSCAN_HINT}"),
+            format!("is empty: SSH targets pin the host key and never trust on first use; {KEYSCAN_HINT}"),
         ));
     };
     for line in raw.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
@@ -131,11 +147,11 @@ fn private_key(raw: &str) -> Result<String, InputError> {
     }
 }
 
-fn name_map(input: &str, items: &[String]) -> Result<BTreeMap<String, String>, InputError> {
+fn name_map(input: &str, items: &[String], what: &str) -> Result<BTreeMap<String, String>, InputError> {
     let mut map = BTreeMap::new();
     for item in items.iter().flat_map(|i| split_list(i, false)) {
         let Some((service, name)) = item.split_once('=') else {
-            return Err(InputError::new(input, item, "must be service=composeService"));
+            return Err(InputError::new(input, item, format!("must be service={what}Service")));
         };
         let name = name.trim();
         let ok = name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
@@ -144,7 +160,7 @@ fn name_map(input: &str, items: &[String]) -> Result<BTreeMap<String, String>, I
             return Err(InputError::new(
                 input,
                 item,
-                "names a compose service with characters other than `a-z0-9._-`",
+                format!("names a {what} service with characters other than `a-z0-9._-`"),
             ));
         }
         map.insert(service.trim().to_owned(), name.to_owned());
@@ -210,6 +226,15 @@ impl TargetArgs {
             let value = self.dokploy_timeout.to_string();
             return Err(InputError::new("dokploy-timeout", value, "must be 1 to 86400 seconds"));
         }
+        swarm_host(self.swarm_host.trim())?;
+        if let Some(s) = given(&self.swarm_stack) {
+            swarm_stack(s)?;
+        }
+        name_map("swarm-services", &self.swarm_services, "swarm")?;
+        if !(1..=3600).contains(&self.swarm_timeout) {
+            let v = self.swarm_timeout.to_string();
+            return Err(InputError::new("swarm-timeout", &v, "must be 1 to 3600 seconds"));
+        }
         Ok(())
     }
 
@@ -221,12 +246,13 @@ impl TargetArgs {
             InputError::new(
                 "target",
                 "",
-                "is empty: choose compose-ssh, dokploy, command or none (record only)",
+                "is empty: choose compose-ssh, swarm, dokploy, command or none (record only)",
             )
         })?;
         let name = kind.name();
         match kind {
             TargetKind::ComposeSsh => self.compose_ssh(runner).map(AnyTarget::ComposeSsh),
+            TargetKind::Swarm => self.swarm(runner).map(AnyTarget::Swarm),
             TargetKind::Dokploy => {
                 let url = needed(&self.dokploy_url, "dokploy-url", name, "the Dokploy URL")?;
                 let key = needed(&self.api_key, "api-key", name, "a Dokploy API key")?;
@@ -255,6 +281,38 @@ impl TargetArgs {
             }
             TargetKind::None => Ok(AnyTarget::None(NoTarget)),
         }
+    }
+
+    fn swarm(&self, runner: &Runner) -> Result<Swarm, InputError> {
+        let (engine, tunnel) = match swarm_host(self.swarm_host.trim())? {
+            SwarmHost::Engine(e) => (e, None),
+            SwarmHost::Ssh { user, host, port, socket } => {
+                let t = "swarm with an ssh:// swarm-host";
+                let raw_key = needed(&self.ssh_key, "ssh-key", t, "a private key (a masked secret)")?;
+                mask_once(runner, raw_key);
+                let key = private_key(raw_key)?;
+                mask_once(runner, &key);
+                let known_hosts = known_hosts(given(&self.ssh_known_hosts))?;
+                let tunnel = SshTunnel {
+                    host,
+                    port,
+                    user,
+                    key: Secret::new(key),
+                    known_hosts,
+                    socket,
+                    ssh_program: PathBuf::from("ssh"),
+                };
+                (Engine::default_socket(), Some(tunnel))
+            }
+        };
+        Ok(Swarm {
+            engine,
+            tunnel,
+            services: name_map("swarm-services", &self.swarm_services, "swarm")?,
+            stack: given(&self.swarm_stack).map(str::to_owned),
+            timeout: std::time::Duration::from_secs(self.swarm_timeout),
+            poll: std::time::Duration::from_secs(1),
+        })
     }
 
     fn compose_ssh(&self, runner: &Runner) -> Result<ComposeSsh, InputError> {
@@ -286,7 +344,7 @@ impl TargetArgs {
             files: self.compose_file.iter().flat_map(|f| split_list(f, false)).collect(),
             env_file: env_file.to_owned(),
             prune: self.compose_prune,
-            services: name_map("compose-services", &self.compose_services)?,
+            services: name_map("compose-services", &self.compose_services, "compose")?,
             ssh_program: PathBuf::from("ssh"),
         })
     }
@@ -389,5 +447,46 @@ mod tests {
             panic!("not compose-ssh")
         };
         assert_eq!(t.destination(), "root@vm.example:22");
+    }
+
+    #[test]
+    fn swarm_inputs_are_checked_before_any_io() {
+        let swarm = TargetArgs { target: Some(TargetKind::Swarm), ..TargetArgs::default() };
+        let AnyTarget::Swarm(t) = swarm.target(&EnvMap::default(), &Runner::cli()).unwrap() else {
+            panic!("not swarm")
+        };
+        assert_eq!(t.engine.host(), "unix:///var/run/docker.sock");
+        let host = |h: &str| TargetArgs { swarm_host: h.into(), ..swarm.clone() };
+        assert!(host("tcp://10.0.0.5:2375").target(&EnvMap::default(), &Runner::cli()).is_ok());
+        for bad in [
+            "tcp://10.0.0.5",
+            "tcp://:2375",
+            "unix://relative.sock",
+            "http://x:1",
+            "ssh://-oProxyCommand=x@vm",
+            "ssh://root@vm/run/$(id).sock",
+            "ssh://root:pw@vm",
+        ] {
+            let e = err(&host(bad));
+            assert_eq!(e.input.as_str(), "swarm-host", "{bad}: {e}");
+        }
+        // ssh:// needs the key and the pinned host key, as compose-ssh does.
+        assert_eq!(err(&host("ssh://deploy@vm.example:2222")).input, "ssh-key");
+        let ssh = TargetArgs { swarm_host: "ssh://deploy@vm.example:2222".into(), ..ssh_args() };
+        let ssh = TargetArgs { target: Some(TargetKind::Swarm), ..ssh };
+        let AnyTarget::Swarm(t) = ssh.target(&EnvMap::default(), &Runner::cli()).unwrap() else { panic!() };
+        let tunnel = t.tunnel.unwrap();
+        assert_eq!(
+            (tunnel.destination().as_str(), tunnel.socket.as_str()),
+            ("deploy@vm.example:2222", "/var/run/docker.sock")
+        );
+        let kh = err(&TargetArgs { ssh_known_hosts: None, ..ssh.clone() });
+        assert_eq!(kh.input, "ssh-known-hosts");
+        let e = err(&TargetArgs { swarm_stack: Some("-x".into()), ..swarm.clone() });
+        assert_eq!(e.input, "swarm-stack");
+        let e = err(&TargetArgs { swarm_services: vec!["api=a b".into()], ..swarm.clone() });
+        assert_eq!(e.input, "swarm-services");
+        assert!(e.rule.contains("swarm service"), "{e}");
+        assert_eq!(err(&TargetArgs { swarm_timeout: 0, ..swarm.clone() }).input, "swarm-timeout");
     }
 }

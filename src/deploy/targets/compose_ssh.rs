@@ -12,6 +12,19 @@ use std::path::{Path, PathBuf};
 
 const NAME: &str = "compose-ssh";
 
+/// The `-o` options of every ssh we run: the host key must be pinned, no prompt, only our key.
+pub(crate) const SSH_OPTIONS: [&str; 9] = [
+    "StrictHostKeyChecking=yes",
+    "BatchMode=yes",
+    "IdentitiesOnly=yes",
+    "GlobalKnownHostsFile=/dev/null",
+    "UpdateHostKeys=no",
+    "ConnectTimeout=30",
+    "ServerAliveInterval=15",
+    "ServerAliveCountMax=4",
+    "LogLevel=ERROR",
+];
+
 /// Where and how to reach the compose project.
 #[derive(Clone, Debug)]
 pub struct ComposeSsh {
@@ -112,17 +125,7 @@ impl ComposeSsh {
     fn ssh_command(&self, key: &Path, known_hosts: &Path, script: &str) -> tokio::process::Command {
         let mut c = tokio::process::Command::new(&self.ssh_program);
         c.arg("-i").arg(key);
-        for opt in [
-            "StrictHostKeyChecking=yes",
-            "BatchMode=yes",
-            "IdentitiesOnly=yes",
-            "GlobalKnownHostsFile=/dev/null",
-            "UpdateHostKeys=no",
-            "ConnectTimeout=30",
-            "ServerAliveInterval=15",
-            "ServerAliveCountMax=4",
-            "LogLevel=ERROR",
-        ] {
+        for opt in SSH_OPTIONS {
             c.arg("-o").arg(opt);
         }
         c.arg("-o").arg(format!("UserKnownHostsFile={}", known_hosts.display()));
@@ -184,7 +187,7 @@ pub fn env_file_content(rollout: &Rollout) -> String {
     rollout.versions.iter().map(|(k, v)| format!("{k}={v}\n")).collect()
 }
 
-fn private_file(dir: &Path, name: &str, content: &str) -> std::io::Result<PathBuf> {
+pub(crate) fn private_file(dir: &Path, name: &str, content: &str) -> std::io::Result<PathBuf> {
     use std::os::unix::fs::OpenOptionsExt as _;
     let path = dir.join(name);
     let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path)?;
@@ -194,7 +197,7 @@ fn private_file(dir: &Path, name: &str, content: &str) -> std::io::Result<PathBu
 
 /// A private key as OpenSSH reads it: LF line ends and a final newline (a pasted secret often
 /// lacks it, and ssh then calls the key "invalid format").
-fn normalize_key(key: &str) -> String {
+pub(crate) fn normalize_key(key: &str) -> String {
     let mut k = key.replace("\r\n", "\n").trim().to_owned();
     k.push('\n');
     k

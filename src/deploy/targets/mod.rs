@@ -1,5 +1,5 @@
 //! Deploy targets: where a rollout goes once `.env.versions` is recorded. One small trait,
-//! one implementation per `target` input value (`compose-ssh`, `dokploy`, `command`, `none`),
+//! one implementation per `target` input value (`compose-ssh`, `swarm`, `dokploy`, `command`, `none`),
 //! and [`AnyTarget`], the one the inputs chose ([`args::TargetArgs::target`]).
 
 pub mod args;
@@ -9,6 +9,9 @@ pub mod dokploy;
 pub mod inputs;
 pub mod none;
 pub mod process;
+pub mod swarm;
+pub mod swarm_spec;
+pub mod swarm_tunnel;
 
 use crate::envfile::EnvFile;
 use crate::settings::InputError;
@@ -52,7 +55,7 @@ pub enum TargetError {
     /// The target refused or failed; the message names the host/API and what it said.
     #[error("{target}: {message}")]
     Failed {
-        /// Target name (`compose-ssh`, `dokploy`, `command`).
+        /// Target name (`compose-ssh`, `swarm`, `dokploy`, `command`).
         target: &'static str,
         /// What went wrong, secrets redacted.
         message: String,
@@ -120,6 +123,8 @@ pub trait Target: Sync {
 pub enum TargetKind {
     /// `docker compose` on a host over SSH.
     ComposeSsh,
+    /// Docker Swarm services through a manager's Engine API.
+    Swarm,
     /// Dokploy compose apps through its API.
     Dokploy,
     /// A command of the user's.
@@ -133,6 +138,7 @@ impl TargetKind {
     pub fn name(self) -> &'static str {
         match self {
             TargetKind::ComposeSsh => "compose-ssh",
+            TargetKind::Swarm => "swarm",
             TargetKind::Dokploy => "dokploy",
             TargetKind::Command => "command",
             TargetKind::None => "none",
@@ -145,6 +151,8 @@ impl TargetKind {
 pub enum AnyTarget {
     /// `compose-ssh`.
     ComposeSsh(compose_ssh::ComposeSsh),
+    /// `swarm`.
+    Swarm(swarm::Swarm),
     /// `dokploy`.
     Dokploy(dokploy::Dokploy),
     /// `command`.
@@ -167,6 +175,7 @@ impl Target for AnyTarget {
     fn name(&self) -> &'static str {
         match self {
             AnyTarget::ComposeSsh(t) => t.name(),
+            AnyTarget::Swarm(t) => t.name(),
             AnyTarget::Dokploy(t) => t.name(),
             AnyTarget::Command(t) => t.name(),
             AnyTarget::None(t) => t.name(),
@@ -180,6 +189,7 @@ impl Target for AnyTarget {
     ) -> Result<(), TargetError> {
         match self {
             AnyTarget::ComposeSsh(t) => t.deploy(rollout, progress).await,
+            AnyTarget::Swarm(t) => t.deploy(rollout, progress).await,
             AnyTarget::Dokploy(t) => t.deploy(rollout, progress).await,
             AnyTarget::Command(t) => t.deploy(rollout, progress).await,
             AnyTarget::None(t) => t.deploy(rollout, progress).await,

@@ -52,7 +52,12 @@ impl Dockerd {
     }
 
     fn start() -> Dockerd {
-        let root = std::env::temp_dir().join(format!("deploy-action-dockerd-{}", std::process::id()));
+        Dockerd::start_in(std::env::temp_dir().join(format!("deploy-action-dockerd-{}", std::process::id())))
+    }
+
+    /// A second engine of this process, its own data root under `root`; stopped by [`Dockerd::stop`]
+    /// (or at process exit).
+    pub fn start_in(root: PathBuf) -> Dockerd {
         let _ = std::fs::remove_dir_all(&root);
         std::fs::create_dir_all(&root).unwrap();
         let sock = root.join("docker.sock");
@@ -92,6 +97,16 @@ impl Dockerd {
             std::thread::sleep(Duration::from_millis(200));
         }
         Dockerd { host, root, _lifeline: Mutex::new(lifeline), _wrapper: Mutex::new(wrapper) }
+    }
+
+    /// Stops the engine and waits (bounded) until its wrapper unmounted and removed its files.
+    pub fn stop(self) {
+        drop(self._lifeline);
+        let mut wrapper = self._wrapper.into_inner().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while wrapper.try_wait().unwrap().is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     /// A `docker` CLI command bound to this engine.

@@ -13,6 +13,7 @@ pub mod proxy;
 pub mod registry;
 pub mod skip;
 pub mod sshd;
+pub mod swarm;
 pub mod token;
 pub mod vm;
 
