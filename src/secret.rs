@@ -102,11 +102,21 @@ pub fn register_credentials(user: &str, password: &str) {
     }
 }
 
-/// The value and, for a multi-line value, each line: those at least [`MIN_RAW`] long.
+/// The value and, for a multi-line value, each line and each line's text before and after
+/// a `=` (a PEM line's base64 padding: a parser that reads `--name=value` quotes the part
+/// before it): those at least [`MIN_RAW`] long.
 fn parts(value: &str) -> Vec<&str> {
     let mut parts = vec![value];
     if value.contains('\n') {
-        parts.extend(value.lines().map(|l| l.trim_end_matches('\r')));
+        for line in value.lines().map(|l| l.trim_end_matches('\r')) {
+            parts.push(line);
+            if line.contains('=') {
+                parts.extend(line.split('=').filter(|p| !p.is_empty()));
+                parts.extend(line.split_once('=').map(|(before, _)| before));
+            }
+        }
+        // The whole value up to its first `=` too (`--<value>=…` as one "flag name").
+        parts.extend(value.split_once('=').map(|(before, _)| before));
     }
     parts.retain(|p| p.len() >= MIN_RAW);
     parts
