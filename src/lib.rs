@@ -4,7 +4,7 @@
 pub(crate) mod builder;
 pub mod cleanup;
 pub mod cli;
-pub mod commands;
+pub(crate) mod commands;
 pub mod context;
 pub mod deploy;
 pub mod env;

@@ -109,7 +109,7 @@ impl RetryPolicy {
 }
 
 /// Retries after GitHub secondary rate limits, in [`RetryPolicy::for_secondary_limits`].
-pub const SECONDARY_RETRIES: u32 = 3;
+pub(crate) const SECONDARY_RETRIES: u32 = 3;
 
 /// The budget of one retry loop: attempts made and time spent under a policy.
 #[derive(Clone, Debug)]
@@ -140,21 +140,21 @@ impl Backoff {
 }
 
 /// True for statuses worth retrying: 408, 425, 429 and 5xx except 501 and 505.
-pub fn is_retryable_status(status: u16) -> bool {
+pub(crate) fn is_retryable_status(status: u16) -> bool {
     matches!(status, 408 | 425 | 429 | 500 | 502 | 503 | 504 | 507 | 520..=599)
 }
 
 /// Waits longer than this from a `Retry-After` are read as this (no policy waits so long).
-pub const RETRY_AFTER_CAP: Duration = Duration::from_secs(24 * 3600);
+pub(crate) const RETRY_AFTER_CAP: Duration = Duration::from_secs(24 * 3600);
 
 /// Parses a `Retry-After` value (RFC 9110 §10.2.3): delay-seconds, or an HTTP date relative
 /// to now; capped at [`RETRY_AFTER_CAP`]; `None` for anything else.
-pub fn parse_retry_after(value: &str) -> Option<Duration> {
+pub(crate) fn parse_retry_after(value: &str) -> Option<Duration> {
     parse_retry_after_at(value, SystemTime::now())
 }
 
 /// [`parse_retry_after`] relative to `now`; a date in the past means no wait.
-pub fn parse_retry_after_at(value: &str, now: SystemTime) -> Option<Duration> {
+pub(crate) fn parse_retry_after_at(value: &str, now: SystemTime) -> Option<Duration> {
     let value = value.trim();
     if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
         // Too many digits for a u64 is still a number of seconds: the cap.

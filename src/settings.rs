@@ -29,7 +29,7 @@ impl fmt::Display for InputError {
 
 /// Splits a list input the way the runners' toolkits do: one item per line, and (unless
 /// `newline_only`) also per comma outside double quotes; items are trimmed and empty ones dropped.
-pub fn split_list(raw: &str, newline_only: bool) -> Vec<String> {
+pub(crate) fn split_list(raw: &str, newline_only: bool) -> Vec<String> {
     let mut items = Vec::new();
     for line in raw.lines() {
         if newline_only {
@@ -61,7 +61,7 @@ fn push_trimmed(items: &mut Vec<String>, s: &str) {
 }
 
 /// Parses a boolean input the way `core.getBooleanInput` does (`true|True|TRUE|false|False|FALSE`).
-pub fn parse_bool(input: &str, raw: &str) -> Result<bool, InputError> {
+pub(crate) fn parse_bool(input: &str, raw: &str) -> Result<bool, InputError> {
     match raw.trim() {
         "true" | "True" | "TRUE" => Ok(true),
         "false" | "False" | "FALSE" => Ok(false),
@@ -72,7 +72,7 @@ pub fn parse_bool(input: &str, raw: &str) -> Result<bool, InputError> {
 /// The parser of a boolean input with a value (`--wait=true`): the spellings
 /// `core.getBooleanInput` accepts, `true|True|TRUE|false|False|FALSE`. A bad value fails in
 /// parsing, listing `true, false`; the same list in runner form (see `cli::args_from_inputs`).
-pub fn bool_input() -> impl clap::builder::TypedValueParser<Value = bool> {
+pub(crate) fn bool_input() -> impl clap::builder::TypedValueParser<Value = bool> {
     use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
     let spelling = |name: &'static str, shown: bool| PossibleValue::new(name).hide(!shown);
     PossibleValuesParser::new([

@@ -9,13 +9,13 @@ use crate::settings::{InputError, split_list};
 use chrono::{DateTime, SecondsFormat, Utc};
 
 /// Key of the deployment's time (RFC 3339, UTC).
-pub const LAST_DEPLOY_DATE: &str = "LAST_DEPLOY_DATE";
+pub(crate) const LAST_DEPLOY_DATE: &str = "LAST_DEPLOY_DATE";
 /// Key of the login that deployed.
-pub const LAST_DEPLOY_BY: &str = "LAST_DEPLOY_BY";
+pub(crate) const LAST_DEPLOY_BY: &str = "LAST_DEPLOY_BY";
 /// Key of the web URL of the run that deployed.
-pub const LAST_DEPLOY_RUN: &str = "LAST_DEPLOY_RUN";
+pub(crate) const LAST_DEPLOY_RUN: &str = "LAST_DEPLOY_RUN";
 /// Suffix of workflow inputs that carry a tag.
-pub const TAG_INPUT_SUFFIX: &str = "_image_tag";
+pub(crate) const TAG_INPUT_SUFFIX: &str = "_image_tag";
 
 /// One service's new tag, with the input it came from (named in errors).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -42,7 +42,7 @@ pub struct DeployMeta {
 }
 
 /// `api` → `API_IMAGE_TAG`, `web-shop` → `WEB_SHOP_IMAGE_TAG`. `input` names the error.
-pub fn tag_key(input: &str, service: &str) -> Result<String, InputError> {
+pub(crate) fn tag_key(input: &str, service: &str) -> Result<String, InputError> {
     let ok = !service.is_empty()
         && service.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && service.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
@@ -58,7 +58,7 @@ pub fn tag_key(input: &str, service: &str) -> Result<String, InputError> {
 
 /// Tag edits from `(input name, value)` pairs: inputs named `<service>_image_tag`
 /// (any case) count, empty ones are skipped, the rest are ignored. Sorted by key.
-pub fn edits_from_inputs<'a>(
+pub(crate) fn edits_from_inputs<'a>(
     inputs: impl IntoIterator<Item = (&'a str, &'a str)>,
 ) -> Result<Vec<TagEdit>, InputError> {
     let mut edits = Vec::new();
@@ -77,7 +77,7 @@ pub fn edits_from_inputs<'a>(
 
 /// Tag edits from a `versions` map: `service=tag` items, one per line or comma.
 /// Items with an empty tag are skipped; a service given twice is an error.
-pub fn edits_from_map(input: &str, raw: &str) -> Result<Vec<TagEdit>, InputError> {
+pub(crate) fn edits_from_map(input: &str, raw: &str) -> Result<Vec<TagEdit>, InputError> {
     let mut edits: Vec<TagEdit> = Vec::new();
     for item in split_list(raw, false) {
         let Some((service, tag)) = item.split_once('=') else {
@@ -104,12 +104,12 @@ fn tag_edit(input: &str, service: &str, tag: &str) -> Result<TagEdit, InputError
 
 /// The versions file of `environment`: `{environment}` in `path` replaced by its name
 /// (`deploy/{environment}/.env.versions`).
-pub fn env_file_for(path: &str, environment: &str) -> String {
+pub(crate) fn env_file_for(path: &str, environment: &str) -> String {
     path.replace("{environment}", environment)
 }
 
 /// The full list of `(key, value)` edits: the tags, then the `LAST_DEPLOY_*` keys.
-pub fn deploy_edits(tags: &[TagEdit], meta: &DeployMeta) -> Vec<(String, String)> {
+pub(crate) fn deploy_edits(tags: &[TagEdit], meta: &DeployMeta) -> Vec<(String, String)> {
     let mut edits: Vec<(String, String)> = tags.iter().map(|t| (t.key.clone(), t.tag.clone())).collect();
     edits.push((LAST_DEPLOY_DATE.to_owned(), meta.now.to_rfc3339_opts(SecondsFormat::Secs, true)));
     if !meta.actor.is_empty() {
@@ -124,7 +124,7 @@ pub fn deploy_edits(tags: &[TagEdit], meta: &DeployMeta) -> Vec<(String, String)
 /// Commit message: a subject `<verb>: ` naming each service and its `old → new` tag (verb
 /// `deploy`, `rollback`, `promote`), then `note` in parentheses when there is one, then the
 /// actor and the run. `changes` are those [`crate::envfile::EnvFile::apply`] returned.
-pub fn commit_message(
+pub(crate) fn commit_message(
     verb: &str,
     note: Option<&str>,
     tags: &[TagEdit],

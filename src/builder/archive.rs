@@ -48,7 +48,7 @@ fn resolve(entry: &str, target: &str) -> String {
 }
 
 /// Reads the archive from `stream` and writes its image into `target`.
-pub fn to_layout(
+pub(crate) fn to_layout(
     stream: impl Read,
     target: &LayoutTarget,
     runner: &Runner,

@@ -48,7 +48,7 @@ impl BaseSource {
 
 /// One platform's image from its config and layer descriptors; `blob` says where a digest's
 /// file is. An error message when the config does not match the layers.
-pub fn image_from(
+pub(crate) fn image_from(
     platform: Option<Platform>,
     config: Value,
     layers: Vec<Descriptor>,

@@ -18,13 +18,13 @@ struct Pattern {
 
 /// The rules of a `.dockerignore` file.
 #[derive(Clone, Debug, Default)]
-pub struct DockerIgnore {
+pub(crate) struct DockerIgnore {
     patterns: Vec<Pattern>,
 }
 
 impl DockerIgnore {
     /// Parses `.dockerignore` text (comments `#`, blank lines, `!` exceptions).
-    pub fn parse(text: &str) -> DockerIgnore {
+    pub(crate) fn parse(text: &str) -> DockerIgnore {
         let mut patterns = Vec::new();
         for line in text.lines() {
             let line = line.trim();
@@ -47,7 +47,7 @@ impl DockerIgnore {
     }
 
     /// Reads `<context>/.dockerignore` (none: nothing is excluded).
-    pub fn load(context: &Path) -> Result<DockerIgnore, BuildError> {
+    pub(crate) fn load(context: &Path) -> Result<DockerIgnore, BuildError> {
         let path = context.join(".dockerignore");
         match std::fs::read_to_string(&path) {
             Ok(text) => Ok(DockerIgnore::parse(&text)),
@@ -58,7 +58,7 @@ impl DockerIgnore {
 
     /// True when `path` (relative, `/`-separated) is excluded: the last pattern matching it or
     /// one of its parent directories decides.
-    pub fn excludes(&self, path: &str) -> bool {
+    pub(crate) fn excludes(&self, path: &str) -> bool {
         let parts: Vec<&str> = path.split('/').collect();
         let mut excluded = false;
         for p in &self.patterns {
@@ -77,7 +77,7 @@ impl DockerIgnore {
 
     /// True when an excluded directory must still be walked: an exception's pattern starts
     /// with its path (Docker's rule; `!**/*.rs` alone does not reopen an excluded directory).
-    pub fn reopens(&self, dir: &str) -> bool {
+    pub(crate) fn reopens(&self, dir: &str) -> bool {
         let dir = format!("{dir}/");
         self.patterns.iter().any(|p| p.exception && format!("{}/", p.text).starts_with(&dir))
     }
@@ -146,7 +146,7 @@ fn to_regex(pat: &str) -> String {
 /// what `.dockerignore` excludes — except the Dockerfile and `.dockerignore`, which are always sent.
 /// `extra_dockerfile` adds a Dockerfile from outside the context under that name; `skip` (our
 /// own output layout, when it lies inside the context) is never sent.
-pub fn write_context<W: Write>(
+pub(crate) fn write_context<W: Write>(
     context: &Path,
     dockerfile_in_context: Option<&str>,
     extra_dockerfile: Option<(&str, &Path)>,
@@ -178,7 +178,7 @@ pub fn write_context<W: Write>(
 }
 
 /// `path` relative to `dir` when it lies inside it (both resolved), with `/` separators.
-pub fn relative_inside(path: &Path, dir: &Path) -> Option<String> {
+pub(crate) fn relative_inside(path: &Path, dir: &Path) -> Option<String> {
     let (p, d) = (path.canonicalize().ok()?, dir.canonicalize().ok()?);
     p.strip_prefix(&d).ok().map(|r| r.to_string_lossy().into_owned())
 }

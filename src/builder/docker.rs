@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 /// The Engine API version used (Docker 20.10); newer engines serve it too.
-pub const API_VERSION: &str = "1.41";
+pub(crate) const API_VERSION: &str = "1.41";
 const DEFAULT_SOCKET: &str = "/var/run/docker.sock";
 /// Longest wait for the engine's next byte during a build or export.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
@@ -179,7 +179,7 @@ impl Ping {
 
 /// Builds Dockerfiles with the engine's classic builder.
 #[derive(Clone, Debug)]
-pub struct DockerBuilder {
+pub(crate) struct DockerBuilder {
     engine: Engine,
     ping: Ping,
 }
@@ -195,7 +195,7 @@ impl Drop for TempFile {
 
 impl DockerBuilder {
     /// A builder on `engine`, whose `/_ping` said `ping`.
-    pub fn new(engine: Engine, ping: Ping) -> Self {
+    pub(crate) fn new(engine: Engine, ping: Ping) -> Self {
         DockerBuilder { engine, ping }
     }
 

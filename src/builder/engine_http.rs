@@ -10,7 +10,7 @@ use std::time::Duration;
 
 /// Where the engine listens.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Dial {
+pub(crate) enum Dial {
     /// A unix socket (`unix:///var/run/docker.sock`).
     Unix(PathBuf),
     /// `host:port` over plain TCP (`tcp://10.0.0.5:2375`).
@@ -62,10 +62,10 @@ impl Response {
 }
 
 /// A request body: a reader and its length.
-pub type Body<'a> = Option<(&'a mut dyn Read, u64, &'a str)>;
+pub(crate) type Body<'a> = Option<(&'a mut dyn Read, u64, &'a str)>;
 
 /// Sends `method path` to `dial`; `timeout` bounds every read and write.
-pub fn request_to(
+pub(crate) fn request_to(
     dial: &Dial,
     method: &str,
     path: &str,

@@ -10,11 +10,11 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Value, json};
 use std::path::PathBuf;
 
-pub use super::base::BaseImage;
+pub(crate) use super::base::BaseImage;
 
 /// Builds images from files without a daemon.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct FilesBuilder;
+pub(crate) struct FilesBuilder;
 
 /// One layer to make: a resolved source and where it goes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -135,7 +135,10 @@ impl Builder for FilesBuilder {
 }
 
 /// The one manifest, or an index of several written as a blob.
-pub fn top_descriptor(layout: &Layout, mut manifests: Vec<Descriptor>) -> Result<Descriptor, BuildError> {
+pub(crate) fn top_descriptor(
+    layout: &Layout,
+    mut manifests: Vec<Descriptor>,
+) -> Result<Descriptor, BuildError> {
     if manifests.len() == 1 {
         return Ok(manifests.remove(0));
     }

@@ -21,14 +21,14 @@ pub struct Layer {
 
 /// An OCI layout directory being written.
 #[derive(Clone, Debug)]
-pub struct Layout {
+pub(crate) struct Layout {
     dir: PathBuf,
 }
 
 impl Layout {
     /// Opens `dir` as a layout: creates it (and `oci-layout`, `blobs/sha256`) if missing;
     /// a non-empty directory must already be a layout.
-    pub fn create(dir: &Path) -> Result<Layout, BuildError> {
+    pub(crate) fn create(dir: &Path) -> Result<Layout, BuildError> {
         let marker = dir.join("oci-layout");
         let non_empty = fs::read_dir(dir).map(|mut d| d.next().is_some()).unwrap_or(false);
         if non_empty && !marker.exists() {
@@ -45,17 +45,17 @@ impl Layout {
     }
 
     /// The layout directory.
-    pub fn dir(&self) -> &Path {
+    pub(crate) fn dir(&self) -> &Path {
         &self.dir
     }
 
     /// Where the blob `digest` lives.
-    pub fn blob_path(&self, digest: &str) -> PathBuf {
+    pub(crate) fn blob_path(&self, digest: &str) -> PathBuf {
         self.dir.join("blobs/sha256").join(digest.trim_start_matches("sha256:"))
     }
 
     /// Writes `bytes` as a blob.
-    pub fn write_blob(&self, media_type: &str, bytes: &[u8]) -> Result<Descriptor, BuildError> {
+    pub(crate) fn write_blob(&self, media_type: &str, bytes: &[u8]) -> Result<Descriptor, BuildError> {
         let digest = oci::sha256_digest(bytes);
         let path = self.blob_path(&digest);
         fs::write(&path, bytes).map_err(BuildError::io("writing", &path))?;
@@ -63,21 +63,25 @@ impl Layout {
     }
 
     /// Serializes `value` and writes it as a blob.
-    pub fn write_json<T: Serialize>(&self, media_type: &str, value: &T) -> Result<Descriptor, BuildError> {
+    pub(crate) fn write_json<T: Serialize>(
+        &self,
+        media_type: &str,
+        value: &T,
+    ) -> Result<Descriptor, BuildError> {
         let bytes = serde_json::to_vec(value).expect("OCI JSON serializes");
         self.write_blob(media_type, &bytes)
     }
 
     /// Starts a gzip-compressed layer blob; write the uncompressed tar into it. Its blocks are
     /// compressed on every core.
-    pub fn layer_sink(&self) -> Result<LayerSink, BuildError> {
+    pub(crate) fn layer_sink(&self) -> Result<LayerSink, BuildError> {
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
         self.layer_sink_with(cores)
     }
 
     /// [`layer_sink`](Self::layer_sink) compressing up to `workers` blocks at once (the bytes
     /// written do not depend on it).
-    pub fn layer_sink_with(&self, workers: usize) -> Result<LayerSink, BuildError> {
+    pub(crate) fn layer_sink_with(&self, workers: usize) -> Result<LayerSink, BuildError> {
         let tmp = self.dir.join("blobs/sha256").join(format!(".tmp-{:016x}", rand::random::<u64>()));
         let file = fs::File::create(&tmp).map_err(BuildError::io("creating", &tmp))?;
         let mut out = HashingWriter::new(io::BufWriter::new(file));
@@ -96,7 +100,7 @@ impl Layout {
 
     /// Records `desc` in `index.json` under `tag` (replacing an entry of the same name;
     /// without a tag, replacing untagged entries), atomically.
-    pub fn set_index(&self, mut desc: Descriptor, tag: Option<&str>) -> Result<(), BuildError> {
+    pub(crate) fn set_index(&self, mut desc: Descriptor, tag: Option<&str>) -> Result<(), BuildError> {
         let path = self.dir.join("index.json");
         let mut index = match fs::read(&path) {
             Ok(bytes) => serde_json::from_slice::<ImageIndex>(&bytes)
@@ -115,7 +119,7 @@ impl Layout {
 }
 
 /// A `Write` that hashes and counts what passes through.
-pub struct HashingWriter<W> {
+pub(crate) struct HashingWriter<W> {
     inner: W,
     hash: Sha256,
     len: u64,
@@ -123,11 +127,11 @@ pub struct HashingWriter<W> {
 
 impl<W: Write> HashingWriter<W> {
     /// Wraps `inner`.
-    pub fn new(inner: W) -> Self {
+    pub(crate) fn new(inner: W) -> Self {
         HashingWriter { inner, hash: Sha256::new(), len: 0 }
     }
     /// The digest and byte count so far, and the inner writer.
-    pub fn finish(self) -> (String, u64, W) {
+    pub(crate) fn finish(self) -> (String, u64, W) {
         (format!("sha256:{}", hex::encode(self.hash.finalize())), self.len, self.inner)
     }
 }
@@ -197,7 +201,7 @@ fn deflate_block(data: &[u8], last: bool) -> Vec<u8> {
 
 /// Receives an uncompressed layer tar; hashes it (diff id), gzips it in parallel blocks,
 /// hashes and stores the result.
-pub struct LayerSink {
+pub(crate) struct LayerSink {
     out: HashingWriter<io::BufWriter<fs::File>>,
     workers: usize,
     pending: Vec<Vec<u8>>,
@@ -245,7 +249,7 @@ impl Write for LayerSink {
 
 impl LayerSink {
     /// Finishes the gzip stream and moves the blob to its digest.
-    pub fn finish(mut self) -> Result<Layer, BuildError> {
+    pub(crate) fn finish(mut self) -> Result<Layer, BuildError> {
         let tmp = self.tmp.clone();
         let io_err = BuildError::io("writing", &tmp);
         let last = std::mem::take(&mut self.current);
@@ -269,7 +273,7 @@ impl LayerSink {
 
 /// Writes one image (config + manifest with `annotations`) for `layers`, returning the
 /// manifest's descriptor (with its platform set) and the config's.
-pub fn write_image(
+pub(crate) fn write_image(
     layout: &Layout,
     config: &serde_json::Value,
     layers: &[Layer],

@@ -2,15 +2,15 @@
 //! `files` assembles layers from workspace paths without a daemon. Both end in an OCI image
 //! layout on disk ([`layout`]) that the registry client pushes.
 
-pub mod archive;
-pub mod base;
-pub mod build_context;
-pub mod docker;
-pub mod engine_http;
-pub mod files;
-pub mod layout_writer;
-pub mod pull;
-pub mod tarball;
+pub(crate) mod archive;
+pub(crate) mod base;
+pub(crate) mod build_context;
+pub(crate) mod docker;
+pub(crate) mod engine_http;
+pub(crate) mod files;
+pub(crate) mod layout_writer;
+pub(crate) mod pull;
+pub(crate) mod tarball;
 
 use crate::runner::Runner;
 use std::collections::BTreeMap;
@@ -180,7 +180,7 @@ pub struct BuildSpec {
 
 /// A finished build: an OCI layout on disk and the digest to push.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct BuiltImage {
+pub(crate) struct BuiltImage {
     /// Which builder ran (`files`, `docker (classic builder, API 1.41)`).
     pub builder: String,
     /// The layout directory.
@@ -202,7 +202,7 @@ pub struct BuiltImage {
 }
 
 /// Builds images. Blocking; from async code, call it in `spawn_blocking`.
-pub trait Builder: Send + Sync {
+pub(crate) trait Builder: Send + Sync {
     /// Short name for logs and the summary.
     fn name(&self) -> String;
     /// Builds `spec` into its OCI layout, logging progress to `runner`.
@@ -264,13 +264,13 @@ impl BuildError {
 }
 
 /// Runs `f` on every item using up to one thread per core, keeping the order of results.
-pub fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+pub(crate) fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     parallel_map_with(cores, items, f)
 }
 
 /// Runs `f` on every item using up to `workers` threads, keeping the order of results.
-pub fn parallel_map_with<T: Sync, R: Send>(
+pub(crate) fn parallel_map_with<T: Sync, R: Send>(
     workers: usize,
     items: &[T],
     f: impl Fn(&T) -> R + Sync,

@@ -22,7 +22,7 @@ const CONCURRENCY: usize = 4;
 
 /// True when the index entry `p` serves `want`: same OS and architecture, and the same
 /// variant (no variant asked: none, or the architecture's default, `v8` for arm64).
-pub fn platform_matches(p: &oci::Platform, want: &Platform) -> bool {
+pub(crate) fn platform_matches(p: &oci::Platform, want: &Platform) -> bool {
     if p.os != want.os || p.architecture != want.arch {
         return false;
     }
@@ -58,7 +58,7 @@ fn malformed(reference: &Reference, detail: String) -> BuildError {
 
 /// Pulls `reference` for every platform into `layout`'s blobs and returns one base image per
 /// platform, in the order asked, each naming its source pinned by digest.
-pub async fn pull_base(
+pub(crate) async fn pull_base(
     client: &RegistryClient,
     reference: &Reference,
     platforms: &[Platform],

@@ -9,7 +9,7 @@ use std::path::Path;
 
 /// Which modification time entries get.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Mtime {
+pub(crate) enum Mtime {
     /// Every entry gets this time (seconds since the epoch).
     Fixed(u64),
     /// Each entry keeps its file's time.
@@ -17,17 +17,17 @@ pub enum Mtime {
 }
 
 /// Writes normalized entries to a tar stream.
-pub struct TarWriter<W: Write> {
+pub(crate) struct TarWriter<W: Write> {
     tar: tar::Builder<W>,
     mtime: Mtime,
 }
 
 /// Decides whether a path (relative to the walked root, `/`-separated) is written.
-pub type Filter<'a> = &'a dyn Fn(&str, bool) -> Walk;
+pub(crate) type Filter<'a> = &'a dyn Fn(&str, bool) -> Walk;
 
 /// A filter's verdict on one path.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Walk {
+pub(crate) enum Walk {
     /// Write it (and, for a directory, look inside).
     Include,
     /// Leave it out but look inside a directory (an exception may re-include something).
@@ -38,7 +38,7 @@ pub enum Walk {
 
 impl<W: Write> TarWriter<W> {
     /// Starts a tar stream on `out`.
-    pub fn new(out: W, mtime: Mtime) -> Self {
+    pub(crate) fn new(out: W, mtime: Mtime) -> Self {
         let mut tar = tar::Builder::new(out);
         tar.follow_symlinks(false);
         TarWriter { tar, mtime }
@@ -61,14 +61,14 @@ impl<W: Write> TarWriter<W> {
     }
 
     /// Adds a directory entry `name` (no leading `/`).
-    pub fn dir(&mut self, name: &str, mode: u32, meta: Option<&fs::Metadata>) -> std::io::Result<()> {
+    pub(crate) fn dir(&mut self, name: &str, mode: u32, meta: Option<&fs::Metadata>) -> std::io::Result<()> {
         let mut h = self.header(tar::EntryType::Directory, mode, meta);
         let name = format!("{}/", name.trim_end_matches('/'));
         self.tar.append_data(&mut h, name, std::io::empty())
     }
 
     /// Adds every missing parent directory of `name` (mode 0755).
-    pub fn parents(&mut self, name: &str) -> std::io::Result<()> {
+    pub(crate) fn parents(&mut self, name: &str) -> std::io::Result<()> {
         let parts: Vec<&str> = name.split('/').filter(|p| !p.is_empty()).collect();
         for i in 1..parts.len() {
             self.dir(&parts[..i].join("/"), 0o755, None)?;
@@ -77,7 +77,7 @@ impl<W: Write> TarWriter<W> {
     }
 
     /// Adds the regular file at `src` as `name`, streaming its content.
-    pub fn file(&mut self, name: &str, src: &Path, meta: &fs::Metadata) -> std::io::Result<()> {
+    pub(crate) fn file(&mut self, name: &str, src: &Path, meta: &fs::Metadata) -> std::io::Result<()> {
         let mut h = self.header(tar::EntryType::Regular, meta.permissions().mode(), Some(meta));
         h.set_size(meta.len());
         let f = fs::File::open(src)?;
@@ -86,14 +86,20 @@ impl<W: Write> TarWriter<W> {
     }
 
     /// Adds a symbolic link `name` → `target`.
-    pub fn symlink(&mut self, name: &str, target: &Path, meta: &fs::Metadata) -> std::io::Result<()> {
+    pub(crate) fn symlink(&mut self, name: &str, target: &Path, meta: &fs::Metadata) -> std::io::Result<()> {
         let mut h = self.header(tar::EntryType::Symlink, 0o777, Some(meta));
         self.tar.append_link(&mut h, name, target)
     }
 
     /// Adds `src` as `name`: a file, a symlink, or a directory with its tree (sorted by name).
     /// `filter` sees paths relative to `src`; `follow` follows `src` itself when it is a link.
-    pub fn path(&mut self, src: &Path, name: &str, follow: bool, filter: Filter) -> Result<(), BuildError> {
+    pub(crate) fn path(
+        &mut self,
+        src: &Path,
+        name: &str,
+        follow: bool,
+        filter: Filter,
+    ) -> Result<(), BuildError> {
         let meta = if follow { fs::metadata(src) } else { fs::symlink_metadata(src) }
             .map_err(BuildError::io("reading", src))?;
         self.walk(src, name.trim_matches('/'), "", &meta, filter)
@@ -147,14 +153,14 @@ impl<W: Write> TarWriter<W> {
     }
 
     /// Writes the end-of-archive blocks and returns the output.
-    pub fn finish(self) -> std::io::Result<W> {
+    pub(crate) fn finish(self) -> std::io::Result<W> {
         self.tar.into_inner()
     }
 }
 
 /// A filter that writes everything.
 #[cfg(test)]
-pub fn everything(_: &str, _: bool) -> Walk {
+pub(crate) fn everything(_: &str, _: bool) -> Walk {
     Walk::Include
 }
 

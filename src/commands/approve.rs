@@ -109,7 +109,7 @@ fn plan_tags(plan: &PendingRelease) -> Result<Vec<TagEdit>, InputError> {
 }
 
 /// Runs `approve` for the `issue_comment` event of this run.
-pub async fn run(args: &ApproveArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<Report> {
+pub(crate) async fn run(args: &ApproveArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<Report> {
     let ctx = RunContext::from_env(env)?;
     if ctx.event_name != "issue_comment" {
         return Err(InputError::new(

@@ -4,7 +4,7 @@
 use super::build_inputs as recipe;
 
 use recipe::outputs;
-pub use recipe::{BuildSettings, BuilderKind, RecipeArgs, output, pairs};
+pub(crate) use recipe::{BuildSettings, BuilderKind, RecipeArgs, output, pairs};
 
 use super::push::RegistryArgs;
 use crate::builder::docker::{DockerBuilder, Engine, Ping};
@@ -61,7 +61,7 @@ const NO_ENGINE: &str = "a Dockerfile build needs a Docker engine, and Forgejo's
 /// Chooses the builder and its spec. `auto` takes the engine when it answers and there is a
 /// Dockerfile, else the files builder when `add` paths are given, and logs why; a Dockerfile
 /// without an engine fails with the reason and the ways out. `publish` uses it too.
-pub fn choose(
+pub(crate) fn choose(
     settings: &BuildSettings,
     env: &EnvMap,
     runner: &Runner,
@@ -119,7 +119,7 @@ impl BuildSettings {
 }
 
 /// Runs `build`.
-pub async fn run(args: &BuildArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<Report> {
+pub(crate) async fn run(args: &BuildArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<Report> {
     let (_, dests) = outputs(&args.output)?;
     // Only registry references: build into a temporary layout, then push it.
     let temp = tempfile::Builder::new().prefix("deploy-action-build-").tempdir()?;
@@ -166,7 +166,7 @@ async fn pull_base(spec: &mut BuildSpec, regs: &Registries, runner: &Runner) -> 
 /// Chooses the builder, warns about inputs it ignores, pulls a registry base with `regs`, and
 /// builds (on a blocking thread: builds hash and compress); a failed build leaves no new
 /// layout directory behind. `publish` builds each service with it.
-pub async fn build_image(
+pub(crate) async fn build_image(
     recipe: &RecipeArgs,
     settings: &BuildSettings,
     regs: &Registries,
@@ -204,7 +204,7 @@ pub async fn build_image(
 }
 
 /// Outputs, summary and text of a build; the digest is the last line of the text.
-pub fn report(built: &BuiltImage) -> Report {
+pub(crate) fn report(built: &BuiltImage) -> Report {
     let mut r = Report::default();
     let layout = built.layout_dir.display().to_string();
     r.output("digest", built.digest.clone());
@@ -242,7 +242,7 @@ pub fn report(built: &BuiltImage) -> Report {
 }
 
 /// `1.5 MiB`, `12.0 KiB`, `512 B`.
-pub fn human_size(bytes: u64) -> String {
+pub(crate) fn human_size(bytes: u64) -> String {
     match bytes {
         b if b >= 1 << 20 => format!("{:.1} MiB", b as f64 / (1u64 << 20) as f64),
         b if b >= 1 << 10 => format!("{:.1} KiB", b as f64 / 1024.0),

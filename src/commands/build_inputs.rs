@@ -2,7 +2,7 @@
 //! image config, platforms), parsed and validated into [`BuildSettings`] without I/O beyond
 //! checking that the named paths exist.
 
-pub use crate::builder::BuilderKind;
+pub(crate) use crate::builder::BuilderKind;
 use crate::builder::base::BaseImage;
 use crate::builder::{
     AddPath, Base, BuildSpec, DockerfileRecipe, FilesRecipe, ImageSettings, LayoutTarget, Platform, Recipe,
@@ -102,7 +102,7 @@ impl BuildSettings {
 }
 
 /// `KEY=VALUE` lines into pairs.
-pub fn pairs(input: &str, raw: &[String]) -> Result<Vec<(String, String)>, InputError> {
+pub(crate) fn pairs(input: &str, raw: &[String]) -> Result<Vec<(String, String)>, InputError> {
     let mut out = Vec::new();
     for item in raw.iter().flat_map(|r| split_list(r, true)) {
         match item.split_once('=') {
@@ -125,7 +125,7 @@ fn argv(input: &str, raw: &Option<String>) -> Result<Option<Vec<String>>, InputE
 }
 
 /// Parses `oci:DIR[:TAG]`.
-pub fn output(raw: &str) -> Result<LayoutTarget, InputError> {
+pub(crate) fn output(raw: &str) -> Result<LayoutTarget, InputError> {
     let Some(rest) = raw.strip_prefix("oci:").filter(|r| !r.is_empty()) else {
         return Err(InputError::new("output", raw, "must be oci:DIR or oci:DIR:TAG"));
     };

@@ -24,7 +24,7 @@ pub struct CopyArgs {
 }
 
 /// Runs `copy`.
-pub async fn run(args: &CopyArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<Report> {
+pub(crate) async fn run(args: &CopyArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<Report> {
     let src = Reference::parse(args.source.trim())
         .map_err(|e| InputError::new("source", &args.source, e.to_string()))?;
     let dests = destinations("destinations", &args.destinations)?;

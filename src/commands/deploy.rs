@@ -33,7 +33,7 @@ pub struct DeployArgs {
 }
 
 /// Runs `deploy`.
-pub async fn run(args: &DeployArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<Report> {
+pub(crate) async fn run(args: &DeployArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<Report> {
     let environment = args.environment.trim();
     if environment.is_empty() {
         return Err(InputError::new("environment", "", "is empty: name the environment deployed to").into());

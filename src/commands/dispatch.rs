@@ -99,7 +99,7 @@ impl DispatchTarget {
 }
 
 /// Adds the outputs `run-id`, `run-url`, `run-list-url` and `state`.
-pub fn outcome_outputs(out: &DispatchOutcome, r: &mut Report) {
+pub(crate) fn outcome_outputs(out: &DispatchOutcome, r: &mut Report) {
     r.output("run-id", out.id.clone());
     r.output("run-url", out.url.clone());
     r.output("run-list-url", out.list_url.clone());
@@ -144,7 +144,7 @@ async fn repository_dispatch(
 }
 
 /// Runs `dispatch`.
-pub async fn run(args: &DispatchArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<Report> {
+pub(crate) async fn run(args: &DispatchArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<Report> {
     let workflow = match (&args.workflow, &args.event_type) {
         (_, Some(event_type)) => return repository_dispatch(args, event_type, env, runner).await,
         (Some(w), None) => w,

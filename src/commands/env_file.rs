@@ -73,7 +73,7 @@ pub struct VersionsArgs {
 }
 
 /// Runs `env …`.
-pub async fn run(args: &EnvArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<Report> {
+pub(crate) async fn run(args: &EnvArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<Report> {
     match &args.command {
         EnvCommand::Set(a) => set(a, runner),
         EnvCommand::Get(a) => get(a),
@@ -82,7 +82,7 @@ pub async fn run(args: &EnvArgs, env: &EnvMap, runner: &Runner) -> anyhow::Resul
 }
 
 /// Splits `KEY=VALUE` arguments (the value may be empty; it may not contain `=` anyway).
-pub fn parse_assignments(items: &[String]) -> Result<Vec<(String, String)>, InputError> {
+pub(crate) fn parse_assignments(items: &[String]) -> Result<Vec<(String, String)>, InputError> {
     items
         .iter()
         .map(|item| match item.split_once('=') {
@@ -192,7 +192,7 @@ fn parent_dir(path: &Path) -> &Path {
 
 /// Replaces `path` atomically: a temp file in the same directory, fsync, the old file's
 /// permissions, rename. A symlink is followed, so the link stays a link.
-pub fn write_atomic(path: &Path, text: &str) -> anyhow::Result<()> {
+pub(crate) fn write_atomic(path: &Path, text: &str) -> anyhow::Result<()> {
     let target = match fs::symlink_metadata(path) {
         Ok(m) if m.file_type().is_symlink() => fs::canonicalize(path)?,
         _ => path.to_path_buf(),

@@ -47,7 +47,7 @@ pub struct EnvironmentArgs {
 
 /// The desired protection, validated before anything is sent.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Plan {
+pub(crate) struct Plan {
     /// Environment name.
     pub name: String,
     /// Reviewers as named.
@@ -61,7 +61,7 @@ pub struct Plan {
 }
 
 /// Validates the arguments into a [`Plan`] (no I/O).
-pub fn plan(args: &EnvironmentArgs) -> Result<Plan, InputError> {
+pub(crate) fn plan(args: &EnvironmentArgs) -> Result<Plan, InputError> {
     let name = args.environment.as_deref().unwrap_or_default().trim();
     if name.is_empty() {
         return Err(InputError::new("environment", name, "is required: the environment to configure"));
@@ -112,7 +112,7 @@ pub fn plan(args: &EnvironmentArgs) -> Result<Plan, InputError> {
 }
 
 /// True when `current` already has the protection `want` asks for (reviewers in any order).
-pub fn satisfies(current: &Environment, want: &EnvironmentConfig) -> bool {
+pub(crate) fn satisfies(current: &Environment, want: &EnvironmentConfig) -> bool {
     let ids =
         |rs: &[crate::forge::Reviewer]| rs.iter().map(|r| (r.kind.github(), r.id)).collect::<BTreeSet<_>>();
     // GitHub reports prevent_self_review only inside a required-reviewers rule.
@@ -124,7 +124,7 @@ pub fn satisfies(current: &Environment, want: &EnvironmentConfig) -> bool {
 }
 
 /// The rules as printed: one line each.
-pub fn describe(env: &Environment, policies: &[BranchPolicy]) -> String {
+pub(crate) fn describe(env: &Environment, policies: &[BranchPolicy]) -> String {
     let mut out = format!("environment {}", env.name);
     if !env.html_url.is_empty() {
         out.push_str(&format!(" ({})", env.html_url));
@@ -164,7 +164,7 @@ pub fn describe(env: &Environment, policies: &[BranchPolicy]) -> String {
 }
 
 /// Runs `environment`.
-pub async fn run(args: &EnvironmentArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<Report> {
+pub(crate) async fn run(args: &EnvironmentArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<Report> {
     let plan = plan(args)?;
     let ctx = RunContext::from_env(env)?;
     let repo = repo_arg("repository", args.repo.as_deref(), &ctx)?;

@@ -180,7 +180,7 @@ impl ForgeArgs {
 }
 
 /// Parses `owner/name` (the `repository` input), defaulting to this run's repository.
-pub fn repo_arg(input: &str, value: Option<&str>, ctx: &RunContext) -> Result<RepoId, InputError> {
+pub(crate) fn repo_arg(input: &str, value: Option<&str>, ctx: &RunContext) -> Result<RepoId, InputError> {
     let raw = value.map(str::trim).filter(|v| !v.is_empty()).unwrap_or(&ctx.repository);
     RepoId::parse(raw).ok_or_else(|| InputError::new(input, raw, "must be owner/name"))
 }

@@ -21,7 +21,7 @@ pub struct InspectArgs {
 }
 
 /// Runs `inspect`: fails (exit 1) with "… does not exist" when the tag is missing.
-pub async fn run(args: &InspectArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<Report> {
+pub(crate) async fn run(args: &InspectArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<Report> {
     let r = Reference::parse(args.reference.trim())
         .map_err(|e| InputError::new("reference", &args.reference, e.to_string()))?;
     let regs = args.registry.registries(env, runner, &[r.registry.as_str()])?;

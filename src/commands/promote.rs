@@ -35,7 +35,7 @@ pub struct PromoteArgs {
 }
 
 /// Runs `promote`.
-pub async fn run(args: &PromoteArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<Report> {
+pub(crate) async fn run(args: &PromoteArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<Report> {
     let ctx = RunContext::from_env(env)?;
     let from = args.from_environment.trim();
     let source = args

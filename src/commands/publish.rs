@@ -226,7 +226,7 @@ fn changed_jobs(jobs: Vec<Job>, ctx: &RunContext, runner: &Runner) -> (Vec<Job>,
 }
 
 /// Runs `publish`.
-pub async fn run(args: &PublishArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<Report> {
+pub(crate) async fn run(args: &PublishArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<Report> {
     let started = std::time::Instant::now();
     let mut ctx = RunContext::from_env(env)?;
     if ctx.event_name.is_empty() {

@@ -116,7 +116,7 @@ pub struct PushArgs {
 }
 
 /// Parses destination references; a digest is refused (the content decides it).
-pub fn destinations(input: &str, raw: &[String]) -> Result<Vec<Reference>, InputError> {
+pub(crate) fn destinations(input: &str, raw: &[String]) -> Result<Vec<Reference>, InputError> {
     let refs = list(raw)
         .into_iter()
         .map(|r| {
@@ -138,7 +138,7 @@ pub fn destinations(input: &str, raw: &[String]) -> Result<Vec<Reference>, Input
 }
 
 /// Runs `push`.
-pub async fn run(args: &PushArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<Report> {
+pub(crate) async fn run(args: &PushArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<Report> {
     let dests = destinations("destinations", &args.destinations)?;
     let hosts: Vec<&str> = dests.iter().map(|d| d.registry.as_str()).collect();
     let regs = args.registry.registries(env, runner, &hosts)?;
@@ -149,7 +149,7 @@ pub async fn run(args: &PushArgs, env: &EnvMap, runner: &Runner) -> anyhow::Resu
 
 /// An image pushed to its destinations.
 #[derive(Clone, Debug)]
-pub struct Pushed {
+pub(crate) struct Pushed {
     /// Digest of the root manifest or index.
     pub digest: String,
     /// Its media type.
@@ -160,7 +160,7 @@ pub struct Pushed {
 
 /// Pushes the image of `layout` to every destination (registries in parallel, blobs read once).
 /// `publish` pushes each service with it.
-pub async fn push_layout(
+pub(crate) async fn push_layout(
     regs: &Registries,
     layout: &OciLayout,
     dests: &[Reference],
@@ -181,7 +181,7 @@ pub async fn push_layout(
 }
 
 /// The report of `push` and `copy`: outputs `digest`, `images`; a summary table; the digest last.
-pub fn report(
+pub(crate) fn report(
     verb: &str,
     digest: &str,
     media_type: &str,

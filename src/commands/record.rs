@@ -29,7 +29,7 @@ pub struct RecordArgs {
 }
 
 /// The tag edits from `--versions` and the `<service>_image_tag` inputs.
-pub fn tag_edits(versions_raw: &[String], env: &EnvMap) -> Result<Vec<TagEdit>, InputError> {
+pub(crate) fn tag_edits(versions_raw: &[String], env: &EnvMap) -> Result<Vec<TagEdit>, InputError> {
     let mut tags = versions::edits_from_map("versions", &versions_raw.join("\n"))?;
     let inputs: Vec<(String, String)> = env.inputs().map(|(n, v)| (n, v.to_owned())).collect();
     for edit in versions::edits_from_inputs(inputs.iter().map(|(n, v)| (n.as_str(), v.as_str())))? {
@@ -53,7 +53,7 @@ pub fn tag_edits(versions_raw: &[String], env: &EnvMap) -> Result<Vec<TagEdit>, 
 }
 
 /// Runs `record`.
-pub async fn run(args: &RecordArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<Report> {
+pub(crate) async fn run(args: &RecordArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<Report> {
     let ctx = RunContext::from_env(env)?;
     let tags = tag_edits(&args.versions, env)?;
     let repo = args.versions_repo.repo(&ctx)?;

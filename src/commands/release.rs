@@ -10,7 +10,7 @@ use crate::forge::{AnyForge, Forge, Issue};
 use crate::registry::Registries;
 use crate::runner::{Report, Runner};
 
-pub use super::orchestration_args::OrchestrationArgs;
+pub(crate) use super::orchestration_args::OrchestrationArgs;
 
 /// Arguments of `release` (and the inputs of `command: release`).
 #[derive(Debug, Clone, clap::Args)]
@@ -27,7 +27,7 @@ pub struct ReleaseArgs {
 }
 
 /// Runs `release`.
-pub async fn run(args: &ReleaseArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<Report> {
+pub(crate) async fn run(args: &ReleaseArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<Report> {
     let ctx = RunContext::from_env(env)?;
     let tags = super::record::tag_edits(&args.versions, env)?;
     let s = args.common.settings(Kind::Release, &args.environment, tags, &ctx, env)?;
@@ -37,7 +37,7 @@ pub async fn run(args: &ReleaseArgs, env: &EnvMap, runner: &Runner) -> anyhow::R
 
 /// An approval already given (`approve`): who, where, and the digests that were approved.
 #[derive(Clone, Debug)]
-pub struct Approved {
+pub(crate) struct Approved {
     /// The approver.
     pub by: String,
     /// The approval issue.
@@ -48,7 +48,7 @@ pub struct Approved {
 
 /// Verify → gate → apply, reporting each step; shared by `release`, `rollback`, `promote`
 /// and `approve` (which passes the approval it checked instead of gating again).
-pub async fn execute<T: Target>(
+pub(crate) async fn execute<T: Target>(
     forge: &AnyForge,
     registries: &Registries,
     target: &T,

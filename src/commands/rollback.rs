@@ -31,7 +31,7 @@ pub struct RollbackArgs {
 }
 
 /// Runs `rollback`.
-pub async fn run(args: &RollbackArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<Report> {
+pub(crate) async fn run(args: &RollbackArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<Report> {
     let ctx = RunContext::from_env(env)?;
     let to = args.to.trim();
     let explicit = if to == "previous" || to.is_empty() {

@@ -31,7 +31,7 @@ pub struct StatusArgs {
 }
 
 /// The environments to report on, validated (no I/O).
-pub fn environments(args: &StatusArgs) -> Result<Vec<String>, InputError> {
+pub(crate) fn environments(args: &StatusArgs) -> Result<Vec<String>, InputError> {
     let mut out: Vec<String> = Vec::new();
     for e in args.environments.iter().flat_map(|e| split_list(e, false)) {
         if e.contains(['/', '{', '}']) || e.chars().any(|c| c.is_whitespace() || c.is_control()) {
@@ -55,7 +55,7 @@ pub fn environments(args: &StatusArgs) -> Result<Vec<String>, InputError> {
 }
 
 /// Runs `status`.
-pub async fn run(args: &StatusArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<Report> {
+pub(crate) async fn run(args: &StatusArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<Report> {
     let environments = environments(args)?;
     let ctx = RunContext::from_env(env)?;
     let repo = args.versions_repo.repo(&ctx)?;

@@ -2,11 +2,10 @@
 
 use crate::cli::CONTEXT_HEADING;
 use crate::context::RunContext;
-use crate::env::{EnvMap, vars};
+use crate::env::EnvMap;
 use crate::runner::{Report, Runner};
 use crate::tags::{Meta, TagsInput, TagsOptions, compute};
 use anyhow::Context as _;
-use chrono::{DateTime, Utc};
 
 /// Arguments of `tags` (and the inputs of `command: tags`), as in docker/metadata-action.
 #[derive(Debug, Clone, clap::Args)]
@@ -120,45 +119,12 @@ impl TagsArgs {
 }
 
 /// The clock and `DOCKER_METADATA_*` knobs from the environment.
-pub fn options(env: &EnvMap) -> anyhow::Result<TagsOptions> {
-    let now = match env.non_empty(vars::SOURCE_DATE_EPOCH) {
-        Some(s) => {
-            let secs: i64 = s.trim().parse().map_err(|_| {
-                crate::settings::InputError::new(
-                    vars::SOURCE_DATE_EPOCH,
-                    s,
-                    "must be whole seconds since the Unix epoch",
-                )
-            })?;
-            DateTime::<Utc>::from_timestamp(secs, 0).ok_or_else(|| {
-                crate::settings::InputError::new(vars::SOURCE_DATE_EPOCH, s, "is out of range")
-            })?
-        }
-        None => Utc::now(),
-    };
-    let short_sha_length = match env.non_empty(vars::DOCKER_METADATA_SHORT_SHA_LENGTH) {
-        Some(s) => s.trim().parse().map_err(|_| {
-            crate::settings::InputError::new(
-                vars::DOCKER_METADATA_SHORT_SHA_LENGTH,
-                s,
-                "must be a positive whole number",
-            )
-        })?,
-        None => 7,
-    };
-    Ok(TagsOptions {
-        now,
-        short_sha_length,
-        pr_head_sha: env.get(vars::DOCKER_METADATA_PR_HEAD_SHA) == Some("true"),
-        annotation_levels: env
-            .non_empty(vars::DOCKER_METADATA_ANNOTATIONS_LEVELS)
-            .unwrap_or("manifest")
-            .to_owned(),
-    })
+pub(crate) fn options(env: &EnvMap) -> anyhow::Result<TagsOptions> {
+    Ok(TagsOptions::from_env(env)?)
 }
 
 /// Runs `tags`.
-pub async fn run(args: &TagsArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<Report> {
+pub(crate) async fn run(args: &TagsArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<Report> {
     let ctx = args.context(env)?;
     let opts = options(env)?;
     let input = args.rules.input();
@@ -170,7 +136,7 @@ pub async fn run(args: &TagsArgs, env: &EnvMap, runner: &Runner) -> anyhow::Resu
 }
 
 /// Turns metadata into outputs, a summary table and CLI text.
-pub fn report(meta: &Meta, input: &TagsInput) -> Report {
+pub(crate) fn report(meta: &Meta, input: &TagsInput) -> Report {
     let mut r = Report::default();
     r.output("version", meta.version.clone());
     r.output("tags", meta.tags.join(&input.sep_tags));
@@ -228,6 +194,6 @@ fn summary(meta: &Meta) -> String {
 }
 
 /// Escapes a value for a Markdown table cell.
-pub fn md_cell(s: &str) -> String {
+pub(crate) fn md_cell(s: &str) -> String {
     s.replace('|', "\\|").replace('\n', " ").replace('`', "'")
 }

@@ -7,7 +7,7 @@ use crate::forge::{Forge, ForgeError, Issue, RepoId};
 
 /// What the gate decided.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Gated {
+pub(crate) enum Gated {
     /// Go on; the text says what protects (or did not need to protect) the environment.
     Proceed(String),
     /// An approval issue is open; `command: approve` continues the release.
@@ -15,7 +15,7 @@ pub enum Gated {
 }
 
 /// Step 3: a protected environment is protected by the forge, or by an approver's answer.
-pub async fn gate<F: Forge>(
+pub(crate) async fn gate<F: Forge>(
     forge: &F,
     s: &Settings,
     checked: &Checked,

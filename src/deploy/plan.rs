@@ -9,9 +9,9 @@ use crate::versions::TagEdit;
 use chrono::{DateTime, Utc};
 
 /// OCI label with the build time (RFC 3339).
-pub const LABEL_CREATED: &str = "org.opencontainers.image.created";
+pub(crate) const LABEL_CREATED: &str = "org.opencontainers.image.created";
 /// OCI label with the source revision (commit sha).
-pub const LABEL_REVISION: &str = "org.opencontainers.image.revision";
+pub(crate) const LABEL_REVISION: &str = "org.opencontainers.image.revision";
 
 /// Service -> image repository (`api=ghcr.io/org/api`), or a template with `{service}`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -67,7 +67,7 @@ impl ImageMap {
 }
 
 /// The changes `tags` make to `current`, with each service's previous tag and image.
-pub fn changes(current: &EnvFile, tags: &[TagEdit], images: &ImageMap) -> Vec<ServiceChange> {
+pub(crate) fn changes(current: &EnvFile, tags: &[TagEdit], images: &ImageMap) -> Vec<ServiceChange> {
     tags.iter()
         .map(|t| ServiceChange {
             service: t.service.clone(),
@@ -111,7 +111,7 @@ impl TagRules {
 
 /// Where an image came from, from its OCI labels.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Provenance {
+pub(crate) struct Provenance {
     /// Build time (`org.opencontainers.image.created`).
     pub created: Option<DateTime<Utc>>,
     /// Source commit (`org.opencontainers.image.revision`).
@@ -120,7 +120,7 @@ pub struct Provenance {
 
 impl Provenance {
     /// Reads the labels of an image config (`{"config": {"Labels": {...}}}`).
-    pub fn from_config(config: &serde_json::Value) -> Self {
+    pub(crate) fn from_config(config: &serde_json::Value) -> Self {
         let label =
             |k: &str| config.pointer("/config/Labels").and_then(|l| l.get(k)).and_then(|v| v.as_str());
         Provenance {
@@ -134,7 +134,7 @@ impl Provenance {
 
 /// Why deploying `requested` over `current` is a downgrade, or `None` when it is not (or the
 /// labels cannot tell: the same revision, or a missing build time, is never a downgrade).
-pub fn downgrade(current: &Provenance, requested: &Provenance) -> Option<String> {
+pub(crate) fn downgrade(current: &Provenance, requested: &Provenance) -> Option<String> {
     if current.revision.is_some() && current.revision == requested.revision {
         return None;
     }
@@ -155,10 +155,10 @@ fn short(rev: Option<&str>) -> String {
 }
 
 /// Marker in the subject of an automatic rollback's commit; the commit before it failed.
-pub const AUTOMATIC_ROLLBACK: &str = "(automatic:";
+pub(crate) const AUTOMATIC_ROLLBACK: &str = "(automatic:";
 
 /// The image tags of a versions file as `(service, key, tag)`, in file order.
-pub fn image_tags(file: &EnvFile) -> Vec<(String, String, String)> {
+pub(crate) fn image_tags(file: &EnvFile) -> Vec<(String, String, String)> {
     file.entries()
         .filter_map(|(k, v)| {
             let service = k.strip_suffix("_IMAGE_TAG")?;
@@ -171,7 +171,7 @@ pub fn image_tags(file: &EnvFile) -> Vec<(String, String, String)> {
 /// The versions to restore for `to: previous`: walking the file's history (newest first,
 /// `(commit message, file text)`), the first version whose tags differ from the newest one,
 /// skipping releases that were rolled back automatically. `None` when history has none.
-pub fn previous_versions(history: &[(String, String)]) -> Option<Vec<TagEdit>> {
+pub(crate) fn previous_versions(history: &[(String, String)]) -> Option<Vec<TagEdit>> {
     let (_, newest) = history.first()?;
     let now = EnvFile::parse(newest);
     for (i, (_, text)) in history.iter().enumerate().skip(1) {

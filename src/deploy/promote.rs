@@ -12,7 +12,7 @@ use crate::versions::TagEdit;
 
 /// The tags recorded in `source` on `branch`, limited to the `wanted` services (all when
 /// empty); fails when the file is missing, names a wanted service not, or names no tag.
-pub async fn live_tags<F: Forge>(
+pub(crate) async fn live_tags<F: Forge>(
     forge: &F,
     repo: &RepoId,
     branch: &str,
@@ -39,7 +39,7 @@ pub async fn live_tags<F: Forge>(
 
 /// Tags each service's image at its live tag as `new_tag` too, and makes `new_tag` the tag
 /// to deploy. Nothing is tagged for a service whose source tag is missing (the error names it).
-pub async fn retag(
+pub(crate) async fn retag(
     registries: &Registries,
     images: &ImageMap,
     tags: &mut [TagEdit],

@@ -7,7 +7,7 @@ use crate::forge::{
 };
 
 /// Where the deployment's state is reported: a GitHub deployment, or a commit status.
-pub enum Record {
+pub(crate) enum Record {
     /// A GitHub deployment by id.
     Deployment(u64),
     /// A commit status on this sha (empty: nothing to report on).
@@ -17,7 +17,7 @@ pub enum Record {
 /// Opens the release's deployment. A 5xx or a dropped connection is retried, bounded; before
 /// each retry the environment's recent deployments are read, and one the failed attempt made
 /// anyway (same description and payload, no status yet) is used rather than made twice.
-pub async fn open_deployment<F: Forge>(
+pub(crate) async fn open_deployment<F: Forge>(
     forge: &F,
     s: &Settings,
     request: &DeploymentRequest,
@@ -45,7 +45,7 @@ pub async fn open_deployment<F: Forge>(
 /// The deployment GitHub made for this job's `environment:` (a job with an environment gets
 /// one before its steps run, created by `github-actions[bot]`, its statuses linking the run):
 /// the release reports on it instead of opening a second one. `None` outside such a job.
-pub async fn job_deployment<F: Forge>(forge: &F, s: &Settings) -> Option<u64> {
+pub(crate) async fn job_deployment<F: Forge>(forge: &F, s: &Settings) -> Option<u64> {
     let run = run_path(&s.meta.run_url)?;
     let recent = forge.list_deployments(&s.repo, &s.environment, 10).await.ok()?;
     recent
@@ -71,7 +71,7 @@ fn run_path(run_url: &str) -> Option<String> {
 /// (GitHub's `auto_inactive` does it only for non-production environments, so production's
 /// old deployments would all stay "active"), or this one when a newer one already succeeded:
 /// one active deployment per environment, also after concurrent releases. Failures only warn.
-pub async fn retire_previous<F: Forge>(forge: &F, s: &Settings, current: u64, progress: Progress<'_>) {
+pub(crate) async fn retire_previous<F: Forge>(forge: &F, s: &Settings, current: u64, progress: Progress<'_>) {
     let Ok(recent) = forge.list_deployments(&s.repo, &s.environment, 10).await else { return };
     let successful = |d: &&crate::forge::DeploymentInfo| d.state == Some(DeployState::Success);
     // Deployment ids grow: a newer successful deployment (a release that ran at the same
@@ -107,7 +107,7 @@ async fn unreported<F: Forge>(forge: &F, s: &Settings, request: &DeploymentReque
 
 /// Reports a state on the deployment or the commit status; failures only warn (the
 /// deployment itself is what matters).
-pub async fn report<F: Forge>(
+pub(crate) async fn report<F: Forge>(
     forge: &F,
     s: &Settings,
     record: &Record,

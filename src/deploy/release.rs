@@ -5,7 +5,7 @@
 
 use super::approval::{ApprovalError, ApprovalKey, ApprovalPolicy, PlannedChange, Waiting};
 use super::auto_rollback::roll_back;
-pub use super::gate::{Gated, gate};
+pub(crate) use super::gate::{Gated, gate};
 use super::health::{HealthCheck, wait_healthy};
 use super::plan::{self, ImageMap, Provenance, TagRules};
 use super::record::{Record, job_deployment, open_deployment, report, retire_previous};
@@ -131,7 +131,7 @@ impl Settings {
 
 /// Why a release stopped.
 #[derive(Debug, thiserror::Error)]
-pub enum ReleaseError {
+pub(crate) enum ReleaseError {
     /// A requested image tag is not in its registry; nothing was changed.
     #[error("{service}: {reference} does not exist in the registry; nothing was changed")]
     MissingImage {
@@ -230,7 +230,7 @@ pub enum ReleaseError {
 
 /// The verified plan.
 #[derive(Clone, Debug)]
-pub struct Checked {
+pub(crate) struct Checked {
     /// The services that change, with their running tags and the digest each requested tag
     /// resolves to (always `Some` here).
     pub changes: Vec<ServiceChange>,
@@ -238,12 +238,12 @@ pub struct Checked {
 
 impl Checked {
     /// The plan as the approval issue carries it.
-    pub fn planned(&self) -> Vec<PlannedChange> {
+    pub(crate) fn planned(&self) -> Vec<PlannedChange> {
         self.changes.iter().map(|c| PlannedChange::new(c, c.digest.clone())).collect()
     }
 
     /// `service → digest` of each change.
-    pub fn digests(&self) -> serde_json::Map<String, serde_json::Value> {
+    pub(crate) fn digests(&self) -> serde_json::Map<String, serde_json::Value> {
         self.changes
             .iter()
             .map(|c| (c.service.clone(), c.digest.clone().unwrap_or_default().into()))
@@ -252,10 +252,10 @@ impl Checked {
 }
 
 /// Progress lines for the job log.
-pub type Progress<'a> = &'a (dyn Fn(&str) + Sync);
+pub(crate) type Progress<'a> = &'a (dyn Fn(&str) + Sync);
 
 /// Steps 1–2: every requested tag exists, is allowed here and is no silent downgrade.
-pub async fn check<F: Forge>(
+pub(crate) async fn check<F: Forge>(
     forge: &F,
     registries: &Registries,
     s: &Settings,
@@ -330,7 +330,7 @@ async fn check_change(
 
 /// What a successful release did.
 #[derive(Clone, Debug)]
-pub struct Applied {
+pub(crate) struct Applied {
     /// The `.env.versions` commit (empty when the file already held these tags).
     pub commit_sha: String,
     /// The services changed, with their previous tags as recorded.
@@ -372,7 +372,7 @@ fn unchanged_since_planned(changes: &[ServiceChange], file: &EnvFile) -> Result<
 
 /// Steps 4–7: open (or adopt) the deployment, record, deploy, check health, report; roll
 /// back on failure.
-pub async fn apply<F: Forge, T: Target>(
+pub(crate) async fn apply<F: Forge, T: Target>(
     forge: &F,
     target: &T,
     s: &Settings,
@@ -536,7 +536,7 @@ pub(super) async fn deploy_and_check<T: Target>(
 }
 
 /// One line for deployment descriptions: `release api v1 → v2, web v3`.
-pub fn describe(kind: Kind, changes: &[ServiceChange]) -> String {
+pub(crate) fn describe(kind: Kind, changes: &[ServiceChange]) -> String {
     let parts: Vec<String> = changes
         .iter()
         .map(|c| match &c.old {

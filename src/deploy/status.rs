@@ -10,7 +10,7 @@ use serde::Serialize;
 
 /// One service's recorded tag.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct ServiceTag {
+pub(crate) struct ServiceTag {
     /// Service (`api`).
     pub service: String,
     /// Tag recorded in the file.
@@ -19,7 +19,7 @@ pub struct ServiceTag {
 
 /// One commit that touched the versions file.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct CommitLine {
+pub(crate) struct CommitLine {
     /// Commit sha.
     pub sha: String,
     /// Author login, when the forge links one.
@@ -43,7 +43,7 @@ impl From<&CommitInfo> for CommitLine {
 
 /// The latest GitHub deployment of an environment.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct LatestDeployment {
+pub(crate) struct LatestDeployment {
     /// Deployment id.
     pub id: u64,
     /// State of its latest status (`success`, `failure`, …; `none` without a status).
@@ -70,7 +70,7 @@ impl From<&DeploymentInfo> for LatestDeployment {
 
 /// What runs on one environment.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct EnvironmentStatus {
+pub(crate) struct EnvironmentStatus {
     /// Environment name.
     pub environment: String,
     /// Versions file path in the repository.
@@ -94,7 +94,7 @@ pub struct EnvironmentStatus {
 }
 
 /// Builds one environment's status from what the forge returned (pure).
-pub fn environment_status(
+pub(crate) fn environment_status(
     environment: &str,
     env_file: &str,
     text: Option<&str>,
@@ -123,7 +123,7 @@ pub fn environment_status(
 
 /// Reads each environment's file (path from `env_file` with `{environment}` replaced), its
 /// latest `history` commits and, where the forge has them, the latest deployment.
-pub async fn gather<F: Forge>(
+pub(crate) async fn gather<F: Forge>(
     forge: &F,
     repo: &RepoId,
     branch: &str,
@@ -188,7 +188,7 @@ fn deployment_line(s: &EnvironmentStatus) -> String {
 }
 
 /// The plain-text report, one block per environment.
-pub fn render_text(all: &[EnvironmentStatus]) -> String {
+pub(crate) fn render_text(all: &[EnvironmentStatus]) -> String {
     let mut out = String::new();
     for s in all {
         out.push_str(&format!("{} ({})\n", s.environment, s.env_file));
@@ -220,7 +220,7 @@ fn cell(s: &str) -> String {
 }
 
 /// The job summary: one table of environments, then each one's latest commits.
-pub fn render_summary(repo: &RepoId, all: &[EnvironmentStatus]) -> String {
+pub(crate) fn render_summary(repo: &RepoId, all: &[EnvironmentStatus]) -> String {
     let mut out = format!(
         "### What runs where in `{repo}`\n\n| Environment | Versions | Last deploy | Deployment |\n|---|---|---|---|\n"
     );

@@ -21,7 +21,7 @@ struct Login {
 }
 
 /// The login the token acts as.
-pub async fn identity(http: &Http) -> Result<String, ForgeError> {
+pub(super) async fn identity(http: &Http) -> Result<String, ForgeError> {
     let target = "asking the forge who the token acts as".to_owned();
     let a = http.send(&target, Method::GET, http.url(&["user"]), None, Retry::Idempotent).await?;
     match a.status {
@@ -59,7 +59,12 @@ async fn viewer(http: &Http) -> Result<String, ForgeError> {
 }
 
 /// Whether `login` is an active member of team `team` of organisation `org`.
-pub async fn is_team_member(http: &Http, org: &str, team: &str, login: &str) -> Result<bool, ForgeError> {
+pub(super) async fn is_team_member(
+    http: &Http,
+    org: &str,
+    team: &str,
+    login: &str,
+) -> Result<bool, ForgeError> {
     let what = format!("{org}/{team}");
     match http.forge {
         ForgeKind::Github => {

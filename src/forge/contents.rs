@@ -60,7 +60,7 @@ struct Login {
 }
 
 /// `GET …/contents/{path}?ref=`: the decoded file and its blob sha; 404 → `None`.
-pub async fn get(
+pub(super) async fn get(
     http: &Http,
     repo: &RepoId,
     path: &str,
@@ -99,7 +99,7 @@ pub async fn get(
 
 /// Creates or updates a file with `method`; a stale sha (409), or a create that finds the
 /// file (GitHub 422 "sha wasn't supplied", Forgejo 422 "already exists"), is a `Conflict`.
-pub async fn write(
+pub(super) async fn write(
     http: &Http,
     method: Method,
     repo: &RepoId,
@@ -147,7 +147,7 @@ pub async fn write(
 }
 
 /// `GET …/commits?path=&sha=` following `Link: rel="next"`, at most `max` commits.
-pub async fn commits(
+pub(super) async fn commits(
     http: &Http,
     repo: &RepoId,
     path: &str,

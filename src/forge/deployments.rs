@@ -45,7 +45,7 @@ const CONCURRENT_STATUS_READS: usize = 4;
 
 /// `GET …/deployments?environment=` newest first (following `Link`, at most `max`), then
 /// each one's latest status (`GET …/deployments/{id}/statuses?per_page=1`).
-pub async fn list(
+pub(super) async fn list(
     http: &Http,
     repo: &RepoId,
     environment: &str,

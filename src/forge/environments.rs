@@ -106,7 +106,7 @@ fn env_url(http: &Http, repo: &RepoId, name: &str, rest: &[&str]) -> url::Url {
 }
 
 /// `GET …/environments/{name}`; 404 is `None`.
-pub async fn get(http: &Http, repo: &RepoId, name: &str) -> Result<Option<Environment>, ForgeError> {
+pub(super) async fn get(http: &Http, repo: &RepoId, name: &str) -> Result<Option<Environment>, ForgeError> {
     let target = format!("reading environment {name} of {repo}");
     let a = http.send(&target, Method::GET, env_url(http, repo, name, &[]), None, Retry::Idempotent).await?;
     match a.status {
@@ -119,7 +119,7 @@ pub async fn get(http: &Http, repo: &RepoId, name: &str) -> Result<Option<Enviro
 
 /// `PUT …/environments/{name}` with every field, so the result does not depend on what was
 /// there before.
-pub async fn put(
+pub(super) async fn put(
     http: &Http,
     repo: &RepoId,
     name: &str,
@@ -148,7 +148,7 @@ pub async fn put(
 }
 
 /// `GET …/environments/{name}/deployment-branch-policies`, every page (bounded).
-pub async fn policies(http: &Http, repo: &RepoId, env: &str) -> Result<Vec<BranchPolicy>, ForgeError> {
+pub(super) async fn policies(http: &Http, repo: &RepoId, env: &str) -> Result<Vec<BranchPolicy>, ForgeError> {
     let target = format!("listing the branch and tag policies of environment {env} of {repo}");
     let mut url = env_url(http, repo, env, &["deployment-branch-policies"]);
     url.query_pairs_mut().append_pair("per_page", "100");
@@ -175,7 +175,7 @@ pub async fn policies(http: &Http, repo: &RepoId, env: &str) -> Result<Vec<Branc
 }
 
 /// Creates the policies in `wanted` that the environment lacks; existing ones are kept.
-pub async fn ensure_policies(
+pub(super) async fn ensure_policies(
     http: &Http,
     repo: &RepoId,
     env: &str,
@@ -200,7 +200,7 @@ pub async fn ensure_policies(
 }
 
 /// A reviewer's id: `GET /users/{login}` or `GET /orgs/{org}/teams/{slug}`.
-pub async fn reviewer(http: &Http, name: &ReviewerName) -> Result<Reviewer, ForgeError> {
+pub(super) async fn reviewer(http: &Http, name: &ReviewerName) -> Result<Reviewer, ForgeError> {
     let (target, url, kind) = match name {
         ReviewerName::User(login) => {
             (format!("looking up user {login}"), http.url(&["users", login]), ReviewerKind::User)

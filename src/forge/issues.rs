@@ -55,7 +55,7 @@ impl From<CommentAnswer> for Comment {
 }
 
 /// `POST …/issues`.
-pub async fn create(http: &Http, repo: &RepoId, issue: &NewIssue) -> Result<Issue, ForgeError> {
+pub(super) async fn create(http: &Http, repo: &RepoId, issue: &NewIssue) -> Result<Issue, ForgeError> {
     let target = format!("opening issue {:?} in {repo}", issue.title);
     let url = http.url(&["repos", &repo.owner, &repo.name, "issues"]);
     let mut body = serde_json::json!({ "title": issue.title, "body": issue.body });
@@ -73,7 +73,7 @@ pub async fn create(http: &Http, repo: &RepoId, issue: &NewIssue) -> Result<Issu
 }
 
 /// `GET …/issues/{n}/comments`, oldest first; all pages on GitHub (bounded).
-pub async fn comments(
+pub(super) async fn comments(
     http: &Http,
     repo: &RepoId,
     number: u64,
@@ -106,7 +106,12 @@ pub async fn comments(
 }
 
 /// `POST …/issues/{n}/comments`.
-pub async fn comment(http: &Http, repo: &RepoId, number: u64, body: &str) -> Result<Comment, ForgeError> {
+pub(super) async fn comment(
+    http: &Http,
+    repo: &RepoId,
+    number: u64,
+    body: &str,
+) -> Result<Comment, ForgeError> {
     let target = format!("commenting on issue #{number} in {repo}");
     let url = http.url(&["repos", &repo.owner, &repo.name, "issues", &number.to_string(), "comments"]);
     let a = http
@@ -119,7 +124,7 @@ pub async fn comment(http: &Http, repo: &RepoId, number: u64, body: &str) -> Res
 }
 
 /// `GET …/issues/{n}` (same path and shape on both forges).
-pub async fn get(http: &Http, repo: &RepoId, number: u64) -> Result<IssueDetails, ForgeError> {
+pub(super) async fn get(http: &Http, repo: &RepoId, number: u64) -> Result<IssueDetails, ForgeError> {
     let target = format!("reading issue #{number} in {repo}");
     let url = http.url(&["repos", &repo.owner, &repo.name, "issues", &number.to_string()]);
     let a = http.send(&target, Method::GET, url, None, Retry::Idempotent).await?;
@@ -149,7 +154,7 @@ pub async fn get(http: &Http, repo: &RepoId, number: u64) -> Result<IssueDetails
 }
 
 /// `PATCH …/issues/{n}` with `{"state":"closed"}`: GitHub answers 200, Forgejo 201.
-pub async fn close(http: &Http, repo: &RepoId, number: u64) -> Result<(), ForgeError> {
+pub(super) async fn close(http: &Http, repo: &RepoId, number: u64) -> Result<(), ForgeError> {
     let target = format!("closing issue #{number} in {repo}");
     let url = http.url(&["repos", &repo.owner, &repo.name, "issues", &number.to_string()]);
     let body = serde_json::json!({ "state": "closed" });

@@ -7,7 +7,7 @@ use super::model::{CommitStatus, RepoId};
 use reqwest::Method;
 
 /// `POST …/statuses/{sha}` → 201.
-pub async fn create(http: &Http, repo: &RepoId, s: &CommitStatus) -> Result<(), ForgeError> {
+pub(super) async fn create(http: &Http, repo: &RepoId, s: &CommitStatus) -> Result<(), ForgeError> {
     let target = format!("setting status {} on {} in {repo}", s.context, s.sha);
     let url = http.url(&["repos", &repo.owner, &repo.name, "statuses", &s.sha]);
     let mut body = serde_json::json!({

@@ -8,7 +8,7 @@ use std::process::Command;
 
 /// The changed files of this push, or why every service is built.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ChangeSet {
+pub(crate) enum ChangeSet {
     /// Build every service, for this reason.
     All(String),
     /// These workspace-relative paths changed (learned from `source`).
@@ -25,7 +25,7 @@ const PAYLOAD_MAX_COMMITS: usize = 2048;
 
 /// The push's `before` and `after` commits, or why the push cannot be narrowed (another
 /// event, a new branch, a forced push).
-pub fn push_range(event_name: &str, payload: &Value) -> Result<(String, String), String> {
+pub(crate) fn push_range(event_name: &str, payload: &Value) -> Result<(String, String), String> {
     if event_name != "push" {
         return Err(format!("changed-only applies to push events and this is a `{event_name}` event"));
     }
@@ -45,7 +45,7 @@ pub fn push_range(event_name: &str, payload: &Value) -> Result<(String, String),
 }
 
 /// The files the payload's commits list, when the list is complete.
-pub fn from_payload(payload: &Value) -> Option<Vec<String>> {
+pub(crate) fn from_payload(payload: &Value) -> Option<Vec<String>> {
     let commits = payload.get("commits")?.as_array()?;
     let total = payload.get("total_commits").and_then(Value::as_u64);
     if commits.is_empty()
@@ -101,7 +101,7 @@ fn git_diff(workspace: &Path, before: &str, after: &str) -> Result<Vec<String>, 
 
 /// The files this push changed: git first, then the payload; `All` with the reasons when
 /// neither can tell.
-pub fn detect(event_name: &str, payload: &Value, workspace: &Path) -> ChangeSet {
+pub(crate) fn detect(event_name: &str, payload: &Value, workspace: &Path) -> ChangeSet {
     let (before, after) = match push_range(event_name, payload) {
         Ok(range) => range,
         Err(why) => return ChangeSet::All(why),

@@ -2,8 +2,8 @@
 //! ([`services`]), the files a push changed ([`changes`]), and what the step reports for the
 //! published services (dispatch inputs, the `services` JSON map, the summary table).
 
-pub mod changes;
-pub mod services;
+pub(crate) mod changes;
+pub(crate) mod services;
 
 use crate::commands::build::human_size;
 use crate::commands::tags::md_cell;
@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 /// One service built and pushed.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct Published {
+pub(crate) struct Published {
     /// Service name.
     pub name: String,
     /// The tags step's version: the immutable tag (`staging-abc1234`, `v1.2.3`).
@@ -26,7 +26,7 @@ pub struct Published {
 
 impl Published {
     /// The distinct image names, each pinned by digest (`registry/repository@sha256:…`).
-    pub fn pinned(&self) -> Vec<String> {
+    pub(crate) fn pinned(&self) -> Vec<String> {
         let mut names: Vec<String> = Vec::new();
         for t in &self.tags {
             let name =
@@ -41,19 +41,19 @@ impl Published {
 }
 
 /// The dispatch inputs announcing the published services: `<service>_image_tag=<version>`.
-pub fn dispatch_inputs(published: &[Published]) -> BTreeMap<String, String> {
+pub(crate) fn dispatch_inputs(published: &[Published]) -> BTreeMap<String, String> {
     tag_inputs(published.iter().map(|p| (p.name.as_str(), p.version.as_str())))
 }
 
 /// `<service>_image_tag=<version>` for each `(service, version)`.
-pub fn tag_inputs<'a>(services: impl Iterator<Item = (&'a str, &'a str)>) -> BTreeMap<String, String> {
+pub(crate) fn tag_inputs<'a>(services: impl Iterator<Item = (&'a str, &'a str)>) -> BTreeMap<String, String> {
     services
         .map(|(name, version)| (format!("{name}{}", crate::versions::TAG_INPUT_SUFFIX), version.to_owned()))
         .collect()
 }
 
 /// The `services` output: `{"api": {"tag": …, "digest": …, "images": [name@digest, …]}}`.
-pub fn services_json(published: &[Published]) -> serde_json::Value {
+pub(crate) fn services_json(published: &[Published]) -> serde_json::Value {
     let map: serde_json::Map<String, serde_json::Value> = published
         .iter()
         .map(|p| {
@@ -67,7 +67,7 @@ pub fn services_json(published: &[Published]) -> serde_json::Value {
 }
 
 /// The job summary: a row per service (tags, digest, size), then the skipped and failed ones.
-pub fn summary(published: &[Published], skipped: &[String], failed: &[(String, String)]) -> String {
+pub(crate) fn summary(published: &[Published], skipped: &[String], failed: &[(String, String)]) -> String {
     let mut s =
         String::from("### Published images\n\n| Service | Tags | Digest | Size |\n|---|---|---|---|\n");
     for p in published {

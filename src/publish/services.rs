@@ -17,7 +17,7 @@ const KEYS: &str = "images, context, file, add, target, builder, entrypoint, cmd
 
 /// One service to build and push.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ServiceSpec {
+pub(crate) struct ServiceSpec {
     /// Name: the `<name>_image_tag` dispatch input and the `<name>-digest` output.
     pub name: String,
     /// Image names (`ghcr.io/org/api`), at least one.
@@ -39,7 +39,7 @@ pub struct ServiceSpec {
 }
 
 /// Whether `name` can be a service name: `[a-z0-9][a-z0-9_-]*`, at most 63 characters.
-pub fn valid_name(name: &str) -> bool {
+pub(crate) fn valid_name(name: &str) -> bool {
     name.len() <= 63
         && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
         && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
@@ -47,7 +47,7 @@ pub fn valid_name(name: &str) -> bool {
 
 /// The service name an image implies: its last path segment without tag or digest
 /// (`ghcr.io/org/api:1` → `api`); metadata-action's `name=…,enable=…` form is understood.
-pub fn name_from_image(image: &str) -> String {
+pub(crate) fn name_from_image(image: &str) -> String {
     let image = image.trim();
     let image = image.strip_prefix("name=").unwrap_or(image);
     let image = image.split(',').next().unwrap_or(image);
@@ -57,7 +57,7 @@ pub fn name_from_image(image: &str) -> String {
 }
 
 /// Parses the service lines of `input` (the input's name, for errors).
-pub fn parse(input: &str, text: &str) -> Result<Vec<ServiceSpec>, InputError> {
+pub(crate) fn parse(input: &str, text: &str) -> Result<Vec<ServiceSpec>, InputError> {
     let mut out: Vec<ServiceSpec> = Vec::new();
     for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
         let mut words = line.split_whitespace();
@@ -123,7 +123,7 @@ impl ServiceSpec {
     /// Workspace-relative paths the image is built from: the context (`.` when neither a
     /// context nor `add` paths are given), the Dockerfile, and each `add` source up to its
     /// first `{platform}`-style placeholder.
-    pub fn watched(&self) -> Vec<String> {
+    pub(crate) fn watched(&self) -> Vec<String> {
         let mut paths = Vec::new();
         if self.context.is_some() || self.add.is_empty() {
             paths.push(normalize(self.context.as_deref().unwrap_or(".")));
@@ -144,7 +144,7 @@ impl ServiceSpec {
 
 /// Whether any `changed` file lies at or under one of `watched` (an empty watched path is
 /// the whole tree).
-pub fn touches(watched: &[String], changed: &[String]) -> bool {
+pub(crate) fn touches(watched: &[String], changed: &[String]) -> bool {
     watched.iter().any(|w| {
         w.is_empty()
             || changed.iter().any(|c| {

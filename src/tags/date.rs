@@ -24,7 +24,7 @@ const TOKENS: &[&str] = &[
 ];
 
 /// Formats `t` in `offset` with a moment.js format string.
-pub fn format(t: DateTime<Utc>, offset: FixedOffset, fmt: &str) -> String {
+pub(super) fn format(t: DateTime<Utc>, offset: FixedOffset, fmt: &str) -> String {
     let d = t.with_timezone(&offset);
     let mut out = String::new();
     let mut rest = fmt;

@@ -77,6 +77,38 @@ pub struct TagsOptions {
     pub annotation_levels: String,
 }
 
+impl TagsOptions {
+    /// The clock (`SOURCE_DATE_EPOCH`, else now) and the `DOCKER_METADATA_*` knobs of `env`.
+    pub fn from_env(env: &crate::env::EnvMap) -> Result<Self, InputError> {
+        use crate::env::vars;
+        let now = match env.non_empty(vars::SOURCE_DATE_EPOCH) {
+            Some(s) => {
+                let secs: i64 = s.trim().parse().map_err(|_| {
+                    InputError::new(vars::SOURCE_DATE_EPOCH, s, "must be whole seconds since the Unix epoch")
+                })?;
+                DateTime::<Utc>::from_timestamp(secs, 0)
+                    .ok_or_else(|| InputError::new(vars::SOURCE_DATE_EPOCH, s, "is out of range"))?
+            }
+            None => Utc::now(),
+        };
+        let short_sha_length = match env.non_empty(vars::DOCKER_METADATA_SHORT_SHA_LENGTH) {
+            Some(s) => s.trim().parse().map_err(|_| {
+                InputError::new(vars::DOCKER_METADATA_SHORT_SHA_LENGTH, s, "must be a positive whole number")
+            })?,
+            None => 7,
+        };
+        Ok(Self {
+            now,
+            short_sha_length,
+            pr_head_sha: env.get(vars::DOCKER_METADATA_PR_HEAD_SHA) == Some("true"),
+            annotation_levels: env
+                .non_empty(vars::DOCKER_METADATA_ANNOTATIONS_LEVELS)
+                .unwrap_or("manifest")
+                .to_owned(),
+        })
+    }
+}
+
 /// The computed metadata.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Meta {

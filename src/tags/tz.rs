@@ -6,7 +6,7 @@
 use chrono::{DateTime, FixedOffset, Utc};
 
 /// The UTC offset of `tz` at instant `at`, or why `tz` is not a zone.
-pub fn offset_at(tz: &str, at: DateTime<Utc>) -> Result<FixedOffset, String> {
+pub(super) fn offset_at(tz: &str, at: DateTime<Utc>) -> Result<FixedOffset, String> {
     if let Some(fixed) = fixed_offset(tz) {
         return fixed.ok_or_else(|| format!("{tz:?} is not an offset from -14:00 to +14:00"));
     }

@@ -1,3 +1,4 @@
+#![allow(unreachable_pub)] // a test binary has no public API: its `pub` items are for its own modules
 //! The one integration-test binary: runs the real `deploy-action` binary as a runner would.
 
 mod approval_gate;

@@ -1,9 +1,9 @@
 //! Table of tag-computation cases, one per file under `tests/fixtures/tags/`, run through
 //! `deploy_action::tags::compute` with a fixed clock. Every failing file is reported.
 
-use deploy_action::commands::tags::options;
 use deploy_action::context::RunContext;
 use deploy_action::env::EnvMap;
+use deploy_action::tags::TagsOptions;
 use deploy_action::tags::{TagsInput, compute};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -44,7 +44,7 @@ fn run_case(case: &Value) -> Result<(), String> {
             .flatten()
             .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned())),
     );
-    let mut opts = options(&env).map_err(|e| format!("options: {e}"))?;
+    let mut opts = TagsOptions::from_env(&env).map_err(|e| format!("options: {e}"))?;
     let now = case.get("now").and_then(Value::as_str).unwrap_or(DEFAULT_NOW);
     opts.now = chrono::DateTime::parse_from_rfc3339(now).map_err(|e| format!("now: {e}"))?.to_utc();
     let inputs = case.get("inputs").cloned().unwrap_or_default();
@@ -183,7 +183,7 @@ fn team_convention_block() {
         ("push", "refs/heads/feature/login", "feature-login-860c190", &["feature-login-860c190"], ""),
         ("pull_request", "refs/pull/42/merge", "pr-42", &["pr-42"], "none"),
     ];
-    let mut opts = options(&EnvMap::default()).unwrap();
+    let mut opts = TagsOptions::from_env(&EnvMap::default()).unwrap();
     opts.now = chrono::DateTime::parse_from_rfc3339(DEFAULT_NOW).unwrap().to_utc();
     for (event, git_ref, version, tags, environment) in cases {
         let tags_input = runner_expressions(TEAM_TAGS, git_ref);

@@ -21,7 +21,7 @@ pub struct CommandTarget {
 /// The variables the command gets on top of its base environment: every `KEY=VALUE` of the
 /// versions, `DEPLOY_ENVIRONMENT`, `DEPLOY_ROLLBACK` (`true`/`false`) and `DEPLOY_SERVICES`
 /// (the changed services, space-separated).
-pub fn rollout_env(rollout: &Rollout) -> Vec<(String, String)> {
+pub(crate) fn rollout_env(rollout: &Rollout) -> Vec<(String, String)> {
     let mut env = rollout.versions.clone();
     env.push(("DEPLOY_ENVIRONMENT".into(), rollout.environment.clone()));
     env.push(("DEPLOY_ROLLBACK".into(), rollout.rollback.to_string()));

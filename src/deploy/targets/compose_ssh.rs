@@ -183,7 +183,7 @@ fn remote_dir(dir: &str) -> String {
 }
 
 /// The env file's content: every `KEY=VALUE` of the rollout, one per line.
-pub fn env_file_content(rollout: &Rollout) -> String {
+pub(crate) fn env_file_content(rollout: &Rollout) -> String {
     rollout.versions.iter().map(|(k, v)| format!("{k}={v}\n")).collect()
 }
 

@@ -2,16 +2,16 @@
 //! one implementation per `target` input value (`compose-ssh`, `swarm`, `dokploy`, `command`, `none`),
 //! and [`AnyTarget`], the one the inputs chose ([`args::TargetArgs::target`]).
 
-pub mod args;
-pub mod command;
-pub mod compose_ssh;
-pub mod dokploy;
-pub mod inputs;
-pub mod none;
-pub mod process;
-pub mod swarm;
-pub mod swarm_spec;
-pub mod swarm_tunnel;
+pub(crate) mod args;
+pub(crate) mod command;
+pub(crate) mod compose_ssh;
+pub(crate) mod dokploy;
+pub(crate) mod inputs;
+pub(crate) mod none;
+pub(crate) mod process;
+pub(crate) mod swarm;
+pub(crate) mod swarm_spec;
+pub(crate) mod swarm_tunnel;
 
 use crate::envfile::EnvFile;
 use crate::settings::InputError;
@@ -51,7 +51,7 @@ pub struct Rollout {
 
 /// Why a target could not roll out.
 #[derive(Debug, thiserror::Error)]
-pub enum TargetError {
+pub(crate) enum TargetError {
     /// The target refused or failed; the message names the host/API and what it said.
     #[error("{target}: {message}")]
     Failed {
@@ -64,7 +64,7 @@ pub enum TargetError {
 
 impl TargetError {
     /// A [`TargetError::Failed`] of `target`; `message` is redacted here.
-    pub fn failed(target: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn failed(target: &'static str, message: impl Into<String>) -> Self {
         TargetError::Failed { target, message: crate::secret::redact(&message.into()) }
     }
 }
@@ -106,7 +106,7 @@ impl Rollout {
 }
 
 /// A place a rollout can be deployed to.
-pub trait Target: Sync {
+pub(crate) trait Target: Sync {
     /// The `target` input value of this implementation.
     fn name(&self) -> &'static str;
 

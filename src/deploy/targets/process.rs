@@ -6,11 +6,11 @@ use std::process::{ExitStatus, Stdio};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 /// How many stderr lines a failure message quotes.
-pub const STDERR_TAIL: usize = 15;
+pub(crate) const STDERR_TAIL: usize = 15;
 
 /// What a finished child did.
 #[derive(Debug)]
-pub struct Finished {
+pub(crate) struct Finished {
     /// Its exit status.
     pub status: ExitStatus,
     /// Its last [`STDERR_TAIL`] stderr lines (redacted).
@@ -19,7 +19,7 @@ pub struct Finished {
 
 impl Finished {
     /// `exit status 3` / `killed by signal 9`, for messages.
-    pub fn describe_status(&self) -> String {
+    pub(crate) fn describe_status(&self) -> String {
         match self.status.code() {
             Some(code) => format!("exit status {code}"),
             None => {
@@ -30,7 +30,7 @@ impl Finished {
     }
 
     /// The stderr tail as an indented block (empty when there was none).
-    pub fn tail_block(&self) -> String {
+    pub(crate) fn tail_block(&self) -> String {
         if self.stderr_tail.is_empty() {
             return String::new();
         }
@@ -40,7 +40,7 @@ impl Finished {
 
 /// Spawns `cmd`, writes `stdin` to it (then closes it), streams both outputs to `progress` and
 /// waits. `prefix` starts every streamed line (`remote: `).
-pub async fn run_streamed(
+pub(crate) async fn run_streamed(
     mut cmd: tokio::process::Command,
     stdin: Option<&[u8]>,
     prefix: &str,
@@ -100,7 +100,7 @@ pub async fn run_streamed(
 }
 
 /// Quotes `s` for a POSIX shell: `'…'` with every `'` written as `'\''`.
-pub fn shell_quote(s: &str) -> String {
+pub(crate) fn shell_quote(s: &str) -> String {
     if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:@%+,".contains(c)) {
         return s.to_owned();
     }
