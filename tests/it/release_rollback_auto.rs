@@ -206,3 +206,78 @@ async fn the_automatic_rollback_leaves_a_later_release_of_the_service_alone() {
     let deployments = fake.deployments(OPS);
     assert_eq!(deployments[0].3, ["in_progress", "failure"], "{deployments:?}");
 }
+
+/// The `deploy-command` of the README's Kubernetes example, as printed there.
+fn readme_helm_command() -> String {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let block = readme
+        .split("<!-- kubernetes-example -->")
+        .nth(1)
+        .and_then(|r| r.split("<!-- /kubernetes-example -->").next())
+        .expect("the README's kubernetes example");
+    let mut lines = block.lines().skip_while(|l| !l.trim_start().starts_with("deploy-command: |"));
+    let head = lines.next().expect("deploy-command in the example");
+    let indent = head.len() - head.trim_start().len() + 2;
+    lines
+        .take_while(|l| l.trim().is_empty() || l.len() - l.trim_start().len() >= indent)
+        .map(|l| l.get(indent..).unwrap_or(""))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The README's helm example, run by a release with stand-ins for `helm` and `kubectl` (they
+/// log their arguments; the rollout of `v2` never becomes ready): the release fails, records
+/// v1 again and runs the same command with v1, which succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readme_helm_example_rolls_a_broken_release_back() {
+    let reg = tokio::task::spawn_blocking(registry_with_versions).await.unwrap();
+    let (fake, _, _) = setup(Flavor::Github).await;
+    fake.put_file(OPS, FILE, "API_IMAGE_TAG=v1\n");
+    let work = tempfile::tempdir().unwrap();
+    let bin = work.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let calls = work.path().join("calls");
+    let stand_in = |name: &str, body: &str| {
+        let path = bin.join(name);
+        std::fs::write(&path, format!("#!/bin/sh\necho \"{name} $*\" >> {}\n{body}\n", calls.display()))
+            .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    };
+    let tag_file = work.path().join("tag");
+    stand_in(
+        "helm",
+        &format!(
+            "for a in \"$@\"; do case $a in image.tag=*) echo \"${{a#image.tag=}}\" > {};; esac; done",
+            tag_file.display()
+        ),
+    );
+    stand_in(
+        "kubectl",
+        &format!(
+            "if [ \"$(cat {})\" = v2 ]; then echo 'error: deployment \"api\" exceeded its progress deadline' >&2; exit 1; fi",
+            tag_file.display()
+        ),
+    );
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let action = release(&fake, &format!("api={}/org/api", reg.host), fake.flavor)
+        .env("PATH", &path)
+        .input("target", "command")
+        .input("deploy-command", &readme_helm_command())
+        .input("allow-downgrade", "true")
+        .input("api_image_tag", "v2");
+    let (out, _) = run_within(action, Duration::from_secs(60)).await;
+    assert_eq!(out.code, 1, "{}", out.log());
+    assert!(out.stdout.contains("exceeded its progress deadline"), "{}", out.stdout);
+    assert!(out.stdout.contains("rolled back to api v1"), "{}", out.stdout);
+    let calls = std::fs::read_to_string(&calls).unwrap();
+    let lines: Vec<&str> = calls.lines().collect();
+    assert_eq!(lines.len(), 4, "{calls}");
+    assert!(lines[0].starts_with("helm upgrade --install api ./charts/api --namespace staging"), "{calls}");
+    assert!(lines[0].contains("--set image.tag=v2 --atomic --wait --timeout 5m"), "{calls}");
+    assert_eq!(lines[1], "kubectl --namespace staging rollout status deployment/api --timeout 5m");
+    assert!(lines[2].contains("--set image.tag=v1"), "the rollback deploys v1: {calls}");
+    assert!(lines[3].starts_with("kubectl --namespace staging rollout status"), "{calls}");
+    let file = fake.file(OPS, FILE).unwrap();
+    assert!(file.starts_with("API_IMAGE_TAG=v1\n"), "v1 recorded again: {file}");
+}
