@@ -3,230 +3,24 @@
 //! protected by the forge or by the approval issue) → [`apply`] (record `.env.versions`, open
 //! the deployment, deploy, health-check, report; on failure roll back automatically).
 
-use super::approval::{ApprovalError, ApprovalKey, ApprovalPolicy, PlannedChange, Waiting};
+mod error;
+mod settings;
+
+pub(crate) use error::ReleaseError;
+pub(crate) use settings::*;
+
+use super::approval::PlannedChange;
 use super::auto_rollback::roll_back;
 pub(crate) use super::gate::{Gated, gate};
 use super::health::{HealthCheck, wait_healthy};
-use super::plan::{self, ImageMap, Provenance, TagRules};
+use super::plan::{self, Provenance};
 use super::record::{Record, job_deployment, open_deployment, report, retire_previous};
 use super::targets::{Rollout, ServiceChange, Target};
 use crate::envfile::EnvFile;
-use crate::forge::{
-    DeployState, DeploymentRequest, Forge, ForgeError, RepoId, RetryPolicy, UpdateError, update_env_file_if,
-};
-use crate::registry::{Reference, Registries, RegistryError};
-use crate::versions::{self, DeployMeta, TagEdit};
+use crate::forge::{DeployState, DeploymentRequest, Forge, RetryPolicy, update_env_file_if};
+use crate::registry::{Reference, Registries};
+use crate::versions::{self};
 use futures::StreamExt;
-
-/// Which command runs the release (it changes the guard and the messages).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
-    /// New versions.
-    Release,
-    /// Older versions on purpose: no downgrade guard.
-    Rollback,
-    /// Versions live on another environment.
-    Promote,
-}
-
-impl Kind {
-    /// The command's name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Kind::Release => "release",
-            Kind::Rollback => "rollback",
-            Kind::Promote => "promote",
-        }
-    }
-
-    /// The kind [`Kind::name`] spells `name`.
-    pub fn from_name(name: &str) -> Option<Kind> {
-        [Kind::Release, Kind::Rollback, Kind::Promote].into_iter().find(|k| k.name() == name)
-    }
-}
-
-/// How production is protected (the `approval` input).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Approval {
-    /// The forge's environment protection where it has one, else the approval issue.
-    Auto,
-    /// The forge's environment protection (GitHub required reviewers or wait timer).
-    Environment,
-    /// The approval issue.
-    Issue,
-    /// No gate (a protected environment then needs `allow-unprotected`).
-    None,
-}
-
-/// Whether the approval issue is waited for in the step or answered by `approve` (the
-/// `approval-mode` input).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum ApprovalMode {
-    /// The step polls the issue until decided.
-    Wait,
-    /// The step ends after opening the issue; `command: approve` continues.
-    Resume,
-}
-
-/// The production gate's settings.
-#[derive(Clone, Debug)]
-pub struct Gate {
-    /// How.
-    pub approval: Approval,
-    /// Wait or resume.
-    pub mode: ApprovalMode,
-    /// Environments that need protection.
-    pub protected: Vec<String>,
-    /// Who may approve the issue.
-    pub policy: ApprovalPolicy,
-    /// Signs the approval issue's request (required for `resume`).
-    pub key: Option<ApprovalKey>,
-    /// How long and how often to poll.
-    pub waiting: Waiting,
-    /// Deploy a protected environment without protection.
-    pub allow_unprotected: bool,
-}
-
-/// Validated settings of one release.
-#[derive(Clone, Debug)]
-pub struct Settings {
-    /// The command.
-    pub kind: Kind,
-    /// Target environment.
-    pub environment: String,
-    /// The requested tags.
-    pub tags: Vec<TagEdit>,
-    /// Where each service's image lives.
-    pub images: ImageMap,
-    /// The orchestration repository.
-    pub repo: RepoId,
-    /// Its branch.
-    pub branch: String,
-    /// The versions file in it.
-    pub env_file: String,
-    /// Who and which run.
-    pub meta: DeployMeta,
-    /// Deploy an image built from an older commit than the running one.
-    pub allow_downgrade: bool,
-    /// Restore the previous versions when the deploy or health check fails.
-    pub rollback_on_failure: bool,
-    /// Tags each environment accepts.
-    pub tag_rules: TagRules,
-    /// The production gate.
-    pub gate: Gate,
-    /// Health checks after the deploy.
-    pub health: Vec<HealthCheck>,
-    /// URL of the deployed application (deployment status).
-    pub environment_url: Option<String>,
-    /// The forge's web address (`https://github.com`), for links in the summary.
-    pub server_url: String,
-}
-
-impl Settings {
-    /// Whether this environment needs protection.
-    pub fn is_protected(&self) -> bool {
-        self.gate.protected.iter().any(|p| p == &self.environment)
-    }
-}
-
-/// Why a release stopped.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum ReleaseError {
-    /// A requested image tag is not in its registry; nothing was changed.
-    #[error("{service}: {reference} does not exist in the registry; nothing was changed")]
-    MissingImage {
-        /// Service.
-        service: String,
-        /// `registry/repo:tag`.
-        reference: String,
-    },
-    /// No image is known for a service, so its tag cannot be verified.
-    #[error("{service}: no image is known for it: add `{service}=registry/repository` to `images`")]
-    UnknownImage {
-        /// Service.
-        service: String,
-    },
-    /// The tag is not allowed in this environment.
-    #[error("{service}: {tag}: {rule}; nothing was changed")]
-    TagRule {
-        /// Service.
-        service: String,
-        /// Tag.
-        tag: String,
-        /// The rule.
-        rule: String,
-    },
-    /// The requested image is older than the running one.
-    #[error(
-        "{service}: {old} → {new} is a downgrade: {why}. Use `command: rollback` or `allow-downgrade: true` if this is intended; nothing was changed"
-    )]
-    Downgrade {
-        /// Service.
-        service: String,
-        /// Running tag.
-        old: String,
-        /// Requested tag.
-        new: String,
-        /// The labels' story.
-        why: String,
-    },
-    /// The approval issue would be opened in `resume` mode without a key to sign it.
-    #[error(
-        "{environment} needs the approval issue, and approval-mode: resume needs approval-key to sign it (approve accepts only signed issues); nothing was changed. Create one (openssl rand -hex 32), store it as the DEPLOY_APPROVAL_KEY secret and pass it to this step and to the approve workflow"
-    )]
-    NoApprovalKey {
-        /// The environment.
-        environment: String,
-    },
-    /// A protected environment has no protection and none was allowed.
-    #[error("{environment} is protected but {why}; nothing was changed. {fix}")]
-    Unprotected {
-        /// Environment.
-        environment: String,
-        /// What is missing.
-        why: String,
-        /// How to fix it.
-        fix: String,
-    },
-    /// An approver denied the release.
-    #[error("denied by {by}{}: {url}", if .reason.is_empty() { String::new() } else { format!(" ({})", .reason) })]
-    Denied {
-        /// Who.
-        by: String,
-        /// Why.
-        reason: String,
-        /// The issue.
-        url: String,
-    },
-    /// Waiting for approval failed.
-    #[error(transparent)]
-    Approval(#[from] ApprovalError),
-    /// The registry failed.
-    #[error(transparent)]
-    Registry(#[from] RegistryError),
-    /// The forge failed.
-    #[error(transparent)]
-    Forge(#[from] ForgeError),
-    /// Recording `.env.versions` failed.
-    #[error(transparent)]
-    Record(#[from] UpdateError),
-    /// The deploy or health check failed; the previous versions were restored.
-    #[error("{reason}; rolled back to {restored}")]
-    RolledBack {
-        /// What failed.
-        reason: String,
-        /// What runs now.
-        restored: String,
-    },
-    /// The deploy or health check failed and was not (or could not be) rolled back.
-    #[error("{reason}{}", .rollback.as_ref().map(|r| format!("; {r}")).unwrap_or_default())]
-    Failed {
-        /// What failed.
-        reason: String,
-        /// What happened to the rollback, if one was tried or skipped for a reason.
-        rollback: Option<String>,
-    },
-}
 
 /// The verified plan.
 #[derive(Clone, Debug)]
