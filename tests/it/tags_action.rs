@@ -100,3 +100,25 @@ fn user_text_cannot_inject_workflow_commands() {
     }
     assert!(out.stdout.lines().any(|l| l.starts_with("::warning::") && l.contains("nope")), "{}", out.stdout);
 }
+
+/// An input the command does not read is named in a warning (the root action passes every
+/// input it declares, so a step meant for `release` that says `command: tags` would otherwise
+/// ignore `ssh-host` without a word); inputs at their action.yml default are not.
+#[test]
+fn an_input_the_command_does_not_read_is_named_in_a_warning() {
+    let out = ActionRun::action()
+        .input("command", "tags")
+        .input("images", "ghcr.io/org/api")
+        .input("ssh-host", "vm.example.org")
+        .input("sep-tags", "\n")
+        .input("health-timeout", "120")
+        .run();
+    assert_eq!(out.code, 0, "{}", out.log());
+    let warnings: Vec<&str> = out.stdout.lines().filter(|l| l.starts_with("::warning::")).collect();
+    assert_eq!(
+        warnings,
+        ["::warning::input `ssh-host` is not read by command `tags`: it is ignored"],
+        "{}",
+        out.stdout
+    );
+}
