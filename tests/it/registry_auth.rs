@@ -188,3 +188,49 @@ fn bad_registry_auth_is_refused_before_any_connection() {
     }
     assert!(t.proxy.log().is_empty(), "{:?}", t.proxy.log());
 }
+
+/// A docker config in `registry-auth` (what `docker/login-action` writes) with an
+/// `identitytoken`: exchanged at the token service by a `refresh_token` POST, never printed.
+#[test]
+fn a_docker_config_identity_token_is_exchanged_for_a_token() {
+    use crate::support::token::IDENTITY_TOKEN;
+    let reg = TestRegistry::start(Auth::Token);
+    let h = &reg.host;
+    let tmp = tempfile::tempdir().unwrap();
+    let img = TestLayout::image(tmp.path(), &[layer(2000, true)]);
+    let config = |token: &str| {
+        serde_json::json!({"auths": {h: {"auth": docker_auth("<token>", ""), "identitytoken": token}}})
+            .to_string()
+    };
+    let out = ActionRun::action()
+        .input("command", "push")
+        .input("source", &img.spec())
+        .input("destinations", &format!("{h}/idt/app:v1"))
+        .input("registry-auth", &config(IDENTITY_TOKEN))
+        .run();
+    assert_eq!(out.code, 0, "{}", out.log());
+    let token = reg.token.as_ref().unwrap();
+    assert!(
+        token.refreshed() > 0 && token.refreshed() == token.issued(),
+        "{} of {}",
+        token.refreshed(),
+        token.issued()
+    );
+    assert!(out.stdout.contains("::add-mask::identity-Refresh-9d2c"), "{}", out.stdout);
+    assert_never_printed(&out.log(), ("<token>", IDENTITY_TOKEN));
+
+    let wrong = "identity-Wrong-0000";
+    let out = ActionRun::action()
+        .input("command", "inspect")
+        .input("reference", &format!("{h}/idt/app:v1"))
+        .input("registry-auth", &config(wrong))
+        .run();
+    assert_eq!(out.code, 1, "{}", out.log());
+    assert!(
+        out.log().contains(&format!("{h}: authentication failed"))
+            && out.log().contains("invalid refresh token"),
+        "{}",
+        out.log()
+    );
+    assert_never_printed(&out.log(), ("<token>", wrong));
+}
