@@ -138,6 +138,9 @@ pub fn mask_credential_pairs(args: &[OsString], env: &EnvMap, runner: &crate::ru
             crate::secret::register_credentials(user, &password);
         }
     }
+    let mut auth: Vec<String> = flag_values(args, "registry-auth");
+    auth.extend(env.input("registry-auth").map(str::to_owned));
+    crate::commands::registry_auth::register_secrets(&auth);
     runner.announce_masks();
 }
 

@@ -125,9 +125,8 @@ pub(crate) async fn run(args: &BuildArgs, env: &EnvMap, runner: &Runner) -> anyh
     let temp = tempfile::Builder::new().prefix("deploy-action-build-").tempdir()?;
     let temp_spec = format!("oci:{}", temp.path().join("layout").display());
     let settings = args.settings_with(env, Some(&temp_spec))?;
-    let mut hosts: Vec<&str> = settings.registry_base().map(|r| r.registry.as_str()).into_iter().collect();
-    hosts.extend(dests.iter().map(|d| d.registry.as_str()));
-    let regs = args.registry.registries(env, runner, &hosts)?;
+    // The `username`/`password` pair: for the first registry `output`, never the base's registry.
+    let regs = args.registry.registries(env, runner, dests.first().map(|d| d.registry.as_str()))?;
     let built = build_image(&args.recipe, &settings, &regs, env, runner).await?;
     let mut r = report(&built);
     if !dests.is_empty() {

@@ -28,9 +28,8 @@ pub(crate) async fn run(args: &CopyArgs, env: &EnvMap, runner: &Runner) -> anyho
     let src = Reference::parse(args.source.trim())
         .map_err(|e| InputError::new("source", &args.source, e.to_string()))?;
     let dests = destinations("destinations", &args.destinations)?;
-    let mut hosts: Vec<&str> = dests.iter().map(|d| d.registry.as_str()).collect();
-    hosts.push(&src.registry);
-    let regs = args.registry.registries(env, runner, &hosts)?;
+    // The `username`/`password` pair: for the first destination's registry, not the source's.
+    let regs = args.registry.registries(env, runner, dests.first().map(|d| d.registry.as_str()))?;
     async {
         let client = regs.client(&src.registry)?;
         let root = client

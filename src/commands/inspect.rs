@@ -24,7 +24,7 @@ pub struct InspectArgs {
 pub(crate) async fn run(args: &InspectArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<Report> {
     let r = Reference::parse(args.reference.trim())
         .map_err(|e| InputError::new("reference", &args.reference, e.to_string()))?;
-    let regs = args.registry.registries(env, runner, &[r.registry.as_str()])?;
+    let regs = args.registry.registries(env, runner, Some(r.registry.as_str()))?;
     async {
         let client = regs.client(&r.registry)?;
         let digest = client.manifest_digest(&r.repository, r.target()).await?.ok_or_else(|| {

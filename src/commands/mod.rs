@@ -15,6 +15,7 @@ pub(crate) mod promote;
 pub(crate) mod publish;
 pub(crate) mod push;
 pub(crate) mod record;
+pub(crate) mod registry_auth;
 pub(crate) mod release;
 pub(crate) mod rollback;
 pub(crate) mod shared_args;

@@ -275,13 +275,12 @@ impl OrchestrationArgs {
 
     /// Clients for the registries of the services in `s.tags`.
     pub fn registries(&self, s: &Settings, env: &EnvMap, runner: &Runner) -> Result<Registries, InputError> {
-        let hosts: Vec<String> = s
+        // The `username`/`password` pair: for the first service's image registry.
+        let first = s
             .tags
             .iter()
             .filter_map(|t| s.images.image_for(&t.service))
-            .filter_map(|i| crate::registry::Reference::parse(&format!("{i}:x")).ok().map(|r| r.registry))
-            .collect();
-        let hosts: Vec<&str> = hosts.iter().map(String::as_str).collect();
-        self.registry.registries(env, runner, &hosts)
+            .find_map(|i| crate::registry::Reference::parse(&format!("{i}:x")).ok().map(|r| r.registry));
+        self.registry.registries(env, runner, first.as_deref())
     }
 }

@@ -273,10 +273,9 @@ pub(crate) async fn run(args: &PublishArgs, env: &EnvMap, runner: &Runner) -> an
             workflow = None;
         }
     }
-    let mut hosts: Vec<&str> =
-        jobs.iter().flat_map(|j| j.dests.iter().map(|d| d.registry.as_str())).collect();
-    hosts.extend(jobs.iter().filter_map(|j| j.settings.registry_base()).map(|r| r.registry.as_str()));
-    let regs = args.registry.registries(env, runner, &hosts)?;
+    // The `username`/`password` pair: for the first service's first destination registry.
+    let first = jobs.iter().flat_map(|j| j.dests.first()).next().map(|d| d.registry.as_str());
+    let regs = args.registry.registries(env, runner, first)?;
     let (jobs, skipped) =
         if args.changed_only { changed_jobs(jobs, &ctx, runner) } else { (jobs, Vec::new()) };
 

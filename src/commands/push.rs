@@ -1,26 +1,30 @@
 //! `push`: push an OCI image layout (directory or tar) to one or more references.
 //! Also holds the registry arguments shared by `push`, `copy` and `inspect`.
 
+use super::registry_auth;
 use crate::env::EnvMap;
 use crate::registry::transfer::{self, DestinationReport, Source};
 use crate::registry::{ClientOptions, Credentials, OciLayout, Reference, Registries};
 use crate::runner::{Report, Runner};
-use crate::secret::Secret;
 use crate::settings::{InputError, split_list};
 use anyhow::Context as _;
 
 /// Registry access: credentials and plain-HTTP exceptions (inputs of the same names).
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct RegistryArgs {
-    /// Registries the `username`/`password` lists belong to, paired by position.
-    /// Empty: the credentials apply to every registry of this command.
+    /// Credentials per registry, one `registry=HOST,username=USER,password=SECRET` per line
+    /// (or a docker `config.json`, `{"auths": …}`); each is sent to its own registry only.
+    #[arg(long, value_name = "LINE", hide_env_values = true)]
+    pub registry_auth: Vec<String>,
+    /// The registry the `username`/`password` pair is for (or several, paired by position).
+    /// Empty: the command's first destination registry.
     #[arg(long, value_name = "HOST")]
     pub registry: Vec<String>,
-    /// User names (one, or one per `registry`).
+    /// User name for `registry` (one, or one per `registry`).
     #[arg(long, value_name = "USER")]
     pub username: Vec<String>,
-    /// Passwords or tokens (one, or one per `registry`). Prefer the action input or
-    /// `~/.docker/config.json` to the command line.
+    /// Password or token for `registry` (one, or one per `registry`). Prefer the action
+    /// input or `~/.docker/config.json` to the command line.
     #[arg(long, value_name = "SECRET", hide_env_values = true)]
     pub password: Vec<String>,
     /// Registries (`host:port`) reached over plain HTTP; loopback ones always are.
@@ -39,52 +43,34 @@ fn list(values: &[String]) -> Vec<String> {
 }
 
 impl RegistryArgs {
-    /// Builds the clients: docker config and runner tokens first, explicit credentials over them.
-    /// `hosts` are the registries this command touches.
+    /// Builds the clients: docker config and runner tokens first, explicit credentials over
+    /// them. `first_destination` is the registry the `username`/`password` pair goes to when
+    /// `registry` is empty (never a base image's or another destination's). Logs which
+    /// registry each credential goes to (host and source only).
     pub fn registries(
         &self,
         env: &EnvMap,
         runner: &Runner,
-        hosts: &[&str],
+        first_destination: Option<&str>,
     ) -> Result<Registries, InputError> {
-        let mut credentials = Credentials::from_env(env);
-        let registries = list(&self.registry);
-        let users = list(&self.username);
-        let passwords: Vec<String> = self.password.iter().flat_map(|v| split_list(v, true)).collect();
-        for p in &passwords {
-            runner.mask(p);
+        for p in self.password.iter().flat_map(|v| split_list(v, true)) {
+            runner.mask(&p);
         }
-        if users.len() != passwords.len() {
-            return Err(InputError::new(
-                "username",
-                users.join(","),
-                "needs exactly one password per user name",
-            ));
-        }
-        let targets: Vec<String> =
-            if registries.is_empty() { hosts.iter().map(|h| (*h).to_owned()).collect() } else { registries };
-        match users.len() {
-            0 => {}
-            1 => {
-                for host in &targets {
-                    credentials.insert(host, &users[0], Secret::new(passwords[0].clone()));
-                }
-            }
-            n if n == targets.len() => {
-                for ((host, user), pass) in targets.iter().zip(&users).zip(&passwords) {
-                    credentials.insert(host, user, Secret::new(pass.clone()));
-                }
-            }
-            n => {
-                return Err(InputError::new(
-                    "registry",
-                    targets.join(","),
-                    format!(
-                        "lists {} registries for {n} user names: give one user name, or one per registry",
-                        targets.len()
-                    ),
-                ));
-            }
+        registry_auth::register_secrets(&self.registry_auth);
+        runner.announce_masks();
+        let explicit = registry_auth::explicit_credentials(
+            &registry_auth::Explicit {
+                auth: &self.registry_auth,
+                registry: &self.registry,
+                username: &self.username,
+                password: &self.password,
+            },
+            first_destination,
+        )?;
+        let credentials = registry_auth::merged(Credentials::from_env(env), explicit);
+        runner.announce_masks();
+        for (host, source) in credentials.sources() {
+            runner.info(&format!("registry credentials for {host}: {source}"));
         }
         let mut opts = ClientOptions {
             credentials,
@@ -140,8 +126,8 @@ pub(crate) fn destinations(input: &str, raw: &[String]) -> Result<Vec<Reference>
 /// Runs `push`.
 pub(crate) async fn run(args: &PushArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<Report> {
     let dests = destinations("destinations", &args.destinations)?;
-    let hosts: Vec<&str> = dests.iter().map(|d| d.registry.as_str()).collect();
-    let regs = args.registry.registries(env, runner, &hosts)?;
+    // The `username`/`password` pair: for the first destination's registry.
+    let regs = args.registry.registries(env, runner, dests.first().map(|d| d.registry.as_str()))?;
     let layout = OciLayout::open(&args.source).context("reading the image to push")?;
     let pushed = push_layout(&regs, &layout, &dests, runner).await?;
     Ok(report("push", &pushed.digest, &pushed.media_type, &dests, &pushed.destinations))

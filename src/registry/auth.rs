@@ -15,6 +15,18 @@ pub struct Credential {
     pub username: String,
     /// Password or token.
     pub password: Secret,
+    /// A docker config `identitytoken`: an OAuth2 refresh token, exchanged at the token
+    /// service (`grant_type=refresh_token`) instead of sending the password.
+    pub identity_token: Option<Secret>,
+    /// Where it came from (`registry-auth` line 2, docker config, `GITHUB_TOKEN`): logged, not secret.
+    pub source: String,
+}
+
+impl Credential {
+    /// A user name and password from `source`.
+    pub fn new(username: &str, password: Secret, source: impl Into<String>) -> Self {
+        Credential { username: username.to_owned(), password, identity_token: None, source: source.into() }
+    }
 }
 
 /// Credentials per registry host. Explicit entries win over docker config and runner tokens.
@@ -37,13 +49,28 @@ impl Credentials {
     /// Adds (or replaces) the credential for `host`, registering `user:password`'s base64 forms
     /// (what a `Basic` header carries) for redaction.
     pub fn insert(&mut self, host: &str, username: &str, password: Secret) {
-        crate::secret::register_credentials(username, password.expose());
-        self.by_host.insert(normalize_host(host), Credential { username: username.to_owned(), password });
+        self.insert_credential(host, Credential::new(username, password, "the caller"));
+    }
+
+    /// Adds (or replaces) `cred` for `host`, registering its secret forms for redaction.
+    pub fn insert_credential(&mut self, host: &str, cred: Credential) {
+        crate::secret::register_credentials(&cred.username, cred.password.expose());
+        if let Some(t) = &cred.identity_token {
+            crate::secret::register(t.expose());
+        }
+        self.by_host.insert(normalize_host(host), cred);
     }
 
     /// The credential for `host`, if any.
     pub fn get(&self, host: &str) -> Option<&Credential> {
         self.by_host.get(&normalize_host(host))
+    }
+
+    /// `(host, source)` of every credential, sorted by host: what may be logged.
+    pub fn sources(&self) -> Vec<(String, String)> {
+        let mut all: Vec<_> = self.by_host.iter().map(|(h, c)| (h.clone(), c.source.clone())).collect();
+        all.sort();
+        all
     }
 
     /// Reads docker config, then runner conventions (`GITHUB_TOKEN` for ghcr.io, the Forgejo
@@ -52,7 +79,7 @@ impl Credentials {
         let mut c = Credentials::default();
         let actor = env.non_empty(vars::GITHUB_ACTOR).unwrap_or("token");
         if let Some(t) = env.non_empty(vars::GITHUB_TOKEN) {
-            c.insert("ghcr.io", actor, Secret::new(t));
+            c.insert_credential("ghcr.io", Credential::new(actor, Secret::new(t), "GITHUB_TOKEN"));
         }
         let forgejo =
             env.get(vars::FORGEJO_ACTIONS) == Some("true") || env.get(vars::GITEA_ACTIONS) == Some("true");
@@ -62,52 +89,101 @@ impl Credentials {
                 env.non_empty(vars::FORGEJO_TOKEN).or(env.non_empty(vars::GITHUB_TOKEN)),
             )
         {
-            c.insert(server, actor, Secret::new(t));
+            c.insert_credential(server, Credential::new(actor, Secret::new(t), "the Forgejo token"));
         }
         let dir = env
             .non_empty(vars::DOCKER_CONFIG)
             .map(std::path::PathBuf::from)
             .or_else(|| env.non_empty(vars::HOME).map(|h| std::path::Path::new(h).join(".docker")));
-        if let Some(dir) = dir
-            && let Ok(text) = std::fs::read_to_string(dir.join("config.json"))
-        {
-            c.merge_docker_config(&text);
+        if let Some(dir) = dir {
+            let path = dir.join("config.json");
+            if let Ok(text) = std::fs::read_to_string(&path) {
+                c.merge_docker_config(&text, &path.display().to_string());
+            }
         }
         c
     }
 
-    /// Adds the `auths` entries of a docker `config.json` (base64 `user:password` in `auth`).
-    pub fn merge_docker_config(&mut self, text: &str) {
-        #[derive(serde::Deserialize)]
-        struct Config {
-            #[serde(default)]
-            auths: HashMap<String, Entry>,
-        }
-        #[derive(serde::Deserialize)]
-        struct Entry {
-            #[serde(default)]
-            auth: Option<String>,
-            #[serde(default)]
-            username: Option<String>,
-            #[serde(default)]
-            password: Option<String>,
-        }
-        let Ok(config) = serde_json::from_str::<Config>(text) else { return };
-        for (host, entry) in config.auths {
-            if let Some(auth) = &entry.auth {
-                // As written, in case it is not the canonical encoding of what it decodes to.
-                crate::secret::register(auth.trim());
-            }
-            let pair = entry
-                .auth
-                .and_then(|a| base64::engine::general_purpose::STANDARD.decode(a.trim()).ok())
-                .and_then(|raw| String::from_utf8(raw).ok())
-                .and_then(|s| s.split_once(':').map(|(u, p)| (u.to_owned(), p.to_owned())))
-                .or_else(|| Some((entry.username?, entry.password?)));
-            if let Some((user, pass)) = pair {
-                self.insert(&host, &user, Secret::new(pass));
+    /// Adds the usable `auths` entries of a docker `config.json` read from `origin`
+    /// (entries it cannot use are skipped, as docker skips them).
+    pub fn merge_docker_config(&mut self, text: &str, origin: &str) {
+        let Ok(entries) = docker_config_auths(text) else { return };
+        for (host, entry) in entries {
+            if let Ok(cred) = entry.into_credential(origin) {
+                self.insert_credential(&host, cred);
             }
         }
+    }
+}
+
+/// One `auths` entry of a docker `config.json`.
+#[derive(serde::Deserialize, Default)]
+pub struct DockerAuth {
+    /// base64 `user:password`.
+    #[serde(default)]
+    auth: Option<String>,
+    #[serde(default)]
+    username: Option<String>,
+    #[serde(default)]
+    password: Option<String>,
+    /// OAuth2 refresh token (`az acr login`, docker login with a token service).
+    #[serde(default)]
+    identitytoken: Option<String>,
+}
+
+/// The `auths` entries of a docker `config.json`, sorted by key, every secret registered for
+/// redaction first. Fails (without quoting the text) when it is not such JSON.
+pub fn docker_config_auths(text: &str) -> Result<Vec<(String, DockerAuth)>, String> {
+    #[derive(serde::Deserialize)]
+    struct Config {
+        #[serde(default)]
+        auths: std::collections::BTreeMap<String, DockerAuth>,
+    }
+    let config: Config = serde_json::from_str(text).map_err(|e| {
+        format!(
+            "is not a docker config.json (`{{\"auths\": {{HOST: {{\"auth\": …}}}}}}`): line {}, column {}",
+            e.line(),
+            e.column()
+        )
+    })?;
+    for entry in config.auths.values() {
+        for s in [&entry.auth, &entry.password, &entry.identitytoken].into_iter().flatten() {
+            crate::secret::register(s.trim());
+        }
+        if let Ok((u, p)) = entry.basic() {
+            crate::secret::register_credentials(&u, &p);
+        }
+    }
+    Ok(config.auths.into_iter().collect())
+}
+
+impl DockerAuth {
+    /// The user and password: from `auth` (base64 `user:password`), else `username`/`password`.
+    fn basic(&self) -> Result<(String, String), &'static str> {
+        if let Some(auth) = &self.auth {
+            let raw = base64::engine::general_purpose::STANDARD
+                .decode(auth.trim())
+                .map_err(|_| "has an `auth` that is not base64")?;
+            let s = String::from_utf8(raw).map_err(|_| "has an `auth` that is not UTF-8")?;
+            let (u, p) = s.split_once(':').ok_or("has an `auth` without `user:password`")?;
+            return Ok((u.to_owned(), p.to_owned()));
+        }
+        match (&self.username, &self.password) {
+            (Some(u), Some(p)) => Ok((u.clone(), p.clone())),
+            (None, Some(_)) => Err("has a `password` without a `username`"),
+            _ if self.identitytoken.is_some() => {
+                Ok((self.username.clone().unwrap_or_default(), String::new()))
+            }
+            _ => Err("has no `auth`, `username`/`password` or `identitytoken`"),
+        }
+    }
+
+    /// The credential this entry holds, or the rule it breaks.
+    pub fn into_credential(self, source: &str) -> Result<Credential, &'static str> {
+        let (user, pass) = self.basic()?;
+        let mut cred = Credential::new(&user, Secret::new(pass), source);
+        cred.identity_token = self.identitytoken.filter(|t| !t.trim().is_empty()).map(Secret::new);
+        Ok(cred)
     }
 }
 
@@ -257,16 +333,36 @@ pub async fn fetch_token(
     for s in scopes {
         query.push(("scope", s));
     }
-    let mut req = http.get(realm).query(&query);
-    if let Some(c) = cred {
-        req = req.header(reqwest::header::AUTHORIZATION, basic_header(c));
-    }
+    let req = match cred.and_then(|c| c.identity_token.as_ref()) {
+        // docker's OAuth2 flow for a refresh token (distribution `registry/client/auth/session.go`,
+        // `fetchTokenWithOAuth`): a form POST to the realm, answered with `access_token`.
+        Some(refresh) => {
+            let mut form = url::form_urlencoded::Serializer::new(String::new());
+            form.append_pair("grant_type", "refresh_token");
+            form.append_pair("refresh_token", refresh.expose());
+            form.append_pair("client_id", "deploy-action");
+            if let Some(s) = service {
+                form.append_pair("service", s);
+            }
+            form.append_pair("scope", &scopes.join(" "));
+            http.post(realm)
+                .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(form.finish())
+        }
+        None => {
+            let mut req = http.get(realm).query(&query);
+            if let Some(c) = cred {
+                req = req.header(reqwest::header::AUTHORIZATION, basic_header(c));
+            }
+            req
+        }
+    };
     let resp =
         req.send().await.map_err(|e| auth_err(format!("token service unreachable: {}", e.without_url())))?;
     let status = resp.status();
     let body = resp.bytes().await.map_err(|e| auth_err(format!("reading token: {}", e.without_url())))?;
     if !status.is_success() {
-        let who = cred.map_or("anonymous".to_owned(), |c| format!("user {:?}", c.username));
+        let who = cred.map_or("anonymous".to_owned(), |c| format!("user {:?} ({})", c.username, c.source));
         return Err(auth_err(format!(
             "token service refused {who}: HTTP {} ({})",
             status.as_u16(),
@@ -312,11 +408,20 @@ mod tests {
     fn docker_config_auths_are_read() {
         let mut c = Credentials::default();
         // base64("bob:s3cr3t-pass")
-        c.merge_docker_config(r#"{"auths":{"https://index.docker.io/v1/":{"auth":"Ym9iOnMzY3IzdC1wYXNz"}}}"#);
+        c.merge_docker_config(
+            r#"{"auths":{"https://index.docker.io/v1/":{"auth":"Ym9iOnMzY3IzdC1wYXNz"},"acr.example.io":{"auth":"MDAwMDo=","identitytoken":"refresh-tok-123"},"bad.example":{"auth":"%%"}}}"#,
+            "config.json",
+        );
         let cred = c.get("docker.io").unwrap();
         assert_eq!(cred.username, "bob");
         assert_eq!(cred.password.expose(), "s3cr3t-pass");
         assert!(!format!("{cred:?}").contains("s3cr3t"));
+        assert_eq!(c.get("registry-1.docker.io").unwrap().username, "bob");
+        let acr = c.get("acr.example.io").unwrap();
+        assert_eq!((acr.username.as_str(), acr.password.expose()), ("0000", ""));
+        assert_eq!(acr.identity_token.as_ref().unwrap().expose(), "refresh-tok-123");
+        assert!(c.get("bad.example").is_none());
+        assert!(crate::secret::redact("x refresh-tok-123 y").contains("***"));
     }
 
     #[test]

@@ -192,13 +192,18 @@ impl RegistryClient {
         let status = resp.status().as_u16();
         let body = resp.bytes().await.map(|b| summarize_body(&b)).unwrap_or_default();
         if status == 401 {
-            let who = self
-                .cred
-                .as_ref()
-                .map_or("anonymous access".to_owned(), |c| format!("user {:?}", c.username));
+            let (who, hint) = match self.cred.as_ref() {
+                Some(c) => {
+                    (format!("user {:?}", c.username), format!("the credential came from {}", c.source))
+                }
+                None => (
+                    "anonymous access".to_owned(),
+                    "no credential is set for this registry: add a `registry-auth` line for it".to_owned(),
+                ),
+            };
             return RegistryError::Auth {
                 registry: self.registry.clone(),
-                reason: format!("{op} on {repository}: {who} was refused (HTTP 401: {body})"),
+                reason: format!("{op} on {repository}: {who} was refused (HTTP 401: {body}); {hint}"),
             };
         }
         self.status_error(repository, op, status, &body)

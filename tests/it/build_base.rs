@@ -147,8 +147,8 @@ fn a_multi_platform_base_behind_basic_auth_gives_each_platform_its_manifest() {
         .input("base", &base)
         .input("platforms", "linux/arm64")
         .input("add", &format!("{}/www/:/srv/www/", fixtures().display()))
-        .input("username", user)
-        .input("password", password)
+        // A base image's registry gets a credential only when one names it.
+        .input("registry-auth", &format!("registry={h},username={user},password={password}"))
         .input("output", &format!("oci:{}", app.display()))
         .run();
     assert_eq!(out.code, 0, "{}", out.log());
@@ -180,6 +180,8 @@ fn a_multi_platform_base_behind_basic_auth_gives_each_platform_its_manifest() {
         "/bin/busybox:/bin/busybox".into(),
         "--output".into(),
         format!("oci:{}", missing.display()),
+        "--registry".into(),
+        h.to_string(),
     ];
     args.extend(creds.iter().map(|s| (*s).to_owned()));
     let out = ActionRun::cli(args.clone()).run();

@@ -29,6 +29,7 @@ mod metadata_action_diff;
 mod publish;
 mod readme_conventions;
 mod registry;
+mod registry_auth;
 mod registry_faults;
 mod registry_skopeo;
 mod release;

@@ -168,16 +168,30 @@ fn registry_commands_hide_a_password_a_token_service_echoes_as_basic() {
     let add = format!("{}:/hello", work.path().join("hello").display());
     let out_dir = format!("oci:{}", work.path().join("out").display());
     let base = format!("{h}/org/base:v1");
+    // The pair goes to a base image's registry only when `registry` names it.
     both(
         "build --base",
-        cli(&["build", "--builder", "files", "--base", &base, "--add", &add, "--output", &out_dir]),
+        cli(&[
+            "build",
+            "--builder",
+            "files",
+            "--base",
+            &base,
+            "--add",
+            &add,
+            "--output",
+            &out_dir,
+            "--registry",
+            h,
+        ]),
         with_creds(
             ActionRun::action()
                 .input("command", "build")
                 .input("builder", "files")
                 .input("base", &base)
                 .input("add", &add)
-                .input("output", &out_dir),
+                .input("output", &out_dir)
+                .input("registry", h),
         ),
         PAIR,
         1,

@@ -41,6 +41,7 @@ pub struct FaultProxy {
     /// `127.0.0.1:PORT`.
     pub host: String,
     log: Arc<Mutex<Vec<String>>>,
+    authorizations: Arc<Mutex<Vec<String>>>,
     stop: Arc<AtomicBool>,
 }
 
@@ -56,6 +57,7 @@ struct Shared {
     rules: Vec<Rule>,
     counts: Mutex<Vec<usize>>,
     log: Arc<Mutex<Vec<String>>>,
+    authorizations: Arc<Mutex<Vec<String>>>,
 }
 
 impl FaultProxy {
@@ -64,12 +66,14 @@ impl FaultProxy {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let host = listener.local_addr().unwrap().to_string();
         let log = Arc::new(Mutex::new(Vec::new()));
+        let authorizations = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
         let shared = Arc::new(Shared {
             upstream: upstream.to_owned(),
             counts: Mutex::new(vec![0; rules.len()]),
             rules,
             log: log.clone(),
+            authorizations: authorizations.clone(),
         });
         let stop2 = stop.clone();
         std::thread::spawn(move || {
@@ -92,7 +96,12 @@ impl FaultProxy {
                 });
             }
         });
-        FaultProxy { host, log, stop }
+        FaultProxy { host, log, authorizations, stop }
+    }
+
+    /// Every `Authorization` header value the proxy forwarded, in order.
+    pub fn authorizations(&self) -> Vec<String> {
+        self.authorizations.lock().unwrap().clone()
     }
 
     /// `METHOD path -> outcome` for every request seen.
@@ -117,6 +126,10 @@ fn serve(conn: TcpStream, shared: &Shared) -> std::io::Result<()> {
             break;
         }
         let lower = line.to_ascii_lowercase();
+        if lower.starts_with("authorization:") {
+            let value = line.split_once(':').map_or("", |(_, v)| v.trim()).to_owned();
+            shared.authorizations.lock().unwrap().push(value);
+        }
         if let Some(v) = lower.strip_prefix("content-length:") {
             len = v.trim().parse().unwrap_or(0);
         }

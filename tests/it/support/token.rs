@@ -15,6 +15,8 @@ use std::time::Duration;
 pub const PUSHER: (&str, &str) = ("pusher", "push-Secret-4711");
 /// Pull-only user.
 pub const READER: (&str, &str) = ("reader", "read-Secret-0815");
+/// An OAuth2 refresh token (a docker config `identitytoken`) that acts as `pusher`.
+pub const IDENTITY_TOKEN: &str = "identity-Refresh-9d2c";
 
 /// The running token server (a thread; stopped on drop).
 pub struct TokenServer {
@@ -26,6 +28,7 @@ pub struct TokenServer {
     scopes: Arc<Mutex<Vec<String>>>,
     stale: Arc<AtomicUsize>,
     echo: Arc<AtomicBool>,
+    refreshed: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
 }
 
@@ -93,8 +96,9 @@ impl TokenServer {
         let stop = Arc::new(AtomicBool::new(false));
         let stale = Arc::new(AtomicUsize::new(0));
         let echo = Arc::new(AtomicBool::new(false));
-        let (i2, s2, st2, stale2, echo2) =
-            (issued.clone(), scopes.clone(), stop.clone(), stale.clone(), echo.clone());
+        let refreshed = Arc::new(AtomicUsize::new(0));
+        let (i2, s2, st2, stale2, echo2, r2) =
+            (issued.clone(), scopes.clone(), stop.clone(), stale.clone(), echo.clone(), refreshed.clone());
         std::thread::spawn(move || {
             let mut backoff = super::AcceptBackoff::default();
             for conn in listener.incoming() {
@@ -114,9 +118,13 @@ impl TokenServer {
                 let expired =
                     stale2.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok();
                 let echo = echo2.load(Ordering::SeqCst);
-                let (status, body) = handle(&mut BufReader::new(&conn), &key, &x5c, &s2, expired, echo);
+                let (status, body, refresh) =
+                    handle(&mut BufReader::new(&conn), &key, &x5c, &s2, expired, echo);
                 if status == 200 {
                     i2.fetch_add(1, Ordering::SeqCst);
+                    if refresh {
+                        r2.fetch_add(1, Ordering::SeqCst);
+                    }
                 }
                 let _ = write!(
                     conn,
@@ -125,7 +133,7 @@ impl TokenServer {
                 );
             }
         });
-        TokenServer { addr, cert_path: cert, issued, scopes, stale, echo, stop }
+        TokenServer { addr, cert_path: cert, issued, scopes, stale, echo, refreshed, stop }
     }
 
     /// The next `n` tokens are already expired (the registry refuses them).
@@ -144,12 +152,21 @@ impl TokenServer {
         self.issued.load(Ordering::SeqCst)
     }
 
+    /// Tokens issued for a refresh token (`POST`, `grant_type=refresh_token`) so far.
+    pub fn refreshed(&self) -> usize {
+        self.refreshed.load(Ordering::SeqCst)
+    }
+
     /// The scopes of every token request so far (space-separated per request).
     pub fn scopes(&self) -> Vec<String> {
         self.scopes.lock().unwrap().clone()
     }
 }
 
+/// Answers one token request: `GET` with basic credentials (distribution
+/// `docs/spec/auth/token.md`), or `POST` of a form (`docs/spec/auth/oauth.md`, v2.8:
+/// `grant_type=refresh_token` with `refresh_token`, or `grant_type=password`), answered with
+/// `access_token` only. Returns status, body and whether a refresh token was exchanged.
 fn handle(
     reader: &mut impl BufRead,
     key: &Path,
@@ -157,18 +174,25 @@ fn handle(
     seen: &Mutex<Vec<String>>,
     expired: bool,
     echo: bool,
-) -> (u16, String) {
+) -> (u16, String, bool) {
     let mut line = String::new();
     if reader.read_line(&mut line).is_err() {
-        return (400, "{}".into());
+        return (400, "{}".into(), false);
     }
+    let post = line.starts_with("POST ");
     let target = line.split(' ').nth(1).unwrap_or("").to_owned();
     let mut user = None;
     let mut authorization = String::new();
+    let mut length = 0usize;
     loop {
         let mut h = String::new();
         if reader.read_line(&mut h).unwrap_or(0) == 0 || h.trim().is_empty() {
             break;
+        }
+        if let Some((name, value)) = h.split_once(':')
+            && name.eq_ignore_ascii_case("content-length")
+        {
+            length = value.trim().parse().unwrap_or(0);
         }
         if let Some((name, value)) = h.split_once(':')
             && name.eq_ignore_ascii_case("authorization")
@@ -181,19 +205,44 @@ fn handle(
                 .and_then(|s| s.split_once(':').map(|(u, p)| (u.to_owned(), p.to_owned())));
         }
     }
-    let query = target.split_once('?').map(|(_, q)| q).unwrap_or("");
+    let mut form = vec![0u8; length.min(1 << 16)];
+    if post && std::io::Read::read_exact(reader, &mut form).is_err() {
+        return (400, "{}".into(), false);
+    }
+    let form = String::from_utf8_lossy(&form).into_owned();
+    let query = if post { form.as_str() } else { target.split_once('?').map(|(_, q)| q).unwrap_or("") };
     let params: Vec<(String, String)> = query
         .split('&')
         .filter_map(|kv| kv.split_once('='))
         .map(|(k, v)| (k.to_owned(), percent_decode(v)))
         .collect();
+    let param = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    let mut refresh = false;
+    if post {
+        match param("grant_type").as_deref() {
+            Some("refresh_token") => {
+                if param("refresh_token").as_deref() != Some(IDENTITY_TOKEN) {
+                    let body = serde_json::json!({"errors": [{"code": "UNAUTHORIZED", "message": "invalid refresh token"}]});
+                    return (401, body.to_string(), false);
+                }
+                refresh = true;
+                user = Some((PUSHER.0.to_owned(), PUSHER.1.to_owned()));
+            }
+            Some("password") => user = param("username").zip(param("password")),
+            _ => {
+                let body =
+                    serde_json::json!({"errors": [{"code": "UNSUPPORTED", "message": "unknown grant_type"}]});
+                return (400, body.to_string(), false);
+            }
+        }
+    }
     let subject = match &user {
         Some((u, p)) if (u.as_str(), p.as_str()) == PUSHER || (u.as_str(), p.as_str()) == READER => u.clone(),
         Some(_) => {
             let message =
                 if echo { format!("bad credentials {authorization}") } else { "bad credentials".to_owned() };
             let body = serde_json::json!({"errors": [{"code": "UNAUTHORIZED", "message": message}]});
-            return (401, body.to_string());
+            return (401, body.to_string(), false);
         }
         None => String::new(),
     };
@@ -248,5 +297,8 @@ fn handle(
     child.stdin.take().unwrap().write_all(signing_input.as_bytes()).unwrap();
     let sig = child.wait_with_output().unwrap().stdout;
     let token = format!("{signing_input}.{}", b64url(&sig));
-    (200, serde_json::json!({"token": token, "access_token": token, "expires_in": 300}).to_string())
+    if post {
+        return (200, serde_json::json!({"access_token": token, "expires_in": 300}).to_string(), refresh);
+    }
+    (200, serde_json::json!({"token": token, "access_token": token, "expires_in": 300}).to_string(), false)
 }
