@@ -194,9 +194,20 @@ async fn the_approval_issue_gates_production_and_ignores_non_approvers() {
         let issue = &fake.issues(OPS)[0];
         assert!(issue.title.contains("production: api v2"), "{}", issue.title);
         assert!(issue.body.contains("| api | `v1` |"), "{}", issue.body);
+        let polls = || {
+            fake.requests()
+                .iter()
+                .filter(|r| r.method == "GET" && r.target.contains("/issues/1/comments"))
+                .count()
+        };
+        let before = polls();
         fake.comment(OPS, 1, "mallory", "/approve");
         fake.comment(OPS, 1, "alice", "/approve");
-        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+        // The event, not a pause: the release has read both comments (two polls after them).
+        while polls() < before + 2 {
+            assert!(std::time::Instant::now() < deadline, "the release stopped polling the issue");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
         assert_eq!(fake.file(OPS, FILE).unwrap(), "API_IMAGE_TAG=v1\n", "deployed without an approver");
         fake.comment(OPS, 1, "carol", answer);
         let out = running.await.unwrap();

@@ -147,8 +147,16 @@ async fn two_approvals_at_once_deploy_once() {
         gate(action(&fake, &reg, "approve")).event("issue_comment", &ev)
     };
     let (first, second) = (approve("carol"), approve("dave"));
+    let reads_of_the_issue =
+        || fake.requests().iter().filter(|r| r.method == "GET" && r.target.ends_with("/issues/1")).count();
+    let before = reads_of_the_issue();
     let (a, b) = tokio::join!(tokio::task::spawn_blocking(move || first.run()), async {
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        // The second starts once the first is reading the issue (its answer is delayed 3 s).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while reads_of_the_issue() == before {
+            assert!(std::time::Instant::now() < deadline, "the first approve never read the issue");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
         tokio::task::spawn_blocking(move || second.run()).await
     });
     let (a, b) = (a.unwrap(), b.unwrap());
