@@ -62,6 +62,8 @@ pub struct Runner {
     /// Between [`Runner::stop_commands`] and [`Runner::resume_commands`]: `::add-mask::` would be
     /// ignored, so announcing waits.
     stopped: Arc<AtomicBool>,
+    /// Lines held back until [`Runner::flush_group`] (one of several tasks logging at once).
+    buffer: Option<Arc<std::sync::Mutex<Vec<String>>>>,
 }
 
 impl Runner {
@@ -73,12 +75,19 @@ impl Runner {
             output_file: env.runner_file(vars::OUTPUT_SUFFIX).map(PathBuf::from),
             summary_file: env.runner_file(vars::STEP_SUMMARY_SUFFIX).map(PathBuf::from),
             stopped: Arc::default(),
+            buffer: None,
         }
     }
 
     /// A CLI-mode runner that writes no files (tests, library use).
     pub fn cli() -> Self {
-        Runner { mode: Mode::Cli, output_file: None, summary_file: None, stopped: Arc::default() }
+        Runner {
+            mode: Mode::Cli,
+            output_file: None,
+            summary_file: None,
+            stopped: Arc::default(),
+            buffer: None,
+        }
     }
 
     /// The mode in force.
@@ -86,8 +95,47 @@ impl Runner {
         self.mode
     }
 
+    /// A runner whose log lines are held back until [`Runner::flush_group`], so that tasks
+    /// running at once (parallel `publish`) each show as one group instead of interleaving.
+    /// Outputs, the summary and masks are not held back.
+    pub(crate) fn buffered(&self) -> Runner {
+        Runner { buffer: Some(Arc::default()), ..self.clone() }
+    }
+
+    /// Prints the held-back lines as one collapsible group titled `title` (at once, so no
+    /// other task's lines come between them); a runner that holds nothing back prints nothing.
+    pub(crate) fn flush_group(&self, title: &str) {
+        let Some(buffer) = &self.buffer else { return };
+        let lines = std::mem::take(&mut *buffer.lock().unwrap_or_else(|e| e.into_inner()));
+        let direct = Runner { buffer: None, ..self.clone() };
+        match self.mode {
+            Mode::Action => {
+                let mut out = io::stdout().lock();
+                if !self.stopped.load(Ordering::SeqCst) {
+                    announce(&mut out);
+                }
+                let _ = writeln!(out, "::group::{}", escape_data(title));
+                for line in &lines {
+                    // Redacted again: a secret may have been registered since the line was held.
+                    let _ = writeln!(out, "{}", secret::redact(line));
+                }
+                let _ = writeln!(out, "::endgroup::");
+            }
+            Mode::Cli => {
+                direct.log_line(&format!("== {title}"));
+                for line in &lines {
+                    direct.log_line(line);
+                }
+            }
+        }
+    }
+
     fn log_line(&self, line: &str) {
         let line = secret::redact(line);
+        if let Some(buffer) = &self.buffer {
+            buffer.lock().unwrap_or_else(|e| e.into_inner()).push(line);
+            return;
+        }
         match self.mode {
             Mode::Action => {
                 let mut out = io::stdout().lock();

@@ -279,9 +279,23 @@ pub(crate) async fn run(args: &PublishArgs, env: &EnvMap, runner: &Runner) -> an
     let (jobs, skipped) =
         if args.changed_only { changed_jobs(jobs, &ctx, runner) } else { (jobs, Vec::new()) };
 
+    // Services built at once log into their own buffers, each printed as one group when it
+    // ends, so their lines do not interleave.
+    let parallel = args.parallel.clamp(1, 16);
+    let grouped = parallel > 1 && jobs.len() > 1;
+    let regs = &regs;
     let results: Vec<anyhow::Result<Published>> = futures::stream::iter(&jobs)
-        .map(|j| publish_one(j, &regs, env, runner))
-        .buffered(args.parallel.clamp(1, 16))
+        .map(|j| async move {
+            if !grouped {
+                return publish_one(j, regs, env, runner).await;
+            }
+            let log = runner.buffered();
+            let result = publish_one(j, regs, env, &log).await;
+            let outcome = if result.is_ok() { "published" } else { "failed" };
+            log.flush_group(&format!("{} ({outcome})", j.spec.name));
+            result
+        })
+        .buffered(parallel)
         .collect()
         .await;
     let mut published = Vec::new();

@@ -332,6 +332,23 @@ async fn a_failing_build_pushes_nothing_for_it_and_dispatches_nothing() {
     }
     assert!(fake.runs(OPS).is_empty());
     assert!(out.summary.contains("| bad | failed: build failed"), "{}", out.summary);
+    // Built at once, each service's log is one group: no line of one inside the other's.
+    let group = |name: &str| -> Vec<String> {
+        let lines: Vec<&str> = out.stdout.lines().collect();
+        let start = lines.iter().position(|l| l.starts_with(&format!("::group::{name} ("))).expect(name);
+        let end = start + lines[start..].iter().position(|l| *l == "::endgroup::").unwrap();
+        lines[start + 1..end].iter().map(|l| l.to_string()).collect()
+    };
+    let (good, bad) = (group("good"), group("bad"));
+    assert!(
+        good.iter().any(|l| l.starts_with("good: built")) && !good.iter().any(|l| l.starts_with("bad:")),
+        "{good:?}"
+    );
+    assert!(
+        bad.iter().any(|l| l.starts_with("bad: building")) && !bad.iter().any(|l| l.starts_with("good:")),
+        "{bad:?}"
+    );
+    assert!(out.stdout.contains("::group::bad (failed)"), "{}", out.stdout);
     no_secrets(&out);
 }
 
