@@ -8,12 +8,12 @@
 use crate::deploy_targets::{path, push_http_image};
 use crate::forge_ops::{FILE, OPS, setup};
 use crate::release_faults::{release, run_within};
+use crate::support::Outcome;
 use crate::support::docker::{Dockerd, require};
 use crate::support::fake_forge::{FakeForge, Flavor};
 use crate::support::registry::{Auth, TestRegistry};
 use crate::support::skip;
 use crate::support::sshd::{Sshd, free_port};
-use crate::support::Outcome;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -87,11 +87,13 @@ impl Host {
 }
 
 /// A compose file whose `api` pulls `<registry>/deploytest/<repo>:${API_IMAGE_TAG}` and serves
-/// `/health` on `addr:port`.
-fn compose(registry: &str, repo: &str, addr: &str, port: u16) -> String {
+/// `/health` on `addr:port`, except with the tag `breaks`, which this host's configuration
+/// breaks (the container exits).
+fn compose(registry: &str, repo: &str, addr: &str, port: u16, breaks: &str) -> String {
     format!(
         "version: \"3.7\"\nservices:\n  api:\n    image: \"{registry}/deploytest/{repo}:${{API_IMAGE_TAG}}\"\n    \
-         network_mode: host\n    init: true\n    command: [\"httpd\", \"-f\", \"-p\", \"{addr}:{port}\", \"-h\", \"/www\"]\n"
+         network_mode: host\n    init: true\n    environment: [\"TAG=${{API_IMAGE_TAG}}\"]\n    \
+         command: [\"sh\", \"-c\", \"[ \\\"$$TAG\\\" != {breaks} ] || exit 3; exec httpd -f -p {addr}:{port} -h /www\"]\n"
     )
 }
 
@@ -115,12 +117,14 @@ impl World {
         let engine = require()?;
         let registry = TestRegistry::start(Auth::None);
         let r = registry.host.clone();
-        for tag in ["A", "B", "C"] {
+        for tag in ["A", "B", "C", "D"] {
             push_http_image(engine, &format!("{r}/deploytest/api:{tag}"), &format!("api-{tag}"));
         }
         // Host 2 pulls `api-h2`, which has A (the very image of api:A) but not B.
         engine.run(&["tag", &format!("{r}/deploytest/api:A"), &format!("{r}/deploytest/api-h2:A")]);
         engine.run(&["push", &format!("{r}/deploytest/api-h2:A")]);
+        engine.run(&["tag", &format!("{r}/deploytest/api:D"), &format!("{r}/deploytest/api-h2:D")]);
+        engine.run(&["push", &format!("{r}/deploytest/api-h2:D")]);
         // `api-mirror`: A is api:A, C is another image than api:C.
         engine.run(&["tag", &format!("{r}/deploytest/api:A"), &format!("{r}/deploytest/api-mirror:A")]);
         engine.run(&["push", &format!("{r}/deploytest/api-mirror:A")]);
@@ -132,14 +136,14 @@ impl World {
             engine,
             &ws.join("vm1"),
             "127.0.0.1",
-            &compose(&r, "api", "127.0.0.1", port),
+            &compose(&r, "api", "127.0.0.1", port, "-"),
             &format!("mh1p{port}"),
         );
         let h2 = Host::start(
             engine,
             &ws.join("vm2"),
             "127.0.0.2",
-            &compose(&r, "api-h2", "127.0.0.2", port),
+            &compose(&r, "api-h2", "127.0.0.2", port, "D"),
             &format!("mh2p{port}"),
         );
         // One client key for both: host 2 authorizes host 1's.
@@ -166,7 +170,7 @@ impl World {
                 .input("compose-dir", "~/app")
                 .input("health-url", &format!("http://{{host}}:{}/health", self.port))
                 .input("health-body", &format!("api-{tag}"))
-                .input("health-timeout", "20");
+                .input("health-timeout", "8");
         let pins: Vec<String> = hosts.iter().map(|h| h.known_hosts_line()).collect();
         run = run.input("ssh-known-hosts", &pins.join("\n"));
         run = match hosts {
@@ -241,9 +245,37 @@ async fn two_hosts_deploy_in_order_a_failing_second_host_rolls_the_first_back_an
     let rollback = &log[at(&log, "rolling back: api → A")..at(&log, "rolled back to api A")];
     assert!(!rollback.contains(&h2.destination()), "{rollback}");
 
-    // 3. Host 1 pulls `api-mirror`, whose C is not the api:C the release verified: the deploy
+    // 3. D: both hosts take it, host 2 is not healthy on it: both are rolled back, host 2 first
+    //    checked on A again too.
+    let (sick, t_sick) = w.release("D", &[h1, h2]).await;
+    let log = sick.log();
+    assert_eq!(sick.code, 1, "{log}");
+    assert!(
+        log.contains(&format!("health check failed: http://127.0.0.2:{}/health was not healthy", w.port)),
+        "{log}"
+    );
+    assert!(
+        log.contains(&format!(
+            "compose-ssh: rolling back the host(s) changed: {}, {}\n",
+            h1.destination(),
+            h2.destination()
+        )),
+        "{log}"
+    );
+    assert!(log.contains("rolled back to api A; healthy"), "{log}");
+    let rollback = &log[at(&log, "rolling back: api → A")..];
+    assert!(rollback.contains(&format!("http://127.0.0.2:{}/health healthy", w.port)), "{rollback}");
+    let (d1, d2) = (h1.containers(w.engine), h2.containers(w.engine));
+    assert_eq!(d1["api"].1, format!("{r}/deploytest/api:A"), "{d1:?}");
+    assert_eq!(d2["api"].1, format!("{r}/deploytest/api-h2:A"), "{d2:?}");
+    assert_ne!(d2["api"].0, c2["api"].0, "host 2 ran D in between");
+    for h in [h1, h2] {
+        assert!(h.live_env().starts_with("API_IMAGE_TAG=A\n"), "{}", h.live_env());
+    }
+
+    // 4. Host 1 pulls `api-mirror`, whose C is not the api:C the release verified: the deploy
     //    fails after `up -d` and host 1 is rolled back to A.
-    std::fs::write(h1.project.join("docker-compose.yml"), compose(r, "api-mirror", "127.0.0.1", w.port))
+    std::fs::write(h1.project.join("docker-compose.yml"), compose(r, "api-mirror", "127.0.0.1", w.port, "-"))
         .unwrap();
     let (moved, t_moved) = w.release("C", &[h1]).await;
     let log = moved.log();
@@ -259,6 +291,7 @@ async fn two_hosts_deploy_in_order_a_failing_second_host_rolls_the_first_back_an
     assert_eq!(m1["api"].1, format!("{r}/deploytest/api-mirror:A"), "{m1:?}");
     assert!(h1.live_env().starts_with("API_IMAGE_TAG=A\n"), "{}", h1.live_env());
     eprintln!(
-        "two-host release: happy {t_ok:.1?}; host 2 failing + rollback {t_bad:.1?}; digest mismatch + rollback {t_moved:.1?}"
+        "two-host release: happy {t_ok:.1?}; host 2 pull failing + rollback of host 1 {t_bad:.1?}; host 2 \
+         unhealthy + rollback of both {t_sick:.1?}; digest mismatch + rollback {t_moved:.1?}"
     );
 }
