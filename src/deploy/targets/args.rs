@@ -329,16 +329,6 @@ impl TargetArgs {
     /// The hosts of `ssh-host` or `ssh-hosts` (not both), each once; empty when neither is given.
     fn ssh_host_list(&self) -> Result<Vec<SshHost>, InputError> {
         let lines: Vec<String> = self.ssh_hosts.iter().flat_map(|h| split_list(h, true)).collect();
-        if let Some(h) = given(&self.ssh_host) {
-            if !lines.is_empty() {
-                return Err(InputError::new(
-                    "ssh-hosts",
-                    lines.join(" "),
-                    "is given with ssh-host: give one host in ssh-host or all of them in ssh-hosts",
-                ));
-            }
-            return Ok(vec![SshHost { host: inputs::ssh_host("ssh-host", h)?, port: self.ssh_port }]);
-        }
         let mut hosts: Vec<SshHost> = Vec::new();
         for line in &lines {
             let (host, port) = inputs::ssh_host_port("ssh-hosts", line, self.ssh_port)?;
@@ -348,7 +338,15 @@ impl TargetArgs {
             }
             hosts.push(h);
         }
-        Ok(hosts)
+        let Some(one) = given(&self.ssh_host) else { return Ok(hosts) };
+        if !hosts.is_empty() {
+            return Err(InputError::new(
+                "ssh-hosts",
+                lines.join(" "),
+                "is given with ssh-host: give one host in ssh-host or all of them in ssh-hosts",
+            ));
+        }
+        Ok(vec![SshHost { host: inputs::ssh_host("ssh-host", one)?, port: self.ssh_port }])
     }
 
     fn compose_ssh(&self, runner: &Runner) -> Result<ComposeSsh, InputError> {

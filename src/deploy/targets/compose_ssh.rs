@@ -214,10 +214,11 @@ impl ComposeSsh {
                 let results = futures::future::join_all(runs).await;
                 let mut stop = None;
                 for (&i, (changed, result)) in batch.iter().zip(results) {
-                    if changed && !undo {
-                        if let Ok(mut s) = self.changed_hosts.lock() {
-                            s.get_or_insert_default().push(i);
-                        }
+                    if changed
+                        && !undo
+                        && let Ok(mut s) = self.changed_hosts.lock()
+                    {
+                        s.get_or_insert_default().push(i);
                     }
                     if let Err(e) = result {
                         stop.get_or_insert(e);
