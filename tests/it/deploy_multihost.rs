@@ -117,14 +117,20 @@ impl World {
         let engine = require()?;
         let registry = TestRegistry::start(Auth::None);
         let r = registry.host.clone();
-        for tag in ["A", "B", "C", "D"] {
+        for tag in ["A", "B", "C", "D", "E"] {
             push_http_image(engine, &format!("{r}/deploytest/api:{tag}"), &format!("api-{tag}"));
         }
         // Host 2 pulls `api-h2`, which has A (the very image of api:A) but not B.
         engine.run(&["tag", &format!("{r}/deploytest/api:A"), &format!("{r}/deploytest/api-h2:A")]);
         engine.run(&["push", &format!("{r}/deploytest/api-h2:A")]);
-        engine.run(&["tag", &format!("{r}/deploytest/api:D"), &format!("{r}/deploytest/api-h2:D")]);
-        engine.run(&["push", &format!("{r}/deploytest/api-h2:D")]);
+        for tag in ["D", "E"] {
+            engine.run(&[
+                "tag",
+                &format!("{r}/deploytest/api:{tag}"),
+                &format!("{r}/deploytest/api-h2:{tag}"),
+            ]);
+            engine.run(&["push", &format!("{r}/deploytest/api-h2:{tag}")]);
+        }
         // `api-mirror`: A is api:A, C is another image than api:C.
         engine.run(&["tag", &format!("{r}/deploytest/api:A"), &format!("{r}/deploytest/api-mirror:A")]);
         engine.run(&["push", &format!("{r}/deploytest/api-mirror:A")]);
@@ -156,6 +162,10 @@ impl World {
 
     /// A `release` of `api=<tag>` to `hosts` (`ssh-hosts` lines; one: `ssh-host`).
     async fn release(&self, tag: &str, hosts: &[&Host]) -> (Outcome, Duration) {
+        self.release_with(tag, hosts, "1").await
+    }
+
+    async fn release_with(&self, tag: &str, hosts: &[&Host], max_parallel: &str) -> (Outcome, Duration) {
         let tmp = self.workspace.path().join("tmp");
         std::fs::create_dir_all(&tmp).unwrap();
         let mut run =
@@ -170,7 +180,8 @@ impl World {
                 .input("compose-dir", "~/app")
                 .input("health-url", &format!("http://{{host}}:{}/health", self.port))
                 .input("health-body", &format!("api-{tag}"))
-                .input("health-timeout", "8");
+                .input("health-timeout", "8")
+                .input("max-parallel", max_parallel);
         let pins: Vec<String> = hosts.iter().map(|h| h.known_hosts_line()).collect();
         run = run.input("ssh-known-hosts", &pins.join("\n"));
         run = match hosts {
@@ -290,6 +301,17 @@ async fn two_hosts_deploy_in_order_a_failing_second_host_rolls_the_first_back_an
     let m1 = h1.containers(w.engine);
     assert_eq!(m1["api"].1, format!("{r}/deploytest/api-mirror:A"), "{m1:?}");
     assert!(h1.live_env().starts_with("API_IMAGE_TAG=A\n"), "{}", h1.live_env());
+    // 5. E with max-parallel 2: both hosts start before either is checked; both run E.
+    std::fs::write(h1.project.join("docker-compose.yml"), compose(r, "api", "127.0.0.1", w.port, "-"))
+        .unwrap();
+    let (both, t_both) = w.release_with("E", &[h1, h2], "2").await;
+    let log = both.log();
+    assert_eq!(both.code, 0, "{log}");
+    let first_check = at(&log, "/health healthy");
+    assert!(at(&log, "(host 1 of 2)") < first_check && at(&log, "(host 2 of 2)") < first_check, "{log}");
+    assert_eq!(h1.containers(w.engine)["api"].1, format!("{r}/deploytest/api:E"));
+    assert_eq!(h2.containers(w.engine)["api"].1, format!("{r}/deploytest/api-h2:E"));
+    eprintln!("max-parallel 2: {t_both:.1?}");
     eprintln!(
         "two-host release: happy {t_ok:.1?}; host 2 pull failing + rollback of host 1 {t_bad:.1?}; host 2 \
          unhealthy + rollback of both {t_sick:.1?}; digest mismatch + rollback {t_moved:.1?}"
