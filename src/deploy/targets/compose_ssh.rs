@@ -579,6 +579,26 @@ mod tests {
     }
 
     #[test]
+    fn a_rollback_after_a_deploy_goes_to_the_hosts_it_changed_and_only_those() {
+        let host = |h: &str| SshHost { host: h.into(), port: 22 };
+        let t = ComposeSsh { hosts: vec![host("vm1"), host("vm2"), host("vm3")], ..target() };
+        let mut r = rollout();
+        assert_eq!(t.hosts_for(&r), [0, 1, 2]);
+        // The deploy changed vm1 and vm2, then vm2 failed.
+        t.changed_hosts.lock().unwrap().as_mut().unwrap().extend([0, 1]);
+        r.rollback = true;
+        assert_eq!(t.hosts_for(&r), [0, 1]);
+        // A rollback that is not the undo of a deploy in this process (`command: rollback`)
+        // goes to every host.
+        let fresh = ComposeSsh { changed_hosts: Arc::default(), ..t.clone() };
+        assert_eq!(fresh.hosts_for(&r), [0, 1, 2]);
+        // A new deploy forgets what the last one changed.
+        r.rollback = false;
+        assert_eq!(t.hosts_for(&r), [0, 1, 2]);
+        assert_eq!(*t.changed_hosts.lock().unwrap(), Some(vec![]));
+    }
+
+    #[test]
     fn private_files_are_0600() {
         use std::os::unix::fs::PermissionsExt as _;
         let dir = tempfile::tempdir().unwrap();
