@@ -88,6 +88,13 @@ impl std::fmt::Display for Stop {
 
 type Shared<'a, 'p> = Mutex<&'a mut (dyn FnMut(&str) + Send + 'p)>;
 
+/// What every host's ssh gets: the key and known_hosts files, and the script.
+struct Session<'a> {
+    key: &'a Path,
+    known: &'a Path,
+    script: &'a str,
+}
+
 fn say(shared: &Shared<'_, '_>, line: &str) {
     let mut guard = shared.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     (*guard)(line);
@@ -193,7 +200,7 @@ impl ComposeSsh {
             progress("compose-ssh: no host was changed, so none is rolled back");
             return Ok(());
         }
-        if undo || which.len() < self.hosts.len() {
+        if undo {
             let names: Vec<String> = which.iter().map(|&i| self.destination(&self.hosts[i])).collect();
             progress(&format!("compose-ssh: rolling back the host(s) changed: {}", names.join(", ")));
         }
@@ -209,8 +216,8 @@ impl ComposeSsh {
         {
             let shared: Shared<'_, '_> = Mutex::new(&mut *progress);
             for (n, batch) in which.chunks(self.max_parallel.max(1)).enumerate() {
-                let runs =
-                    batch.iter().map(|&i| self.one_host(i, rollout, checks, &key, &known, &script, &shared));
+                let session = Session { key: &key, known: &known, script: &script };
+                let runs = batch.iter().map(|&i| self.one_host(i, rollout, checks, &session, &shared));
                 let results = futures::future::join_all(runs).await;
                 let mut stop = None;
                 for (&i, (changed, result)) in batch.iter().zip(results) {
@@ -244,15 +251,12 @@ impl ComposeSsh {
 
     /// One host: the script, the digests its changed services run, its `{host}` checks.
     /// Returns whether the host's env file was replaced (the host changed), and how it went.
-    #[allow(clippy::too_many_arguments)]
     async fn one_host(
         &self,
         i: usize,
         rollout: &Rollout,
         checks: &[HealthCheck],
-        key: &Path,
-        known: &Path,
-        script: &str,
+        session: &Session<'_>,
         shared: &Shared<'_, '_>,
     ) -> (bool, Result<(), Stop>) {
         let h = &self.hosts[i];
@@ -274,7 +278,7 @@ impl ComposeSsh {
         );
         let prefix = if self.hosts.len() > 1 { format!("{}: ", h.host) } else { "remote: ".to_owned() };
         let (mut changed, mut running): (bool, Vec<Running>) = (false, Vec::new());
-        let cmd = self.ssh_command(h, key, known, script);
+        let cmd = self.ssh_command(h, session.key, session.known, session.script);
         let done = {
             let mut watch = |line: &str| {
                 let body = line.strip_prefix(prefix.as_str()).unwrap_or(line);
