@@ -10,9 +10,9 @@ use crate::deploy::approval::{ApprovalKey, ApprovalPolicy, Approver, Waiting};
 use crate::deploy::health::HealthCheck;
 use crate::deploy::plan::{ImageMap, TagRules};
 use crate::deploy::release::{Approval, ApprovalMode, Gate, Kind, Settings};
-use crate::deploy::targets::AnyTarget;
 use crate::deploy::targets::args::TargetArgs;
 use crate::deploy::targets::inputs::{http_status, http_url};
+use crate::deploy::targets::{AnyTarget, TargetKind};
 use crate::env::EnvMap;
 use crate::forge::AnyForge;
 use crate::registry::Registries;
@@ -153,7 +153,15 @@ impl OrchestrationArgs {
         let health = items(&self.health_url)
             .into_iter()
             .map(|u| {
-                http_url("health-url", &u)?;
+                let per_host = u.contains(crate::deploy::health::HOST_PLACEHOLDER);
+                if per_host && self.target.target != Some(TargetKind::ComposeSsh) {
+                    return Err(InputError::new(
+                        "health-url",
+                        &u,
+                        "names `{host}`, which only target compose-ssh fills in (with each host it deployed)",
+                    ));
+                }
+                http_url("health-url", &u.replace(crate::deploy::health::HOST_PLACEHOLDER, "host.example"))?;
                 let mut check = HealthCheck::new(u, Duration::from_secs(self.health_timeout));
                 check.expect_status = health_status;
                 check.body_contains = self.health_body.clone().filter(|b| !b.is_empty());

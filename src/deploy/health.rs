@@ -116,3 +116,64 @@ fn describe(e: reqwest::Error) -> String {
         crate::secret::redact(&e.without_url().to_string())
     }
 }
+
+/// The placeholder a `health-url` may hold for the host a multi-host target just deployed
+/// (`http://{host}:8080/health`): such a check runs on each host, after that host's deploy.
+pub(crate) const HOST_PLACEHOLDER: &str = "{host}";
+
+/// The checks of `checks` that name [`HOST_PLACEHOLDER`], with it replaced by `host` (an IPv6
+/// address in brackets).
+pub(crate) fn for_host(checks: &[HealthCheck], host: &str) -> Vec<HealthCheck> {
+    let host = if host.contains(':') { format!("[{host}]") } else { host.to_owned() };
+    checks
+        .iter()
+        .filter(|c| c.url.contains(HOST_PLACEHOLDER))
+        .map(|c| HealthCheck { url: c.url.replace(HOST_PLACEHOLDER, &host), ..c.clone() })
+        .collect()
+}
+
+/// The checks of `checks` that name no host: run once, after every host.
+pub(crate) fn host_free(checks: &[HealthCheck]) -> Vec<HealthCheck> {
+    checks.iter().filter(|c| !c.url.contains(HOST_PLACEHOLDER)).cloned().collect()
+}
+
+/// Runs `checks` one after the other; the error (`health check failed: …`) names the first
+/// that failed.
+pub(crate) async fn check_all(
+    checks: &[HealthCheck],
+    progress: &mut (dyn FnMut(&str) + Send),
+) -> Result<(), String> {
+    if checks.is_empty() {
+        return Ok(());
+    }
+    let client = reqwest::Client::builder().build().map_err(|e| format!("health check client: {e}"))?;
+    for check in checks {
+        let healthy = wait_healthy(&client, check, |line| progress(line))
+            .await
+            .map_err(|e| format!("health check failed: {e}"))?;
+        progress(&format!(
+            "{} healthy after {} check(s) in {:.1?}",
+            crate::secret::redact_url(&check.url),
+            healthy.attempts,
+            healthy.elapsed
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_checks_are_split_from_the_others() {
+        let checks = [
+            HealthCheck::new("http://{host}:8080/health", Duration::from_secs(1)),
+            HealthCheck::new("https://app.example/health", Duration::from_secs(1)),
+        ];
+        let urls = |c: Vec<HealthCheck>| c.into_iter().map(|c| c.url).collect::<Vec<_>>();
+        assert_eq!(urls(for_host(&checks, "10.0.0.2")), ["http://10.0.0.2:8080/health"]);
+        assert_eq!(urls(for_host(&checks, "::1")), ["http://[::1]:8080/health"]);
+        assert_eq!(urls(host_free(&checks)), ["https://app.example/health"]);
+    }
+}

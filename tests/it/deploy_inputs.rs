@@ -47,6 +47,11 @@ const BAD: &[(&str, &str, bool)] = &[
     ("ssh-host", "vm example", false),
     ("ssh-host", "vm.example;id", false),
     ("ssh-host", "[vm.example]", false),
+    ("ssh-hosts", "127.0.0.1:0", false),
+    ("ssh-hosts", "-oProxyCommand=x:22\nvm1.example", false),
+    ("ssh-hosts", "vm1.example\nvm1.example:22", false),
+    ("max-parallel", "0", false),
+    ("max-parallel", "65", false),
     ("ssh-user", "-oProxyCommand=x", false),
     ("ssh-user", "root user", false),
     ("compose-dir", "/srv/app;id", false),
@@ -216,4 +221,25 @@ fn valid_edge_values_pass_the_checks() {
         assert_eq!(out.code, 1, "{input}={value}: {}", out.log());
         assert!(!out.log().contains("invalid input"), "{input}={value}: {}", out.log());
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_placeholder_in_health_url_needs_compose_ssh() {
+    let (fake, _, _) = setup(Flavor::Github).await;
+    let api = fake.api_url();
+    let listener = Listener::start();
+    let out = tokio::task::spawn_blocking(move || {
+        let base = with(inputs(&listener, true), "target", "command");
+        let base = with(base, "deploy-command", "true");
+        run("release", true, &api, &with(base, "health-url", "http://{host}:8080/health"))
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.code, 2, "{}", out.log());
+    assert!(
+        out.log().contains("invalid input `health-url`") && out.log().contains("only target compose-ssh"),
+        "{}",
+        out.log()
+    );
+    assert_eq!(fake.requests().len(), 0, "the forge was contacted: {:?}", fake.requests());
 }

@@ -10,12 +10,12 @@ use deploy_action::deploy::health::{HealthCheck, wait_healthy};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-fn path() -> String {
+pub fn path() -> String {
     std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into())
 }
 
 /// A busybox image serving `/www` with `httpd`, whose `/health` says `body`, pushed as `reference`.
-fn push_http_image(engine: &Dockerd, reference: &str, body: &str) {
+pub fn push_http_image(engine: &Dockerd, reference: &str, body: &str) {
     let dir = tempfile::tempdir().unwrap();
     let r = dir.path();
     for d in ["bin", "www", "tmp"] {

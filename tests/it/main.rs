@@ -8,6 +8,7 @@ mod build_docker;
 mod build_files;
 mod deploy_cancel;
 mod deploy_inputs;
+mod deploy_multihost;
 mod deploy_swarm;
 mod deploy_targets;
 mod docs;

@@ -12,7 +12,7 @@ pub(crate) use settings::*;
 use super::approval::PlannedChange;
 use super::auto_rollback::roll_back;
 pub(crate) use super::gate::{Gated, gate};
-use super::health::{HealthCheck, wait_healthy};
+use super::health::HealthCheck;
 use super::plan::{self, Provenance};
 use super::record::{Record, job_deployment, open_deployment, report, retire_previous};
 use super::targets::{Rollout, ServiceChange, Target};
@@ -315,18 +315,7 @@ pub(super) async fn deploy_and_check<T: Target>(
     progress: Progress<'_>,
 ) -> Result<(), String> {
     let mut log = |line: &str| progress(line);
-    target.deploy(rollout, &mut log).await.map_err(|e| format!("deploy failed: {e}"))?;
-    let client = reqwest::Client::builder().build().map_err(|e| format!("health check client: {e}"))?;
-    for check in checks {
-        let healthy = wait_healthy(&client, check, |line| progress(line))
-            .await
-            .map_err(|e| format!("health check failed: {e}"))?;
-        progress(&format!(
-            "{} healthy after {} check(s) in {:.1?}",
-            check.url, healthy.attempts, healthy.elapsed
-        ));
-    }
-    Ok(())
+    target.deploy_checked(rollout, checks, &mut log).await
 }
 
 /// One line for deployment descriptions: `release api v1 → v2, web v3`.

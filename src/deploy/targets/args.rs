@@ -2,7 +2,7 @@
 //! every command that deploys, and their validation into an [`AnyTarget`].
 
 use super::command::CommandTarget;
-use super::compose_ssh::ComposeSsh;
+use super::compose_ssh::{ComposeSsh, SshHost};
 use super::dokploy::{Dokploy, DokployCompose};
 use super::inputs;
 use super::none::NoTarget;
@@ -27,6 +27,12 @@ pub struct TargetArgs {
     /// compose-ssh: the host to SSH to.
     #[arg(long, value_name = "HOST")]
     pub ssh_host: Option<String>,
+    /// compose-ssh: several hosts, one `host` or `host:port` per line, deployed in this order.
+    #[arg(long, value_name = "HOST[:PORT]")]
+    pub ssh_hosts: Vec<String>,
+    /// compose-ssh: how many hosts are deployed at once (1: one after the other).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub max_parallel: usize,
     /// compose-ssh: SSH port.
     #[arg(long, value_name = "PORT", default_value_t = 22)]
     pub ssh_port: u16,
@@ -208,6 +214,11 @@ impl TargetArgs {
         if let Some(h) = given(&self.ssh_host) {
             inputs::ssh_host("ssh-host", h)?;
         }
+        self.ssh_host_list()?;
+        if !(1..=64).contains(&self.max_parallel) {
+            let v = self.max_parallel.to_string();
+            return Err(InputError::new("max-parallel", v, "must be 1 to 64 hosts at once"));
+        }
         inputs::ssh_user("ssh-user", self.ssh_user.trim())?;
         if let Some(d) = given(&self.compose_dir) {
             inputs::compose_dir("compose-dir", d)?;
@@ -315,10 +326,39 @@ impl TargetArgs {
         })
     }
 
+    /// The hosts of `ssh-host` or `ssh-hosts` (not both), each once; empty when neither is given.
+    fn ssh_host_list(&self) -> Result<Vec<SshHost>, InputError> {
+        let lines: Vec<String> = self.ssh_hosts.iter().flat_map(|h| split_list(h, true)).collect();
+        let mut hosts: Vec<SshHost> = Vec::new();
+        for line in &lines {
+            let (host, port) = inputs::ssh_host_port("ssh-hosts", line, self.ssh_port)?;
+            let h = SshHost { host, port };
+            if hosts.contains(&h) {
+                return Err(InputError::new("ssh-hosts", line, "names a host twice"));
+            }
+            hosts.push(h);
+        }
+        let Some(one) = given(&self.ssh_host) else { return Ok(hosts) };
+        if !hosts.is_empty() {
+            return Err(InputError::new(
+                "ssh-hosts",
+                lines.join(" "),
+                "is given with ssh-host: give one host in ssh-host or all of them in ssh-hosts",
+            ));
+        }
+        Ok(vec![SshHost { host: inputs::ssh_host("ssh-host", one)?, port: self.ssh_port }])
+    }
+
     fn compose_ssh(&self, runner: &Runner) -> Result<ComposeSsh, InputError> {
         let t = "compose-ssh";
-        let host =
-            inputs::ssh_host("ssh-host", needed(&self.ssh_host, "ssh-host", t, "the host to SSH to")?)?;
+        let hosts = self.ssh_host_list()?;
+        if hosts.is_empty() {
+            return Err(InputError::new(
+                "ssh-host",
+                "",
+                "is empty: target compose-ssh needs the host to SSH to (or ssh-hosts, one per line)",
+            ));
+        }
         let user = inputs::ssh_user("ssh-user", self.ssh_user.trim())?;
         let raw_key = needed(&self.ssh_key, "ssh-key", t, "a private key (a masked secret)")?;
         mask_once(runner, raw_key);
@@ -335,8 +375,7 @@ impl TargetArgs {
             ));
         }
         Ok(ComposeSsh {
-            host,
-            port: self.ssh_port,
+            hosts,
             user,
             key: Secret::new(key),
             known_hosts,
@@ -345,7 +384,9 @@ impl TargetArgs {
             env_file: env_file.to_owned(),
             prune: self.compose_prune,
             services: name_map("compose-services", &self.compose_services, "compose")?,
+            max_parallel: self.max_parallel,
             ssh_program: PathBuf::from("ssh"),
+            changed_hosts: std::sync::Arc::default(),
         })
     }
 }
@@ -446,7 +487,28 @@ mod tests {
         let AnyTarget::ComposeSsh(t) = ssh_args().target(&EnvMap::default(), &Runner::cli()).unwrap() else {
             panic!("not compose-ssh")
         };
-        assert_eq!(t.destination(), "root@vm.example:22");
+        assert_eq!(t.destination(&t.hosts[0]), "root@vm.example:22");
+        let many = TargetArgs {
+            ssh_host: None,
+            ssh_hosts: vec!["vm1.example\n10.0.0.2:2222\n".into()],
+            max_parallel: 2,
+            ..ssh_args()
+        };
+        let AnyTarget::ComposeSsh(t) = many.target(&EnvMap::default(), &Runner::cli()).unwrap() else {
+            panic!("not compose-ssh")
+        };
+        let d: Vec<String> = t.hosts.iter().map(|h| t.destination(h)).collect();
+        assert_eq!(
+            (d.as_slice(), t.max_parallel),
+            (["root@vm1.example:22", "root@10.0.0.2:2222"].map(String::from).as_slice(), 2)
+        );
+        let both = TargetArgs { ssh_host: Some("vm.example".into()), ..many.clone() };
+        assert_eq!(err(&both).input, "ssh-hosts");
+        let twice = TargetArgs { ssh_hosts: vec!["vm1\nvm1:22".into()], ..many.clone() };
+        assert!(err(&twice).rule.contains("twice"), "{}", err(&twice));
+        assert_eq!(err(&TargetArgs { max_parallel: 0, ..many.clone() }).input, "max-parallel");
+        let bad = TargetArgs { ssh_hosts: vec!["vm1\nvm2:99999".into()], ..many };
+        assert_eq!((err(&bad).input.as_str(), err(&bad).value.as_str()), ("ssh-hosts", "vm2:99999"));
     }
 
     #[test]

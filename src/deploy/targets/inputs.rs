@@ -63,6 +63,32 @@ pub(crate) fn ssh_host(input: &str, v: &str) -> Result<String, InputError> {
     Ok(inner.unwrap_or(v).to_owned())
 }
 
+/// One line of `ssh-hosts`: `host`, `host:port`, `[v6]`, `[v6]:port` or a bare IPv6 address
+/// (no port), the host as [`ssh_host`] takes it. Returns the host (without brackets) and the
+/// port (`default_port` when none is given).
+pub(crate) fn ssh_host_port(input: &str, v: &str, default_port: u16) -> Result<(String, u16), InputError> {
+    let (host, port) = match (v.strip_prefix('['), v.matches(':').count()) {
+        (Some(rest), _) => match rest.split_once(']') {
+            Some((addr, "")) => (format!("[{addr}]"), None),
+            Some((addr, p)) if p.starts_with(':') => (format!("[{addr}]"), Some(&p[1..])),
+            _ => (v.to_owned(), None),
+        },
+        (None, 1) => {
+            let (h, p) = v.split_once(':').expect("one colon");
+            (h.to_owned(), Some(p))
+        }
+        _ => (v.to_owned(), None),
+    };
+    let port = match port {
+        None => default_port,
+        Some(p) => match p.parse::<u16>() {
+            Ok(n) if n > 0 => n,
+            _ => return Err(InputError::new(input, v, "has a port that is not 1 to 65535 (`host:port`)")),
+        },
+    };
+    Ok((ssh_host(input, &host).map_err(|e| InputError::new(input, v, e.rule))?, port))
+}
+
 /// An ssh login: 1–64 letters, digits or `._-`, not starting with `-`.
 pub(crate) fn ssh_user(input: &str, v: &str) -> Result<String, InputError> {
     let ok = (1..=64).contains(&v.len())
@@ -175,6 +201,19 @@ mod tests {
             "h\t",
         ] {
             assert!(ssh_host("ssh-host", bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn host_lines() {
+        let hp = |v: &str| ssh_host_port("ssh-hosts", v, 22);
+        assert_eq!(hp("vm1.example").unwrap(), ("vm1.example".into(), 22));
+        assert_eq!(hp("10.0.0.2:2222").unwrap(), ("10.0.0.2".into(), 2222));
+        assert_eq!(hp("[::1]:2200").unwrap(), ("::1".into(), 2200));
+        assert_eq!(hp("[::1]").unwrap(), ("::1".into(), 22));
+        assert_eq!(hp("fe80::1").unwrap(), ("fe80::1".into(), 22));
+        for bad in ["vm:0", "vm:x", "vm:70000", "-o:22", "[::1]x", "a b:22", "[vm]:22", ""] {
+            assert!(hp(bad).is_err(), "{bad:?}");
         }
     }
 

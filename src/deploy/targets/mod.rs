@@ -5,6 +5,7 @@
 pub(crate) mod args;
 pub(crate) mod command;
 pub(crate) mod compose_ssh;
+pub(crate) mod compose_ssh_script;
 pub(crate) mod dokploy;
 pub(crate) mod inputs;
 pub(crate) mod none;
@@ -13,6 +14,7 @@ pub(crate) mod swarm;
 pub(crate) mod swarm_spec;
 pub(crate) mod swarm_tunnel;
 
+use crate::deploy::health::{self, HealthCheck};
 use crate::envfile::EnvFile;
 use crate::settings::InputError;
 use crate::versions::TagEdit;
@@ -116,6 +118,21 @@ pub(crate) trait Target: Sync {
         rollout: &Rollout,
         progress: &mut (dyn FnMut(&str) + Send),
     ) -> impl Future<Output = Result<(), TargetError>> + Send;
+
+    /// Deploys `rollout`, then runs `checks`; the error says `deploy failed: …` or
+    /// `health check failed: …`. A multi-host target (`compose-ssh`) checks each host after
+    /// its deploy (the checks naming [`health::HOST_PLACEHOLDER`]) before the next host.
+    fn deploy_checked(
+        &self,
+        rollout: &Rollout,
+        checks: &[HealthCheck],
+        progress: &mut (dyn FnMut(&str) + Send),
+    ) -> impl Future<Output = Result<(), String>> + Send {
+        async move {
+            self.deploy(rollout, progress).await.map_err(|e| format!("deploy failed: {e}"))?;
+            health::check_all(checks, progress).await
+        }
+    }
 }
 
 /// Which target the `target` input names.
@@ -193,6 +210,21 @@ impl Target for AnyTarget {
             AnyTarget::Dokploy(t) => t.deploy(rollout, progress).await,
             AnyTarget::Command(t) => t.deploy(rollout, progress).await,
             AnyTarget::None(t) => t.deploy(rollout, progress).await,
+        }
+    }
+
+    async fn deploy_checked(
+        &self,
+        rollout: &Rollout,
+        checks: &[HealthCheck],
+        progress: &mut (dyn FnMut(&str) + Send),
+    ) -> Result<(), String> {
+        match self {
+            AnyTarget::ComposeSsh(t) => t.deploy_checked(rollout, checks, progress).await,
+            AnyTarget::Swarm(t) => t.deploy_checked(rollout, checks, progress).await,
+            AnyTarget::Dokploy(t) => t.deploy_checked(rollout, checks, progress).await,
+            AnyTarget::Command(t) => t.deploy_checked(rollout, checks, progress).await,
+            AnyTarget::None(t) => t.deploy_checked(rollout, checks, progress).await,
         }
     }
 }

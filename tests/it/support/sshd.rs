@@ -114,6 +114,15 @@ impl Sshd {
         self.known_hosts_line.replace(&format!(":{}", self.port), &format!(":{}", other.port))
     }
 
+    /// Authorizes `other`'s client key too (one key for several "VMs").
+    pub fn authorize(&self, other: &Sshd) {
+        let key = std::fs::read_to_string(other.client_key.with_extension("pub")).unwrap();
+        let path = self.dir.path().join("authorized_keys");
+        let mut keys = std::fs::read_to_string(&path).unwrap();
+        keys.push_str(&key);
+        std::fs::write(path, keys).unwrap();
+    }
+
     /// sshd's own log.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("sshd.log")).unwrap_or_default()
