@@ -63,19 +63,7 @@ impl Host {
 
     /// `service -> (container id, image)` of the project's running containers.
     fn containers(&self, engine: &Dockerd) -> BTreeMap<String, (String, String)> {
-        let out = engine.run(&[
-            "ps",
-            "--filter",
-            &format!("label=com.docker.compose.project={}", self.name),
-            "--format",
-            "{{.Label \"com.docker.compose.service\"}} {{.ID}} {{.Image}}",
-        ]);
-        out.lines()
-            .filter_map(|l| {
-                let mut w = l.split_whitespace();
-                Some((w.next()?.to_owned(), (w.next()?.to_owned(), w.next()?.to_owned())))
-            })
-            .collect()
+        crate::deploy_targets::compose_containers(engine, &self.name)
     }
 
     fn remove(&self, engine: &Dockerd) {

@@ -118,19 +118,7 @@ impl Vm {
 
     /// `service -> (container id, image)` of the project's running containers.
     fn containers(&self) -> std::collections::BTreeMap<String, (String, String)> {
-        let out = self.engine.run(&[
-            "ps",
-            "--filter",
-            &format!("label=com.docker.compose.project={}", self.name),
-            "--format",
-            "{{.Label \"com.docker.compose.service\"}} {{.ID}} {{.Image}}",
-        ]);
-        out.lines()
-            .filter_map(|l| {
-                let mut w = l.split_whitespace();
-                Some((w.next()?.to_owned(), (w.next()?.to_owned(), w.next()?.to_owned())))
-            })
-            .collect()
+        compose_containers(self.engine, &self.name)
     }
 
     fn healthy(&self, port: u16, body: &str) {
@@ -306,4 +294,24 @@ fn a_failing_command_reports_its_exit_code_and_stderr() {
     assert_eq!(out.code, 1, "{}", out.log());
     assert!(out.stdout.contains("deploy-command failed (exit status 7)"), "{}", out.stdout);
     assert!(out.stdout.contains("helm: release failed"), "{}", out.stdout);
+}
+
+/// `service -> (container id, image)` of compose project `project`'s running containers.
+pub fn compose_containers(
+    engine: &Dockerd,
+    project: &str,
+) -> std::collections::BTreeMap<String, (String, String)> {
+    let out = engine.run(&[
+        "ps",
+        "--filter",
+        &format!("label=com.docker.compose.project={project}"),
+        "--format",
+        "{{.Label \"com.docker.compose.service\"}} {{.ID}} {{.Image}}",
+    ]);
+    out.lines()
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            Some((w.next()?.to_owned(), (w.next()?.to_owned(), w.next()?.to_owned())))
+        })
+        .collect()
 }
