@@ -127,6 +127,9 @@ pub mod vars {
     pub const OUTPUT_SUFFIX: &str = "OUTPUT";
     /// Suffix of the job summary file variable.
     pub const STEP_SUMMARY_SUFFIX: &str = "STEP_SUMMARY";
+    /// Suffix of the file that sets environment variables for the job's next steps
+    /// (`GITHUB_ENV`, `FORGEJO_ENV`).
+    pub const ENV_SUFFIX: &str = "ENV";
     /// File the step appends its Markdown summary to.
     pub const GITHUB_STEP_SUMMARY: &str = "GITHUB_STEP_SUMMARY";
     /// Token of the job (GitHub: `GITHUB_TOKEN` when passed through env).

@@ -44,6 +44,8 @@ pub struct Report {
     pub json: serde_json::Value,
     /// Collapsible sections for the job log (`title`, `body`); in a runner they replace `text`.
     pub groups: Vec<(String, String)>,
+    /// Environment variables for the job's next steps (`name`, `value`), in a runner only.
+    pub exports: Vec<(String, String)>,
 }
 
 impl Report {
@@ -59,6 +61,7 @@ pub struct Runner {
     mode: Mode,
     output_file: Option<PathBuf>,
     summary_file: Option<PathBuf>,
+    env_file: Option<PathBuf>,
     /// Between [`Runner::stop_commands`] and [`Runner::resume_commands`]: `::add-mask::` would be
     /// ignored, so announcing waits.
     stopped: Arc<AtomicBool>,
@@ -74,6 +77,7 @@ impl Runner {
             mode,
             output_file: env.runner_file(vars::OUTPUT_SUFFIX).map(PathBuf::from),
             summary_file: env.runner_file(vars::STEP_SUMMARY_SUFFIX).map(PathBuf::from),
+            env_file: env.runner_file(vars::ENV_SUFFIX).map(PathBuf::from),
             stopped: Arc::default(),
             buffer: None,
         }
@@ -85,6 +89,7 @@ impl Runner {
             mode: Mode::Cli,
             output_file: None,
             summary_file: None,
+            env_file: None,
             stopped: Arc::default(),
             buffer: None,
         }
@@ -282,6 +287,13 @@ impl Runner {
                 }
                 for (name, value) in &report.outputs {
                     self.set_output(name, value)?;
+                }
+                if let Some(path) = &self.env_file {
+                    let mut f = OpenOptions::new().create(true).append(true).open(path)?;
+                    for (name, value) in &report.exports {
+                        let value = secret::redact(value);
+                        f.write_all(format_output(name, &value, &random_delimiter(&value)).as_bytes())?;
+                    }
                 }
                 self.append_summary(&report.summary)
             }

@@ -2,7 +2,7 @@
 
 use crate::cli::CONTEXT_HEADING;
 use crate::context::RunContext;
-use crate::env::EnvMap;
+use crate::env::{EnvMap, vars};
 use crate::runner::{Report, Runner};
 use crate::tags::{Meta, TagsInput, TagsOptions, compute};
 use anyhow::Context as _;
@@ -132,7 +132,39 @@ pub(crate) async fn run(args: &TagsArgs, env: &EnvMap, runner: &Runner) -> anyho
     for w in &meta.warnings {
         runner.warning(w);
     }
-    Ok(report(&meta, &input))
+    let mut r = report(&meta, &input);
+    // As metadata-action: each of its outputs is also set for the next steps as
+    // `DOCKER_METADATA_OUTPUT_<NAME>` unless DOCKER_METADATA_SET_OUTPUT_ENV is false.
+    if env.get(vars::DOCKER_METADATA_SET_OUTPUT_ENV).is_none_or(|v| !v.trim().eq_ignore_ascii_case("false")) {
+        r.exports = metadata_exports(&r.outputs);
+    }
+    Ok(r)
+}
+
+/// metadata-action's outputs as the environment variables it sets for the next steps.
+fn metadata_exports(outputs: &[(String, String)]) -> Vec<(String, String)> {
+    const METADATA_OUTPUTS: &[&str] = &["version", "tags", "tag-names", "labels", "annotations", "json"];
+    outputs
+        .iter()
+        .filter(|(name, _)| METADATA_OUTPUTS.contains(&name.as_str()))
+        .map(|(name, value)| {
+            (format!("DOCKER_METADATA_OUTPUT_{}", name.to_ascii_uppercase().replace('-', "_")), value.clone())
+        })
+        .collect()
+}
+
+/// The tags without their image names (`ghcr.io/org/api:v1` → `v1`), each once, in order:
+/// metadata-action's `tag-names`.
+fn tag_names(tags: &[String]) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for t in tags {
+        let after_path = t.rsplit('/').next().unwrap_or(t);
+        let name = after_path.rsplit_once(':').map(|(_, tag)| tag).unwrap_or(after_path).to_owned();
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    names
 }
 
 /// Turns metadata into outputs, a summary table and CLI text.
@@ -144,6 +176,7 @@ pub(crate) fn report(meta: &Meta, input: &TagsInput) -> Report {
     r.output("annotations", meta.annotations.join(&input.sep_annotations));
     r.output("json", serde_json::to_string(&meta.json).unwrap_or_default());
     r.output("environment", meta.environment.clone());
+    r.output("tag-names", tag_names(&meta.tags).join(&input.sep_tags));
     r.summary = summary(meta);
     let mut text = String::new();
     for t in &meta.tags {
@@ -196,4 +229,23 @@ fn summary(meta: &Meta) -> String {
 /// Escapes a value for a Markdown table cell.
 pub(crate) fn md_cell(s: &str) -> String {
     s.replace('|', "\\|").replace('\n', " ").replace('`', "'")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tag_names_drop_the_image_and_repeat_nothing() {
+        let tags = [
+            "127.0.0.1:5000/org/api:v1".to_owned(),
+            "ghcr.io/org/api:v1".to_owned(),
+            "api:latest".to_owned(),
+            "v2".to_owned(),
+        ];
+        assert_eq!(tag_names(&tags), ["v1", "latest", "v2"]);
+        let exports =
+            metadata_exports(&[("tag-names".into(), "v1".into()), ("environment".into(), "x".into())]);
+        assert_eq!(exports, [("DOCKER_METADATA_OUTPUT_TAG_NAMES".to_owned(), "v1".to_owned())]);
+    }
 }

@@ -13,7 +13,7 @@ use std::path::Path;
 /// `(folder, command, outputs)`. `build` lives in `build-image/`: a root folder named
 /// `build/` is hidden by common ignore templates.
 pub const SUB_ACTIONS: &[(&str, &str, &[&str])] = &[
-    ("tags", "tags", &["version", "tags", "labels", "annotations", "json", "environment"]),
+    ("tags", "tags", &["version", "tags", "tag-names", "labels", "annotations", "json", "environment"]),
     ("build-image", "build", &["digest", "layout", "image-id", "base-digest", "base-image", "images"]),
     ("push", "push", &["digest", "images", "media-type"]),
     ("copy", "copy", &["digest", "images", "media-type"]),

@@ -122,3 +122,34 @@ fn an_input_the_command_does_not_read_is_named_in_a_warning() {
         out.stdout
     );
 }
+
+/// As metadata-action, the outputs are also set for the next steps as
+/// `DOCKER_METADATA_OUTPUT_*` (through `$GITHUB_ENV`), with `tag-names` the tags without image
+/// names; `DOCKER_METADATA_SET_OUTPUT_ENV: false` sets none.
+#[test]
+fn outputs_are_exported_as_metadata_action_environment_variables() {
+    let run = |set_env: Option<&str>| {
+        let mut a = ActionRun::action()
+            .env("GITHUB_REF", "refs/tags/v1.2.3")
+            .env("GITHUB_EVENT_NAME", "push")
+            .input("command", "tags")
+            .input("images", "ghcr.io/org/api\n127.0.0.1:5000/org/api")
+            .input("tags", "type=semver,pattern={{version}}\ntype=semver,pattern={{major}}");
+        if let Some(v) = set_env {
+            a = a.env("DOCKER_METADATA_SET_OUTPUT_ENV", v);
+        }
+        a.run()
+    };
+    let out = run(None);
+    assert_eq!(out.code, 0, "{}", out.log());
+    assert_eq!(out.output("tag-names"), "1.2.3\n1\nlatest", "{:?}", out.outputs);
+    let e = &out.exports;
+    assert_eq!(e.get("DOCKER_METADATA_OUTPUT_TAGS").map(String::as_str), Some(out.output("tags")));
+    assert_eq!(e.get("DOCKER_METADATA_OUTPUT_TAG_NAMES").map(String::as_str), Some("1.2.3\n1\nlatest"));
+    assert_eq!(e.get("DOCKER_METADATA_OUTPUT_VERSION").map(String::as_str), Some("1.2.3"));
+    for name in ["LABELS", "ANNOTATIONS", "JSON"] {
+        assert!(e.contains_key(&format!("DOCKER_METADATA_OUTPUT_{name}")), "{name}: {e:?}");
+    }
+    assert!(!e.keys().any(|k| k.contains("ENVIRONMENT")), "only metadata-action's outputs: {e:?}");
+    assert!(run(Some("false")).exports.is_empty());
+}

@@ -56,6 +56,8 @@ pub struct Outcome {
     pub summary: String,
     /// Raw `$GITHUB_OUTPUT` text.
     pub output_file: String,
+    /// Variables set for the next steps, parsed from `$GITHUB_ENV`.
+    pub exports: BTreeMap<String, String>,
 }
 
 impl Outcome {
@@ -77,6 +79,7 @@ impl ActionRun {
         env.insert("GITHUB_ACTIONS".into(), "true".into());
         env.insert("GITHUB_OUTPUT".into(), dir.path().join("output").display().to_string());
         env.insert("GITHUB_STEP_SUMMARY".into(), dir.path().join("summary").display().to_string());
+        env.insert("GITHUB_ENV".into(), dir.path().join("env").display().to_string());
         env.insert("GITHUB_WORKSPACE".into(), dir.path().display().to_string());
         env.insert("GITHUB_SERVER_URL".into(), "https://github.com".into());
         env.insert("GITHUB_API_URL".into(), CLOSED_API_URL.into());
@@ -165,6 +168,7 @@ impl ActionRun {
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
             outputs,
             summary: read("summary"),
+            exports: parse_output_file(&read("env")).into_iter().collect(),
             output_file,
         }
     }
