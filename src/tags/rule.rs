@@ -30,6 +30,8 @@ pub enum Kind {
         pattern: String,
         /// Version to use instead of the git tag.
         value: String,
+        /// `match=`: a regex whose first group is the version within the tag (or `value`).
+        matcher: Option<(String, Regex)>,
     },
     /// `type=pep440`: like semver with PEP 440 versions.
     Pep440 {
@@ -37,6 +39,8 @@ pub enum Kind {
         pattern: String,
         /// Version to use instead of the git tag.
         value: String,
+        /// `match=`, as for semver.
+        matcher: Option<(String, Regex)>,
     },
     /// `type=match`: a regex group of the git tag (or `value`).
     Match {
@@ -123,7 +127,7 @@ pub fn parse_rule(line: &str) -> Result<TagRule, InputError> {
     }
     let allowed: &[&str] = match kind.as_str() {
         "schedule" => &["pattern"],
-        "semver" | "pep440" => &["pattern", "value"],
+        "semver" | "pep440" => &["pattern", "value", "match"],
         "match" => &["pattern", "group", "value"],
         "edge" => &["branch"],
         "ref" => &["event"],
@@ -153,6 +157,7 @@ pub fn parse_rule(line: &str) -> Result<TagRule, InputError> {
             Kind::Semver {
                 pattern: required(take("pattern"), "pattern")?,
                 value: take("value").unwrap_or_default(),
+                matcher: matcher(take("match")).map_err(err)?,
             },
             900,
         ),
@@ -160,6 +165,7 @@ pub fn parse_rule(line: &str) -> Result<TagRule, InputError> {
             Kind::Pep440 {
                 pattern: required(take("pattern"), "pattern")?,
                 value: take("value").unwrap_or_default(),
+                matcher: matcher(take("match")).map_err(err)?,
             },
             900,
         ),
@@ -211,6 +217,14 @@ pub fn parse_rule(line: &str) -> Result<TagRule, InputError> {
 }
 
 /// Compiles a JavaScript-style pattern: `/re/flags` or a bare `re`.
+/// A `match=` attribute: the pattern as written and compiled (none when absent or empty).
+fn matcher(raw: Option<String>) -> Result<Option<(String, Regex)>, String> {
+    match raw.filter(|m| !m.is_empty()) {
+        None => Ok(None),
+        Some(m) => Ok(Some((m.clone(), js_regex(&m)?))),
+    }
+}
+
 fn js_regex(pattern: &str) -> Result<Regex, String> {
     let (body, flags) = match pattern.strip_prefix('/').and_then(|p| p.rsplit_once('/')) {
         Some((body, flags)) if !body.is_empty() => (body, flags),

@@ -137,8 +137,10 @@ impl Eval<'_, '_> {
                 let scope = Scope::default().date("date", f.now).date("commit_date", f.commit_date);
                 (render(pattern, &scope, "tags", self.warnings)?, false)
             }
-            Kind::Semver { pattern, value } => {
-                let Some(vraw) = self.version_source(tag_ref, value)? else { return Ok(()) };
+            Kind::Semver { pattern, value, matcher } => {
+                let Some(vraw) = self.matched_version(tag_ref, value, matcher.as_ref())? else {
+                    return Ok(());
+                };
                 let Some(sv) = SemVer::parse(&vraw) else {
                     self.warnings
                         .push(format!("{vraw} is not a valid semver. More info: https://semver.org/"));
@@ -157,8 +159,10 @@ impl Eval<'_, '_> {
                     if release || is_raw_statement(pattern) { pattern.as_str() } else { "{{version}}" };
                 (render(pattern, &scope, "tags", self.warnings)?, release)
             }
-            Kind::Pep440 { pattern, value } => {
-                let Some(vraw) = self.version_source(tag_ref, value)? else { return Ok(()) };
+            Kind::Pep440 { pattern, value, matcher } => {
+                let Some(vraw) = self.matched_version(tag_ref, value, matcher.as_ref())? else {
+                    return Ok(());
+                };
                 let Some(pv) = Pep440::parse(&vraw) else {
                     self.warnings.push(format!(
                         "{vraw} does not conform to PEP 440. More info: https://www.python.org/dev/peps/pep-0440"
@@ -238,6 +242,40 @@ impl Eval<'_, '_> {
             return self.global(value, "tags").map(Some);
         }
         Ok(tag_ref.map(|t| t.replace('/', "-")))
+    }
+
+    /// The version a semver/pep440 rule reads: `value` or the git tag; with `match=`, its
+    /// first group (as metadata-action: no match warns and keeps the whole text), then `/` as
+    /// `-`.
+    fn matched_version(
+        &mut self,
+        tag_ref: Option<&str>,
+        value: &str,
+        matcher: Option<&(String, regex::Regex)>,
+    ) -> Result<Option<String>, InputError> {
+        let Some((pattern, regex)) = matcher else { return self.version_source(tag_ref, value) };
+        let raw = if !value.is_empty() {
+            self.global(value, "tags")?
+        } else if let Some(t) = tag_ref {
+            t.to_owned()
+        } else {
+            return Ok(None);
+        };
+        let matched = match regex.captures(&raw) {
+            None => {
+                self.warnings.push(format!("{pattern} does not match {raw}."));
+                raw
+            }
+            Some(caps) => match caps.get(1) {
+                Some(m) => m.as_str().to_owned(),
+                None => {
+                    self.warnings
+                        .push(format!("{pattern} has no group 1 to take the version from in {raw}."));
+                    raw
+                }
+            },
+        };
+        Ok(Some(matched.replace('/', "-")))
     }
 
     fn affix(&mut self, val: String, rule: &TagRule) -> Result<String, InputError> {
