@@ -241,9 +241,8 @@ pub fn input_name(arg: &clap::Arg) -> Option<String> {
     (name != "help" && name != "version").then_some(name)
 }
 
-/// Builds CLI arguments from `INPUT_*`: `command` picks the subcommand; every other argument
-/// of that subcommand reads the input of the same name. Empty inputs keep the defaults.
-pub fn args_from_inputs(env: &EnvMap) -> Result<Vec<OsString>, InputError> {
+/// The subcommand the `command` input names (default `tags`): its words and its definition.
+fn input_command(env: &EnvMap) -> Result<(Vec<&'static str>, clap::Command), InputError> {
     let command = env.input("command").map(str::trim).filter(|c| !c.is_empty()).unwrap_or("tags");
     let words = subcommand_words(command).ok_or_else(|| {
         InputError::new(
@@ -252,12 +251,19 @@ pub fn args_from_inputs(env: &EnvMap) -> Result<Vec<OsString>, InputError> {
             "is not a known command: use tags, build, push, publish, copy, inspect, env-set, env-get, versions, record, dispatch, release, rollback, promote, approve, deploy, environment or status",
         )
     })?;
-    let mut args: Vec<OsString> = vec!["deploy-action".into()];
     let mut cmd = Cli::command();
     for w in &words {
-        args.push((*w).into());
         cmd = cmd.find_subcommand(w).expect("subcommand exists").clone();
     }
+    Ok((words, cmd))
+}
+
+/// Builds CLI arguments from `INPUT_*`: `command` picks the subcommand; every other argument
+/// of that subcommand reads the input of the same name. Empty inputs keep the defaults.
+pub fn args_from_inputs(env: &EnvMap) -> Result<Vec<OsString>, InputError> {
+    let (words, cmd) = input_command(env)?;
+    let mut args: Vec<OsString> = vec!["deploy-action".into()];
+    args.extend(words.iter().map(OsString::from));
     for arg in cmd.get_arguments() {
         let Some(name) = input_name(arg) else { continue };
         let Some(raw) = env.input(&name) else { continue };
@@ -291,12 +297,7 @@ const ACTION_YML: &str = include_str!("../action.yml");
 /// default, an expression default (`${{ github.token }}`), `command` itself and the
 /// `<service>_image_tag` inputs never count.
 pub fn unread_inputs(env: &EnvMap) -> Vec<String> {
-    let command = env.input("command").map(str::trim).filter(|c| !c.is_empty()).unwrap_or("tags");
-    let Some(words) = subcommand_words(command) else { return Vec::new() };
-    let mut cmd = Cli::command();
-    for w in &words {
-        cmd = cmd.find_subcommand(w).expect("subcommand exists").clone();
-    }
+    let Ok((_, cmd)) = input_command(env) else { return Vec::new() };
     let read: Vec<String> = cmd.get_arguments().filter_map(input_name).collect();
     let defaults = action_defaults();
     let mut unread: Vec<String> = env
