@@ -136,7 +136,7 @@ fn record_versions(args: &VersionsArgs, env: &EnvMap, runner: &Runner) -> anyhow
     let meta = DeployMeta {
         actor: args.actor.clone().unwrap_or(ctx.actor.clone()),
         run_url: args.run_url.clone().unwrap_or_else(|| ctx.run_url()),
-        now: crate::commands::tags::options(env)?.now,
+        now: crate::tags::TagsOptions::from_env(env)?.now,
     };
     let (mut file, _) = load(&args.file)?;
     let changes = file.apply(&versions::deploy_edits(&tags, &meta))?;

@@ -210,9 +210,7 @@ impl OrchestrationArgs {
             meta: DeployMeta {
                 actor: actor.clone(),
                 run_url: self.run.run_url(ctx),
-                now: super::tags::options(env)
-                    .map_err(|e| InputError::new("SOURCE_DATE_EPOCH", "", e.to_string()))?
-                    .now,
+                now: crate::tags::TagsOptions::from_env(env)?.now,
             },
             allow_downgrade: self.allow_downgrade,
             rollback_on_failure: self.rollback_on_failure,

@@ -4,7 +4,7 @@
 use super::build::{RecipeArgs, build_image, pairs};
 use super::dispatch::DispatchTarget;
 use super::push::{RegistryArgs, destinations, push_layout};
-use super::tags::{TagRulesArgs, options};
+use super::tags::TagRulesArgs;
 use crate::builder::LayoutTarget;
 use crate::context::RunContext;
 use crate::env::{EnvMap, vars};
@@ -232,7 +232,7 @@ pub(crate) async fn run(args: &PublishArgs, env: &EnvMap, runner: &Runner) -> an
     if ctx.event_name.is_empty() {
         ctx.event_name = "push".to_owned();
     }
-    let opts = options(env)?;
+    let opts = TagsOptions::from_env(env)?;
     let specs = args.specs(&ctx.workspace)?;
     let single = args.services.as_deref().unwrap_or_default().trim().is_empty()
         && args.services_file.as_deref().unwrap_or_default().trim().is_empty();

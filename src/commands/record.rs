@@ -60,7 +60,7 @@ pub(crate) async fn run(args: &RecordArgs, env: &EnvMap, runner: &Runner) -> any
     let meta = DeployMeta {
         actor: args.run.actor(&ctx),
         run_url: args.run.run_url(&ctx),
-        now: super::tags::options(env)?.now,
+        now: crate::tags::TagsOptions::from_env(env)?.now,
     };
     let edits = versions::deploy_edits(&tags, &meta);
     let forge = args.forge.connect(&ctx, env, runner, &repo, crate::forge::app::Access::Record).await?;

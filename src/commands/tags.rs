@@ -118,15 +118,10 @@ impl TagsArgs {
     }
 }
 
-/// The clock and `DOCKER_METADATA_*` knobs from the environment.
-pub(crate) fn options(env: &EnvMap) -> anyhow::Result<TagsOptions> {
-    Ok(TagsOptions::from_env(env)?)
-}
-
 /// Runs `tags`.
 pub(crate) async fn run(args: &TagsArgs, env: &EnvMap, runner: &Runner) -> anyhow::Result<Report> {
     let ctx = args.context(env)?;
-    let opts = options(env)?;
+    let opts = TagsOptions::from_env(env)?;
     let input = args.rules.input();
     let meta = compute(&input, &ctx, &opts)?;
     for w in &meta.warnings {
