@@ -112,7 +112,6 @@ impl Runner {
     pub(crate) fn flush_group(&self, title: &str) {
         let Some(buffer) = &self.buffer else { return };
         let lines = std::mem::take(&mut *buffer.lock().unwrap_or_else(|e| e.into_inner()));
-        let direct = Runner { buffer: None, ..self.clone() };
         match self.mode {
             Mode::Action => {
                 let mut out = io::stdout().lock();
@@ -127,9 +126,9 @@ impl Runner {
                 let _ = writeln!(out, "::endgroup::");
             }
             Mode::Cli => {
-                direct.log_line(&format!("== {title}"));
+                eprintln!("{}", secret::redact(&format!("== {title}")));
                 for line in &lines {
-                    direct.log_line(line);
+                    eprintln!("{}", secret::redact(line));
                 }
             }
         }

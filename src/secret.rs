@@ -112,7 +112,6 @@ fn parts(value: &str) -> Vec<&str> {
             parts.push(line);
             if line.contains('=') {
                 parts.extend(line.split('=').filter(|p| !p.is_empty()));
-                parts.extend(line.split_once('=').map(|(before, _)| before));
             }
         }
         // The whole value up to its first `=` too (`--<value>=…` as one "flag name").
