@@ -60,19 +60,26 @@ fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// `name -> field` of each entry of `section` (`inputs`, `outputs`) of the action file at
+/// `path`, read as YAML (an entry without the field maps to `""`).
+fn section(path: &Path, name: &str, field: &str) -> Option<BTreeMap<String, String>> {
+    use yaml_rust2::{Yaml, YamlLoader};
+    let docs = YamlLoader::load_from_str(&std::fs::read_to_string(path).ok()?).ok()?;
+    let Yaml::Hash(entries) = &docs.first()?[name] else { return Some(BTreeMap::new()) };
+    let text = |y: &Yaml| match y {
+        Yaml::String(s) | Yaml::Real(s) => s.clone(),
+        Yaml::Integer(i) => i.to_string(),
+        Yaml::Boolean(b) => b.to_string(),
+        _ => String::new(),
+    };
+    Some(entries.iter().filter_map(|(k, v)| Some((k.as_str()?.to_owned(), text(&v[field])))).collect())
+}
+
 /// The outputs `command`'s sub-action declares, read from its committed `action.yml`
 /// (`None` for a command without a sub-action).
 pub fn declared_outputs(command: &str) -> Option<Vec<String>> {
     let (folder, _, _) = SUB_ACTIONS.iter().find(|(_, c, _)| *c == command)?;
-    let text = std::fs::read_to_string(root().join(folder).join("action.yml")).ok()?;
-    let outputs = text.split("\noutputs:\n").nth(1)?.split("\nruns:\n").next()?;
-    Some(
-        outputs
-            .lines()
-            .filter(|l| l.starts_with("  ") && !l.starts_with("   "))
-            .filter_map(|l| l.trim().strip_suffix(':').map(str::to_owned))
-            .collect(),
-    )
+    Some(section(&root().join(folder).join("action.yml"), "outputs", "description")?.into_keys().collect())
 }
 
 /// A YAML double-quoted scalar (a JSON string is one).
@@ -82,35 +89,12 @@ fn quoted(s: &str) -> String {
 
 /// Descriptions of the root action's outputs.
 fn root_outputs() -> BTreeMap<String, String> {
-    let text = std::fs::read_to_string(root().join("action.yml")).unwrap();
-    let section = text.split("\noutputs:\n").nth(1).unwrap().split("\nruns:\n").next().unwrap();
-    let mut out = BTreeMap::new();
-    let mut name: Option<String> = None;
-    for line in section.lines() {
-        if line.starts_with("  ") && !line.starts_with("   ") {
-            name = line.trim().strip_suffix(':').map(str::to_owned);
-        } else if let (Some(n), Some(d)) = (&name, line.trim().strip_prefix("description: ")) {
-            let d = d.trim_matches('\'').replace("''", "'");
-            out.insert(n.clone(), d);
-        }
-    }
-    out
+    section(&root().join("action.yml"), "outputs", "description").unwrap()
 }
 
-/// Defaults of the root action's inputs, as written there.
+/// Defaults of the root action's inputs.
 fn root_input_defaults() -> BTreeMap<String, String> {
-    let text = std::fs::read_to_string(root().join("action.yml")).unwrap();
-    let section = text.split("\ninputs:\n").nth(1).unwrap().split("\noutputs:\n").next().unwrap();
-    let mut out = BTreeMap::new();
-    let mut name: Option<String> = None;
-    for line in section.lines() {
-        if line.starts_with("  ") && !line.starts_with("   ") {
-            name = line.trim().strip_suffix(':').map(str::to_owned);
-        } else if let (Some(n), Some(d)) = (&name, line.trim().strip_prefix("default: ")) {
-            out.insert(n.clone(), d.trim_matches(['\'', '"']).to_owned());
-        }
-    }
-    out
+    section(&root().join("action.yml"), "inputs", "default").unwrap()
 }
 
 /// The root action's `image:` line (the one the release rewrites).
